@@ -1,0 +1,40 @@
+# agentfeed-mock: `make run` serves the demo, `make test` runs every test, `make bench` measures.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint types bench clean venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m mockserver serve --scenario demo $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check mockserver conformance tests bench
+	$(PY) -m ruff format --check mockserver conformance tests bench
+
+types: $(STAMP)
+	$(PY) -m mypy
+
+test: $(STAMP)
+	$(PY) -m ruff check mockserver conformance tests bench
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+bench-deps:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || (echo "wrk is needed: apt-get install wrk" && exit 2)
+
+bench: $(STAMP) bench-deps
+	$(PY) bench/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

@@ -1,0 +1,60 @@
+"""agentfeed-mock: a scriptable fake of five trading-agent notification APIs.
+
+The public API::
+
+    from mockserver import load_builtin, ThreadedMockServer
+
+    with ThreadedMockServer(load_builtin("luckylobster/action-needed"), speed=0) as mock:
+        mock.url("luckylobster")  # http://127.0.0.1:<port>
+        mock.advance(60)          # one virtual minute, scenario steps included
+"""
+
+from .core import (
+    ClockError,
+    ControlError,
+    Entry,
+    Journal,
+    JournalQuery,
+    MockServerError,
+    ScenarioError,
+    Scheduler,
+    VirtualClock,
+    parse_duration,
+)
+from .runtime import Runtime
+from .scenario import Scenario, builtin_scenarios, load_builtin, load_scenario, resolve_scenario, scenario_from_yaml, scenario_schema
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # the server pulls in uvicorn and starlette: import it only when asked for
+    if name in ("MockServer", "ThreadedMockServer"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module 'mockserver' has no attribute {name!r}")
+
+
+__all__ = [
+    "ClockError",
+    "ControlError",
+    "Entry",
+    "Journal",
+    "JournalQuery",
+    "MockServer",
+    "MockServerError",
+    "Runtime",
+    "Scenario",
+    "ScenarioError",
+    "Scheduler",
+    "ThreadedMockServer",
+    "VirtualClock",
+    "builtin_scenarios",
+    "load_builtin",
+    "load_scenario",
+    "parse_duration",
+    "resolve_scenario",
+    "scenario_from_yaml",
+    "scenario_schema",
+]

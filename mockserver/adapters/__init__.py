@@ -1,0 +1,1 @@
+"""Thin pumps between sockets (ASGI, uvicorn) and the framework-free runtime."""

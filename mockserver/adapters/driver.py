@@ -1,0 +1,67 @@
+"""Drive the runtime's scheduler from the asyncio loop, in real time scaled by the clock's speed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from ..runtime import Runtime
+
+__all__ = ["ClockDriver"]
+
+
+class ClockDriver:
+    """Runs due timers when their real delay has passed; ``sleep`` waits in virtual time.
+
+    In manual mode (speed 0) nothing runs until the control API advances the
+    clock, which runs the timers itself, in order, at their instants.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        runtime.scheduler.on_change = self._wake.set
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="agentfeed-clock")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def poke(self) -> None:
+        """Re-plan: the speed changed or the clock jumped."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        scheduler = self.runtime.scheduler
+        while True:
+            scheduler.run_due()
+            delay = scheduler.real_delay()
+            self._wake.clear()
+            if delay is None:
+                await self._wake.wait()
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of virtual time (forever in manual mode, until advanced)."""
+        if seconds <= 0:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake(_due: float) -> None:
+            if not future.done():
+                future.set_result(None)
+
+        timer = self.runtime.scheduler.call_later(seconds, wake, name="sleep")
+        try:
+            await future
+        finally:
+            timer.cancel()

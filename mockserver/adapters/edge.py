@@ -1,0 +1,264 @@
+"""The edge of every API: journal each request and response, apply HTTP faults.
+
+``ApiEdge`` wraps an API's ASGI app. For each HTTP request it records
+``http.request``, asks the runtime which faults apply, waits any latency on the
+virtual clock, then either answers normally, or applies the fault, and records
+``http.response`` with what the client really got (status, headers, body, or
+the outcome ``reset`` / ``empty`` / ``truncated``). A ``Date`` header from the
+virtual clock replaces the server's wall-clock one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import struct
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import Any
+
+import orjson
+
+from ..faults.model import ActiveFault
+from ..runtime import Runtime
+from .driver import ClockDriver
+
+__all__ = ["TRANSPORT_KEY", "ApiEdge", "connection_id"]
+
+ASGIApp = Callable[..., Any]
+Message = dict[str, Any]
+#: uvicorn protocol subclass (server.py) puts the asyncio transport here.
+TRANSPORT_KEY = "agentfeed.transport"
+
+
+def connection_id(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "local"
+
+
+def _headers_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        out[key] = f"{out[key]}, {text}" if key in out else text
+    return out
+
+
+def _body_text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
+
+
+class _DateHeader:
+    """An HTTP ``Date`` from virtual time, formatted once per virtual second."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._second = -1
+        self._value = b""
+
+    def __call__(self) -> bytes:
+        second = int(self._runtime.clock.now())
+        if second != self._second:
+            self._second = second
+            self._value = formatdate(second, usegmt=True).encode()
+        return self._value
+
+
+class ApiEdge:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        runtime: Runtime,
+        api: str,
+        driver: ClockDriver,
+        error_body: Callable[[int, str], Any],
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.api = api
+        self.driver = driver
+        self.error_body = error_body
+        self.date = _DateHeader(runtime)
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        journal = self.runtime.journal
+        conn = connection_id(scope)
+        # read the request body up front so it is journaled even if the app never reads it
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                journal.record(self.api, "http.disconnect", {"path": scope["path"]}, conn=conn, direction="in")
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        method, path = scope["method"], scope["path"]
+        journal.record(
+            self.api,
+            "http.request",
+            {
+                "method": method,
+                "path": path,
+                "query": scope["query_string"].decode("latin-1"),
+                "headers": _headers_dict(scope["headers"]),
+                "body": _body_text(body),
+            },
+            conn=conn,
+            direction="in",
+        )
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        decision = self.runtime.decide_fault(self.api, method, path)
+        fault: ActiveFault | None = None
+        if decision is not None:
+            if decision.latency > 0:
+                journal.record(self.api, "fault.applied", {"ids": list(decision.latency_faults), "kind": "latency", "delay": decision.latency, "path": path}, conn=conn)
+                await self.driver.sleep(decision.latency)
+            fault = decision.fault
+        if fault is None:
+            await self._answer(scope, replay, send, conn, path, None)
+            return
+        spec = fault.spec
+        journal.record(self.api, "fault.applied", {"id": spec.id, "kind": spec.kind, "path": path}, conn=conn)
+        if spec.kind in ("error", "rate_limit"):
+            await self._error(send, fault, conn, path)
+        elif spec.kind in ("reset", "empty"):
+            self._close(scope, reset=spec.kind == "reset")
+            journal.record(self.api, "http.response", {"path": path, "status": None, "outcome": spec.kind, "fault": spec.id}, conn=conn, direction="out")
+            await self._await_disconnect(receive)
+        else:  # truncate, malformed, dribble: mangle the real answer
+            await self._answer(scope, replay, send, conn, path, fault)
+
+    # -- answering ----------------------------------------------------------------
+    async def _answer(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str, fault: ActiveFault | None) -> None:
+        start: Message | None = None
+        parts: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    assert start is not None
+                    await self._deliver(scope, send, receive, start, b"".join(parts), conn, path, fault)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, capture)
+
+    async def _deliver(
+        self, scope: dict[str, Any], send: Callable[..., Any], receive: Callable[..., Any],
+        start: Message, body: bytes, conn: str, path: str, fault: ActiveFault | None,
+    ) -> None:
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"date"]
+        headers.append((b"date", self.date()))
+        status = int(start["status"])
+        record: dict[str, Any] = {"path": path, "status": status, "headers": _headers_dict(headers)}
+        if fault is None:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            record["body"] = _body_text(body)
+        elif fault.spec.kind == "malformed":
+            garbage = body[: max(1, len(body) // 2)] + b'\x00\xff{"malformed'
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(garbage)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": garbage})
+            record.update(body=_body_text(garbage), outcome="malformed", fault=fault.spec.id)
+        elif fault.spec.kind == "truncate":
+            cut = body[: int(len(body) * fault.spec.fraction)]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": cut, "more_body": True})
+            await asyncio.sleep(0)  # let the transport write what was sent before it closes
+            self._close(scope, reset=False)
+            record.update(body=_body_text(cut), outcome="truncated", sent_bytes=len(cut), full_bytes=len(body), fault=fault.spec.id)
+            self.runtime.journal.record(self.api, "http.response", record, conn=conn, direction="out")
+            await self._await_disconnect(receive)
+            return
+        else:  # dribble
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            chunks = max(1, fault.spec.chunks)
+            size = max(1, math.ceil(len(body) / chunks))
+            pieces = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                await send({"type": "http.response.body", "body": piece, "more_body": not last})
+                if not last:
+                    await self.driver.sleep(fault.spec.interval)
+            record.update(body=_body_text(body), outcome="dribbled", chunks=len(pieces), fault=fault.spec.id)
+        self.runtime.journal.record(self.api, "http.response", record, conn=conn, direction="out")
+
+    async def _error(self, send: Callable[..., Any], fault: ActiveFault, conn: str, path: str) -> None:
+        spec = fault.spec
+        status = spec.status
+        retry_after = spec.retry_after
+        if spec.kind == "rate_limit":
+            window_left = (fault._window_start or 0.0) + spec.window - self.runtime.clock.now()
+            retry_after = retry_after if retry_after is not None else max(1.0, window_left)
+        if spec.body is None:
+            reason = "Too Many Requests" if status == 429 else "Service Unavailable" if status == 503 else "Error"
+            payload = self.error_body(status, reason)
+        else:
+            payload = spec.body
+        if isinstance(payload, (dict, list)):
+            body = orjson.dumps(payload)
+            content_type = b"application/json"
+        else:
+            body = str(payload).encode()
+            content_type = b"text/plain; charset=utf-8"
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), (b"date", self.date())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in spec.headers.items()]
+        if retry_after is not None:
+            headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.runtime.journal.record(
+            self.api, "http.response",
+            {"path": path, "status": status, "headers": _headers_dict(headers), "body": _body_text(body), "fault": spec.id},
+            conn=conn, direction="out",
+        )
+
+    # -- closing the connection ----------------------------------------------------------
+    @staticmethod
+    def _close(scope: dict[str, Any], *, reset: bool) -> None:
+        transport = (scope.get("extensions") or {}).get(TRANSPORT_KEY)
+        if transport is None:
+            raise RuntimeError("this fault needs the agentfeed uvicorn protocol (mockserver.server)")
+        if reset:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            transport.abort()
+        else:
+            transport.close()
+
+    @staticmethod
+    async def _await_disconnect(receive: Callable[..., Any]) -> None:
+        """Wait until the server saw the close, so it does not try to answer 500."""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return

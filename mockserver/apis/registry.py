@@ -1,0 +1,58 @@
+"""The APIs the mock serves: name, port, profiles and what scenarios may say about each.
+
+This module is pure (schemas and names only); each API's web adapter is imported
+lazily from ``adapter`` by the server layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .luckylobster import schema as luckylobster_schema
+from .luckylobster.domain import LuckyLobster
+from .luckylobster.domain import validate_state as luckylobster_validate
+
+__all__ = ["API_NAMES", "APIS", "CONTROL_PORT", "ApiDescriptor"]
+
+#: DECISIONS D2
+CONTROL_PORT = 8700
+
+
+def _no_checks(state: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDescriptor:
+    name: str
+    title: str
+    default_port: int
+    profiles: tuple[str, ...]
+    adapter: str  # "module:function" building the ASGI app
+    factory: Callable[..., Any]  # the pure domain: factory(state=, options=, seed=, start=)
+    state_schema: Mapping[str, Any] = field(default_factory=dict)
+    patch_schema: Mapping[str, Any] = field(default_factory=dict)
+    options_schema: Mapping[str, Any] = field(default_factory=dict)
+    events: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    validate_state: Callable[[Mapping[str, Any]], list[tuple[tuple[Any, ...], str]]] = _no_checks
+
+
+APIS: dict[str, ApiDescriptor] = {
+    "luckylobster": ApiDescriptor(
+        name="luckylobster",
+        title="LuckyLobster agent API (heartbeat)",
+        default_port=8702,
+        profiles=("documented",),
+        adapter="mockserver.apis.luckylobster.app:build_app",
+        factory=LuckyLobster,
+        state_schema=luckylobster_schema.STATE_SCHEMA,
+        patch_schema=luckylobster_schema.STATE_PATCH_SCHEMA,
+        options_schema=luckylobster_schema.OPTIONS_SCHEMA,
+        events=luckylobster_schema.EVENT_SCHEMAS,
+        validate_state=luckylobster_validate,
+    ),
+}
+
+API_NAMES = tuple(APIS)

@@ -1,0 +1,183 @@
+"""``mockserver``: serve, validate, scenarios, schema, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .apis.registry import APIS, CONTROL_PORT
+from .core.clock import format_instant, parse_instant
+from .core.errors import MockServerError, ScenarioError
+from .scenario.loader import builtin_scenarios, load_builtin, load_scenario, resolve_scenario
+from .scenario.schema import scenario_schema
+
+__all__ = ["main"]
+
+
+def _pairs(values: Sequence[str], what: str, *, known: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not rest:
+            raise SystemExit(f"mockserver: --{what} expects NAME=VALUE, got {value!r}")
+        if name not in known:
+            raise SystemExit(f"mockserver: --{what}: unknown API {name!r}; known: {', '.join(known)}")
+        out[name] = rest
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mockserver", description="A scriptable fake of five trading-agent notification APIs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve every API with a scenario")
+    serve.add_argument("--scenario", default="demo", help="built-in scenario id or a YAML file (default: demo)")
+    serve.add_argument("--speed", type=float, help="virtual seconds per real second (0 = manual clock)")
+    serve.add_argument("--start", help="virtual start instant, ISO 8601 (default: the scenario's, else now)")
+    serve.add_argument("--profile", action="append", default=[], metavar="API=PROFILE", help="documented or upstream, per API")
+    serve.add_argument("--host", default="127.0.0.1", help="address the API listeners bind (default 127.0.0.1)")
+    serve.add_argument("--port", action="append", default=[], metavar="API=PORT", help="port of an API (0 = ephemeral)")
+    serve.add_argument("--control-port", type=int, default=CONTROL_PORT)
+    serve.add_argument("--control-host", default="127.0.0.1")
+    serve.add_argument("--control-token", help="require this token on the control API")
+    serve.add_argument("--env-file", help="write the client environment (DECISIONS D6) to this file")
+    serve.add_argument("--journal-limit", type=int, default=50_000, help="journal entries kept in memory before spilling")
+    serve.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    validate = sub.add_parser("validate", help="check scenario files")
+    validate.add_argument("files", nargs="+")
+
+    sub.add_parser("scenarios", help="list the built-in scenarios")
+
+    schema = sub.add_parser("schema", help="print the scenario JSON Schema")
+    schema.add_argument("--output", help="write to this file instead")
+
+    openapi = sub.add_parser("openapi", help="print an OpenAPI document")
+    openapi.add_argument("name", choices=["control", *APIS])
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .runtime import Runtime
+    from .server import MockServer, env_lines
+
+    scenario = resolve_scenario(args.scenario)
+    ports = {name: int(port) for name, port in _pairs(args.port, "port", known=list(APIS)).items()}
+    profiles = _pairs(args.profile, "profile", known=list(APIS))
+    start = parse_instant(args.start) if args.start else None
+    runtime = Runtime(scenario, real_time=time.monotonic, wall_time=time.time, speed=args.speed, start=start,
+                      profiles=profiles, journal_limit=args.journal_limit)
+    server = MockServer(runtime, host=args.host, ports=ports, control_port=args.control_port,
+                        control_host=args.control_host, control_token=args.control_token)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await server.start()
+        if args.env_file:
+            Path(args.env_file).write_text("\n".join(env_lines(server)) + "\n", encoding="utf-8")
+        if not args.quiet:
+            _print_table(server)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        asyncio.run(main())
+    return 0
+
+
+def _print_table(server: object) -> None:
+    from .server import MockServer
+
+    assert isinstance(server, MockServer)
+    runtime = server.runtime
+    clock = runtime.clock
+    print(f"agentfeed-mock serving scenario {runtime.scenario.id!r} (seed {runtime.scenario.seed})")
+    print(f"  virtual clock: start {format_instant(clock.start)}, speed {clock.speed:g}{' (manual)' if clock.manual else ''}")
+    print(f"  {'API':<16}{'base URL':<44}{'profile':<12}credentials")
+    urls = server.urls()
+    creds = runtime.credentials()
+    for name in APIS:
+        base = urls[name] + ("/api/agent/v1" if name == "luckylobster" else "")
+        first = creds[name][0] if creds.get(name) else {}
+        more = f" (+{len(creds[name]) - 1} more)" if len(creds.get(name, [])) > 1 else ""
+        cred_text = f"Authorization: Bearer {first.get('key')}{more}" if "key" in first else json.dumps(first)
+        print(f"  {name:<16}{base:<44}{runtime.profiles[name]:<12}{cred_text}")
+    print(f"  {'control':<16}{urls['control'] + '/_mock/':<44}{'':<12}{'token required' if server.control_token else 'no token'}")
+    print("  try: curl -H 'Authorization: Bearer " + (creds["luckylobster"][0]["key"]) + f"' {urls['luckylobster']}/api/agent/v1/heartbeat")
+    sys.stdout.flush()
+
+
+def _validate(files: Sequence[str]) -> int:
+    failed = 0
+    for file in files:
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+        else:
+            print(f"{file}: ok ({scenario.id}: {len(scenario.timeline)} steps)")
+    if failed:
+        print(f"{failed} of {len(files)} scenario file(s) invalid", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _scenarios() -> int:
+    known = builtin_scenarios()
+    width = max(len(k) for k in known)
+    for scenario_id in known:
+        scenario = load_builtin(scenario_id)
+        first_line = scenario.description.splitlines()[0]
+        print(f"{scenario_id:<{width}}  {first_line}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "validate":
+            return _validate(args.files)
+        if args.command == "scenarios":
+            return _scenarios()
+        if args.command == "schema":
+            text = json.dumps(scenario_schema(), indent=2)
+            if args.output:
+                Path(args.output).write_text(text + "\n", encoding="utf-8")
+            else:
+                print(text)
+            return 0
+        if args.command == "openapi":
+            from .control.openapi import api_openapi, control_openapi
+
+            print(json.dumps(control_openapi() if args.name == "control" else api_openapi(args.name), indent=2))
+            return 0
+    except ScenarioError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except MockServerError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 1
+    return 2

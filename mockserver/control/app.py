@@ -1,0 +1,229 @@
+"""The control API (DECISIONS D5), on its own port under ``/_mock/``."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from ..adapters.driver import ClockDriver
+from ..adapters.responses import JSONBytesResponse
+from ..apis.registry import APIS
+from ..core.clock import ClockError, parse_instant
+from ..core.durations import parse_duration
+from ..core.errors import ControlError, ScenarioError
+from ..core.journal import JournalQuery
+from ..runtime import Runtime
+from ..scenario.loader import builtin_scenarios, load_builtin, scenario_from_yaml
+from .openapi import api_openapi, control_openapi
+
+__all__ = ["build_control_app"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return JSONBytesResponse(content, status_code=status)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ControlError("request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ControlError("request body must be a JSON object")
+    return value
+
+
+def build_control_app(
+    runtime: Runtime,
+    driver: ClockDriver,
+    *,
+    urls: Callable[[], dict[str, Any]],
+    token: str | None = None,
+) -> Starlette:
+    def guarded(handler: Endpoint) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            if token is not None:
+                given = request.headers.get("x-mock-token") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+                if not hmac.compare_digest(given.encode(), token.encode()):
+                    return _json({"error": "missing or wrong control token (X-Mock-Token or Authorization: Bearer)"}, 401)
+            try:
+                return await handler(request)
+            except ControlError as exc:
+                return _json({"error": str(exc)}, exc.status)
+            except ScenarioError as exc:
+                return _json({"error": "invalid scenario", "problems": exc.problems}, 422)
+            except ClockError as exc:
+                return _json({"error": str(exc)}, 409)
+
+        return endpoint
+
+    async def health(request: Request) -> Response:
+        return _json({"status": "ok", "scenario": runtime.scenario.id, "clock": runtime.clock.snapshot()})
+
+    async def reset(request: Request) -> Response:
+        runtime.reset()
+        driver.poke()
+        return _json(runtime.state())
+
+    async def get_scenario(request: Request) -> Response:
+        return _json(runtime.state())
+
+    async def load_scenario(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if "yaml" in content_type:
+            scenario = scenario_from_yaml((await request.body()).decode("utf-8"), source="<request body>")
+        else:
+            body = await _body(request)
+            if "yaml" in body:
+                scenario = scenario_from_yaml(str(body["yaml"]), source="<request body>")
+            elif "id" in body:
+                scenario = load_builtin(str(body["id"]))
+            else:
+                raise ControlError("give {'id': <built-in scenario>} or {'yaml': <scenario text>} or a YAML body")
+        runtime.load(scenario)
+        driver.poke()
+        return _json(runtime.state())
+
+    async def list_scenarios(request: Request) -> Response:
+        items = []
+        for scenario_id in builtin_scenarios():
+            scenario = load_builtin(scenario_id)
+            items.append({"id": scenario.id, "description": scenario.description})
+        return _json({"scenarios": items})
+
+    async def get_clock(request: Request) -> Response:
+        return _json(runtime.clock.snapshot())
+
+    async def set_clock(request: Request) -> Response:
+        body = await _body(request)
+        if "now" in body:
+            try:
+                target = parse_instant(str(body["now"]))
+            except ValueError:
+                raise ControlError(f"'now' must be an ISO 8601 instant, got {body['now']!r}") from None
+            if target < runtime.clock.now():
+                raise ClockError(f"time can't go backwards: {body['now']} is before the current virtual time")
+            runtime.scheduler.advance_to(target)
+        if "speed" in body:
+            speed = body["speed"]
+            if not isinstance(speed, (int, float)) or isinstance(speed, bool) or speed < 0:
+                raise ControlError(f"'speed' must be a number >= 0, got {speed!r}")
+            runtime.clock.set_speed(float(speed))
+            runtime.journal.record("mock", "clock.speed", {"speed": float(speed)})
+        driver.poke()
+        return _json(runtime.clock.snapshot())
+
+    async def advance(request: Request) -> Response:
+        body = await _body(request)
+        raw = body.get("seconds", body.get("duration"))
+        if raw is None:
+            raise ControlError("give 'seconds' (a number) or 'duration' (like 90s, 5m, 1h)")
+        try:
+            seconds = parse_duration(raw)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        ran = runtime.scheduler.advance(seconds)
+        runtime.journal.record("mock", "clock.advance", {"seconds": seconds, "timers_run": ran})
+        driver.poke()
+        return _json({**runtime.clock.snapshot(), "timers_run": ran})
+
+    def _query(request: Request) -> JournalQuery:
+        params = request.query_params
+        since = params.get("since")
+        try:
+            since_seq = int(since) if since is not None else None
+        except ValueError:
+            raise ControlError(f"'since' must be a sequence number, got {since!r}") from None
+        return JournalQuery(api=params.get("api"), kind=params.get("kind"), conn=params.get("conn"),
+                            direction=params.get("direction"), since_seq=since_seq, path=params.get("path"))
+
+    async def journal(request: Request) -> Response:
+        query = _query(request)
+        limit_text = request.query_params.get("limit", "1000")
+        if not limit_text.isdigit():
+            raise ControlError(f"'limit' must be a positive integer, got {limit_text!r}")
+        entries = runtime.journal.query(query, limit=int(limit_text))
+        return _json({"entries": [e.to_dict() for e in entries], "count": len(entries), "last_seq": runtime.journal.last_seq})
+
+    async def journal_jsonl(request: Request) -> Response:
+        query = _query(request)
+        lines: Iterator[str] = runtime.journal.iter_jsonl(query)
+        return StreamingResponse(lines, media_type="application/x-ndjson")
+
+    async def emit(request: Request) -> Response:
+        body = await _body(request)
+        if not isinstance(body.get("api"), str) or not isinstance(body.get("event"), str):
+            raise ControlError("give 'api' and 'event' (and optional 'data')")
+        data = body.get("data") or {}
+        if not isinstance(data, dict):
+            raise ControlError("'data' must be an object")
+        return _json({"result": runtime.emit(body["api"], body["event"], data)})
+
+    async def list_faults(request: Request) -> Response:
+        return _json({"faults": [f.snapshot() for f in runtime.faults.values()]})
+
+    async def start_fault(request: Request) -> Response:
+        spec = runtime.start_fault(await _body(request))
+        driver.poke()
+        return _json({"fault": spec.to_dict()}, 201)
+
+    async def stop_fault(request: Request) -> Response:
+        runtime.stop_fault(request.path_params["fault_id"])
+        return _json({"stopped": request.path_params["fault_id"]})
+
+    async def info(request: Request) -> Response:
+        return _json({"urls": urls(), "credentials": runtime.credentials(), "profiles": runtime.profiles})
+
+    async def openapi(request: Request) -> Response:
+        return _json(control_openapi())
+
+    async def openapi_for(request: Request) -> Response:
+        name = request.path_params["api"]
+        if name not in APIS:
+            raise ControlError(f"unknown API {name!r}; known: {', '.join(APIS)}", status=404)
+        return _json(api_openapi(name))
+
+    async def schema(request: Request) -> Response:
+        from ..scenario.schema import scenario_schema
+
+        return _json(scenario_schema())
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        return _json({"error": f"{request.method} {request.url.path}: " + ("no such control route" if status == 404 else "method not allowed" if status == 405 else "internal error")}, status)
+
+    p = "/_mock"
+    routes = [
+        Route(f"{p}/health", guarded(health), methods=["GET"]),
+        Route(f"{p}/info", guarded(info), methods=["GET"]),
+        Route(f"{p}/reset", guarded(reset), methods=["POST"]),
+        Route(f"{p}/scenario", guarded(get_scenario), methods=["GET"]),
+        Route(f"{p}/scenario", guarded(load_scenario), methods=["POST", "PUT"]),
+        Route(f"{p}/scenarios", guarded(list_scenarios), methods=["GET"]),
+        Route(f"{p}/schema", guarded(schema), methods=["GET"]),
+        Route(f"{p}/clock", guarded(get_clock), methods=["GET"]),
+        Route(f"{p}/clock", guarded(set_clock), methods=["POST", "PATCH"]),
+        Route(f"{p}/clock/advance", guarded(advance), methods=["POST"]),
+        Route(f"{p}/journal", guarded(journal), methods=["GET"]),
+        Route(f"{p}/journal.jsonl", guarded(journal_jsonl), methods=["GET"]),
+        Route(f"{p}/emit", guarded(emit), methods=["POST"]),
+        Route(f"{p}/faults", guarded(list_faults), methods=["GET"]),
+        Route(f"{p}/faults", guarded(start_fault), methods=["POST"]),
+        Route(f"{p}/faults/{{fault_id}}", guarded(stop_fault), methods=["DELETE"]),
+        Route(f"{p}/openapi.json", openapi, methods=["GET"]),
+        Route(f"{p}/openapi/{{api}}.json", guarded(openapi_for), methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: not_found, 500: not_found})

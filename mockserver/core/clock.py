@@ -1,0 +1,153 @@
+"""The one virtual clock (DECISIONS D4).
+
+Virtual time is a float of seconds since the Unix epoch. It is derived from an
+anchor pair ``(virtual, real)`` and a speed: ``now = virtual + (real_now - real) *
+speed``. Speed 0 is the manual mode: time then moves only through :meth:`advance`
+or :meth:`set`. The clock never goes backwards.
+
+The real-time source is injected (``real_time``), so this module never reads the
+wall clock itself; adapters pass ``time.monotonic``, tests pass a fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+__all__ = ["ClockError", "VirtualClock", "format_instant", "parse_instant"]
+
+
+class ClockError(ValueError):
+    """An impossible clock operation (going backwards, negative speed)."""
+
+
+def _frozen_real_time() -> float:
+    return 0.0
+
+
+class VirtualClock:
+    """Virtual seconds since the epoch, moving at ``speed`` virtual seconds per real second."""
+
+    __slots__ = ("_real", "_real_time", "_speed", "_start", "_virtual")
+
+    def __init__(
+        self,
+        *,
+        start: float,
+        speed: float = 1.0,
+        real_time: Callable[[], float] = _frozen_real_time,
+    ) -> None:
+        if speed < 0:
+            raise ClockError(f"speed must be >= 0, got {speed}")
+        self._real_time = real_time
+        self._start = float(start)
+        self._virtual = float(start)
+        self._real = real_time()
+        self._speed = float(speed)
+
+    # -- reading -----------------------------------------------------------
+    @property
+    def start(self) -> float:
+        """The virtual instant the clock was started (or last reset) at."""
+        return self._start
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def manual(self) -> bool:
+        return self._speed == 0.0
+
+    def now(self) -> float:
+        if self._speed == 0.0:
+            return self._virtual
+        return self._virtual + (self._real_time() - self._real) * self._speed
+
+    def now_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.now(), UTC)
+
+    def elapsed(self) -> float:
+        """Virtual seconds since the start instant."""
+        return self.now() - self._start
+
+    def real_delay_until(self, instant: float) -> float | None:
+        """Real seconds until ``instant`` at the current speed; None in manual mode."""
+        if self._speed == 0.0:
+            return None
+        return max(0.0, (instant - self.now()) / self._speed)
+
+    # -- moving ------------------------------------------------------------
+    def _reanchor(self, virtual: float) -> None:
+        self._virtual = virtual
+        self._real = self._real_time()
+
+    def set_speed(self, speed: float) -> None:
+        if speed < 0:
+            raise ClockError(f"speed must be >= 0, got {speed}")
+        self._reanchor(self.now())
+        self._speed = float(speed)
+
+    def set(self, instant: float) -> None:
+        """Jump to ``instant``; raises :class:`ClockError` if that is in the past."""
+        current = self.now()
+        if instant < current:
+            raise ClockError(
+                f"time can't go backwards: {format_instant(instant)} is before {format_instant(current)}"
+            )
+        self._reanchor(float(instant))
+
+    def advance(self, seconds: float) -> float:
+        """Move forward by ``seconds`` (in any mode); returns the new now."""
+        if seconds < 0:
+            raise ClockError(f"time can't go backwards: advance({seconds})")
+        target = self.now() + seconds
+        self._reanchor(target)
+        return target
+
+    def reset(self, *, start: float, speed: float | None = None) -> None:
+        """Restart at ``start`` (the only way back in time: a new run)."""
+        self._start = float(start)
+        self._reanchor(float(start))
+        if speed is not None:
+            if speed < 0:
+                raise ClockError(f"speed must be >= 0, got {speed}")
+            self._speed = float(speed)
+
+    def snapshot(self) -> dict[str, object]:
+        now = self.now()
+        return {
+            "now": format_instant(now, precision="ms"),
+            "epoch": now,
+            "start": format_instant(self._start, precision="ms"),
+            "elapsed": now - self._start,
+            "speed": self._speed,
+            "manual": self.manual,
+        }
+
+
+def format_instant(instant: float, *, precision: str = "s") -> str:
+    """ISO 8601 UTC with a ``Z``: precision ``s`` (no fraction), ``ms``, ``us`` or ``ns``."""
+    dt = datetime.fromtimestamp(instant, UTC)
+    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if precision == "s":
+        return base + "Z"
+    if precision == "ms":
+        return f"{base}.{dt.microsecond // 1000:03d}Z"
+    if precision == "us":
+        return f"{base}.{dt.microsecond:06d}Z"
+    if precision == "ns":
+        nanos = round((instant - int(instant)) * 1e9) % 1_000_000_000
+        return f"{base}.{nanos:09d}Z"
+    raise ValueError(f"unknown precision {precision!r}")
+
+
+def parse_instant(text: str) -> float:
+    """Parse an ISO 8601 instant (``Z`` or an offset; naive means UTC) to epoch seconds."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

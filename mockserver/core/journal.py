@@ -1,0 +1,260 @@
+"""The journal: the evidence of everything that crossed the wire (DECISIONS D7).
+
+Every HTTP request and response, frame, event, injected fault and scenario step
+is one :class:`Entry`. Entries get a sequence number, the virtual time and the
+wall time (from injected sources: this module reads no clock). Memory is bounded:
+past ``memory_limit`` entries the oldest are spilled, in order, to a JSON Lines
+file and read back from it by queries and exports. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .clock import format_instant
+
+__all__ = ["Direction", "Entry", "Journal", "JournalQuery"]
+
+#: ``in``: client to mock; ``out``: mock to client; ``internal``: steps, faults, notes.
+Direction = str
+
+
+def _zero() -> float:
+    return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    vtime: float
+    wall: float
+    api: str
+    conn: str
+    direction: Direction
+    kind: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "vtime": format_instant(self.vtime, precision="us"),
+            "vepoch": self.vtime,
+            "wall": self.wall,
+            "api": self.api,
+            "conn": self.conn,
+            "direction": self.direction,
+            "kind": self.kind,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Entry:
+        return cls(
+            seq=int(raw["seq"]),
+            vtime=float(raw["vepoch"]),
+            wall=float(raw["wall"]),
+            api=str(raw["api"]),
+            conn=str(raw["conn"]),
+            direction=str(raw["direction"]),
+            kind=str(raw["kind"]),
+            data=dict(raw.get("data") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JournalQuery:
+    """Filters for :meth:`Journal.query`; every given field must match."""
+
+    api: str | None = None
+    kind: str | None = None  # exact, or a prefix ending in "." ("http.")
+    conn: str | None = None
+    direction: str | None = None
+    since_seq: int | None = None  # entries with seq > since_seq
+    path: str | None = None  # data["path"] equals
+
+    def matches(self, entry: Entry) -> bool:
+        if self.api is not None and entry.api != self.api:
+            return False
+        if self.kind is not None:
+            if self.kind.endswith("."):
+                if not entry.kind.startswith(self.kind):
+                    return False
+            elif entry.kind != self.kind:
+                return False
+        if self.conn is not None and entry.conn != self.conn:
+            return False
+        if self.direction is not None and entry.direction != self.direction:
+            return False
+        if self.since_seq is not None and entry.seq <= self.since_seq:
+            return False
+        return self.path is None or entry.data.get("path") == self.path
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def _dumps(entry: Entry) -> str:
+    return json.dumps(entry.to_dict(), separators=(",", ":"), default=_json_default)
+
+
+class Journal:
+    def __init__(
+        self,
+        *,
+        virtual_time: Callable[[], float],
+        wall_time: Callable[[], float] = _zero,
+        memory_limit: int = 50_000,
+        spill_dir: str | None = None,
+    ) -> None:
+        if memory_limit < 1:
+            raise ValueError("memory_limit must be >= 1")
+        self._virtual_time = virtual_time
+        self._wall_time = wall_time
+        self.memory_limit = memory_limit
+        self._spill_dir = spill_dir
+        self._memory: deque[Entry] = deque()
+        self._spill: IO[str] | None = None
+        self._spill_path: str | None = None
+        self._spilled = 0
+        self._next_seq = 1
+        self._listeners: list[Callable[[Entry], None]] = []
+
+    # -- writing ---------------------------------------------------------------
+    def record(
+        self,
+        api: str,
+        kind: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        conn: str = "",
+        direction: Direction = "internal",
+        vtime: float | None = None,
+    ) -> Entry:
+        entry = Entry(
+            seq=self._next_seq,
+            vtime=self._virtual_time() if vtime is None else vtime,
+            wall=self._wall_time(),
+            api=api,
+            conn=conn,
+            direction=direction,
+            kind=kind,
+            data=data if data is not None else {},
+        )
+        self._next_seq += 1
+        self._memory.append(entry)
+        if len(self._memory) > self.memory_limit:
+            self._spill_oldest(len(self._memory) - self.memory_limit // 2)
+        for listener in self._listeners:
+            listener(entry)
+        return entry
+
+    def subscribe(self, listener: Callable[[Entry], None]) -> Callable[[], None]:
+        """Call ``listener`` with every new entry; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _spill_oldest(self, count: int) -> None:
+        if self._spill is None:
+            fd, self._spill_path = tempfile.mkstemp(prefix="agentfeed-journal-", suffix=".jsonl", dir=self._spill_dir)
+            self._spill = os.fdopen(fd, "w+", encoding="utf-8")
+        lines = [_dumps(self._memory.popleft()) for _ in range(count)]
+        self._spill.write("\n".join(lines) + "\n")
+        self._spill.flush()
+        self._spilled += count
+
+    def clear(self) -> None:
+        """Forget everything (a reset); sequence numbers start again at 1."""
+        self._memory.clear()
+        self._close_spill()
+        self._spilled = 0
+        self._next_seq = 1
+
+    def _close_spill(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+            if self._spill_path:
+                try:
+                    os.unlink(self._spill_path)
+                except FileNotFoundError:
+                    pass
+        self._spill = None
+        self._spill_path = None
+
+    def close(self) -> None:
+        self._close_spill()
+
+    # -- reading ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._spilled + len(self._memory)
+
+    @property
+    def in_memory(self) -> int:
+        return len(self._memory)
+
+    @property
+    def spilled(self) -> int:
+        return self._spilled
+
+    @property
+    def last_seq(self) -> int:
+        return self._next_seq - 1
+
+    def _iter_spilled(self) -> Iterator[Entry]:
+        if self._spill_path is None:
+            return
+        with open(self._spill_path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    yield Entry.from_dict(json.loads(line))
+
+    def __iter__(self) -> Iterator[Entry]:
+        yield from self._iter_spilled()
+        yield from list(self._memory)
+
+    def query(self, query: JournalQuery | None = None, *, limit: int | None = None) -> list[Entry]:
+        query = query or JournalQuery()
+        source: Iterable[Entry]
+        if query.since_seq is not None and self._memory and self._memory[0].seq > query.since_seq:
+            source = list(self._memory)  # nothing spilled can match
+        else:
+            source = self
+        found: list[Entry] = []
+        for entry in source:
+            if query.matches(entry):
+                found.append(entry)
+                if limit is not None and len(found) >= limit:
+                    break
+        return found
+
+    def count(self, query: JournalQuery | None = None) -> int:
+        return len(self.query(query))
+
+    def iter_jsonl(self, query: JournalQuery | None = None) -> Iterator[str]:
+        query = query or JournalQuery()
+        for entry in self:
+            if query.matches(entry):
+                yield _dumps(entry) + "\n"
+
+    def export_jsonl(self, path: str | os.PathLike[str]) -> int:
+        written = 0
+        with open(path, "w", encoding="utf-8") as handle:
+            for line in self.iter_jsonl():
+                handle.write(line)
+                written += 1
+        return written
+
+    @staticmethod
+    def load_jsonl(path: str | os.PathLike[str]) -> list[Entry]:
+        with open(path, encoding="utf-8") as handle:
+            return [Entry.from_dict(json.loads(line)) for line in handle if line.strip()]

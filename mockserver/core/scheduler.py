@@ -1,0 +1,137 @@
+"""Timers on the virtual clock, run in order and deterministically.
+
+Every scenario step and protocol timer is a :class:`Timer` due at a virtual
+instant. Timers run in ``(when, sequence)`` order, so two timers due at the same
+instant run in the order they were scheduled. A callback receives the instant it
+was due at (not the possibly later moment it ran), so what it records does not
+depend on how busy the machine was.
+
+Two ways move time forward:
+
+* :meth:`Scheduler.advance` (manual mode, tests, the control API): the clock is
+  stepped to each deadline in turn, its timers run, then to the target.
+* :meth:`Scheduler.run_due` (running clock): an adapter calls it when the real
+  delay given by :meth:`real_delay` has passed, and whenever ``on_change`` fires.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .clock import VirtualClock
+
+__all__ = ["Scheduler", "Timer", "TimerCallback"]
+
+TimerCallback = Callable[[float], None]
+
+
+@dataclass(order=True, slots=True)
+class Timer:
+    """A callback due at a virtual instant; cancel it with :meth:`cancel`."""
+
+    when: float
+    seq: int
+    callback: TimerCallback = field(compare=False)
+    name: str = field(compare=False, default="")
+    cancelled: bool = field(compare=False, default=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Scheduler:
+    def __init__(
+        self,
+        clock: VirtualClock,
+        *,
+        on_error: Callable[[Timer, BaseException], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self._heap: list[Timer] = []
+        self._seq = itertools.count()
+        self._on_error = on_error
+        #: Called with no argument when the earliest deadline moved earlier
+        #: (an adapter wakes its pump); set by the adapter.
+        self.on_change: Callable[[], None] | None = None
+
+    # -- scheduling ----------------------------------------------------------
+    def call_at(self, when: float, callback: TimerCallback, *, name: str = "") -> Timer:
+        timer = Timer(float(when), next(self._seq), callback, name)
+        earliest = self._heap[0].when if self._heap else None
+        heapq.heappush(self._heap, timer)
+        if self.on_change is not None and (earliest is None or timer.when < earliest):
+            self.on_change()
+        return timer
+
+    def call_later(self, delay: float, callback: TimerCallback, *, name: str = "") -> Timer:
+        return self.call_at(self.clock.now() + max(0.0, delay), callback, name=name)
+
+    def clear(self) -> None:
+        for timer in self._heap:
+            timer.cancelled = True
+        self._heap.clear()
+
+    # -- inspecting ----------------------------------------------------------
+    def _drop_cancelled(self) -> None:
+        while self._heap and self._heap[0].cancelled:
+            heapq.heappop(self._heap)
+
+    def next_deadline(self) -> float | None:
+        self._drop_cancelled()
+        return self._heap[0].when if self._heap else None
+
+    def real_delay(self) -> float | None:
+        """Real seconds until the next timer is due; None if none or manual."""
+        deadline = self.next_deadline()
+        if deadline is None:
+            return None
+        return self.clock.real_delay_until(deadline)
+
+    def pending(self) -> list[Timer]:
+        return sorted(t for t in self._heap if not t.cancelled)
+
+    # -- running ---------------------------------------------------------------
+    def _run(self, timer: Timer) -> None:
+        try:
+            timer.callback(timer.when)
+        except Exception as exc:  # a broken callback must not stop the others
+            if self._on_error is None:
+                raise
+            self._on_error(timer, exc)
+
+    def run_due(self) -> int:
+        """Run every timer due at the clock's current time, in order; return the count."""
+        ran = 0
+        now = self.clock.now()
+        while True:
+            self._drop_cancelled()
+            if not self._heap or self._heap[0].when > now:
+                return ran
+            timer = heapq.heappop(self._heap)
+            self._run(timer)
+            ran += 1
+
+    def advance(self, seconds: float) -> int:
+        """Move the clock forward by ``seconds``, running each timer at its instant."""
+        if seconds < 0:
+            self.clock.advance(seconds)  # raises ClockError
+        target = self.clock.now() + seconds
+        return self.advance_to(target)
+
+    def advance_to(self, target: float) -> int:
+        ran = 0
+        while True:
+            deadline = self.next_deadline()
+            if deadline is None or deadline > target:
+                break
+            if deadline > self.clock.now():
+                self.clock.set(deadline)
+            timer = heapq.heappop(self._heap)
+            self._run(timer)
+            ran += 1
+        if target > self.clock.now():
+            self.clock.set(target)
+        return ran

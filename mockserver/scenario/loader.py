@@ -1,0 +1,314 @@
+"""Load scenario YAML: safe parse with positions → JSON Schema → semantic checks → model.
+
+Every problem is reported as ``file:line:col: what is wrong; what was expected``,
+with "did you mean" for misspelt keys and values. Only safe YAML is accepted
+(``yaml.compose`` with the SafeLoader: no tags that build objects).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ..apis.registry import APIS
+from ..core.clock import parse_instant
+from ..core.durations import DURATION_PATTERN, parse_duration
+from ..core.errors import ScenarioError
+from ..faults.model import FaultSpec
+from .model import ACTIONS, ApiSettings, ClockSettings, Scenario, Step
+from .schema import scenario_schema
+
+__all__ = ["builtin_dir", "builtin_scenarios", "load_builtin", "load_scenario", "resolve_scenario", "scenario_from_yaml"]
+
+Path_ = tuple[Any, ...]
+_VALIDATOR = Draft202012Validator(scenario_schema())
+
+
+# -- YAML with positions -------------------------------------------------------
+class _Positions:
+    def __init__(self) -> None:
+        self.values: dict[Path_, tuple[int, int]] = {}
+        self.keys: dict[Path_, tuple[int, int]] = {}
+
+    def at(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        table = self.keys if key else self.values
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), (1, 1))
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _build(node: yaml.Node, path: Path_, positions: _Positions, constructor: yaml.constructor.SafeConstructor) -> Any:
+    positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        where = f"{{file}}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+        raise ScenarioError("unsupported YAML tag", [f"{where}: unsupported YAML tag {node.tag!r}; only plain YAML is accepted"])
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _build(key_node, (*path, "<key>"), positions, constructor)
+            if isinstance(key, (list, dict)):
+                raise ScenarioError("a mapping key must be a scalar", [f"{{file}}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: a mapping key must be a scalar"])
+            positions.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in result:
+                raise ScenarioError("duplicate key", [f"{{file}}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: duplicate key {key!r}"])
+            result[key] = _build(value_node, (*path, key), positions, constructor)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), positions, constructor) for i, item in enumerate(node.value)]
+    return constructor.construct_object(node, deep=True)
+
+
+def _parse(text: str, source: str) -> tuple[Any, _Positions]:
+    positions = _Positions()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ScenarioError(f"{where}: not valid YAML: {exc.problem}", [f"{where}: not valid YAML: {exc.problem}"]) from None
+    if node is None:
+        raise ScenarioError(f"{source}:1:1: empty file; expected a scenario mapping")
+    constructor = yaml.constructor.SafeConstructor()
+    try:
+        data = _build(node, (), positions, constructor)
+    except ScenarioError as exc:
+        raise ScenarioError(str(exc).replace("{file}", source), [p.replace("{file}", source) for p in exc.problems]) from None
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ScenarioError(f"{where}: {exc.problem}") from None
+    return data, positions
+
+
+# -- error messages ------------------------------------------------------------
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _path_text(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the scenario"
+
+
+def _describe(error: ValidationError, base: Path_, positions: _Positions, source: str) -> Iterator[str]:
+    path = (*base, *error.absolute_path)
+    where = _path_text(path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted((error.schema.get("properties") or {}).keys())
+        for key in error.instance:
+            if key not in allowed:
+                line, col = positions.at((*path, key), key=True)
+                expected = f"expected one of: {', '.join(allowed)}" if allowed else "no keys are allowed here"
+                yield f"{source}:{line}:{col}: unknown key {key!r} in {where}; {expected}{_suggest(str(key), allowed)}"
+        return
+    line, col = positions.at(path)
+    if error.validator == "required":
+        props = sorted((error.schema.get("properties") or {}).keys())
+        yield f"{source}:{line}:{col}: {where}: {error.message} (keys here: {', '.join(props)})"
+    elif error.validator == "enum":
+        choices = [str(c) for c in error.validator_value]
+        yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not allowed; expected one of: {', '.join(choices)}{_suggest(str(error.instance), choices)}"
+    elif error.validator == "oneOf":
+        # report the most relevant branch, e.g. a duration that is neither number nor pattern
+
+
+        described = error.schema.get("description")
+        if any(branch.get("pattern") == DURATION_PATTERN for branch in error.validator_value):
+            yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not a duration; expected seconds, or a string like 500ms, 10s, 5m, 1h30m, 2d"
+        elif described:
+            yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not valid; expected {described}"
+        else:
+            kinds = [s.get("type", "value") for s in error.validator_value]
+            yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not valid; expected one of: {', '.join(map(str, kinds))}"
+    elif error.validator == "pattern":
+        yield f"{source}:{line}:{col}: {where}: {error.instance!r} does not match the expected form {error.validator_value}"
+    elif error.validator == "type":
+        yield f"{source}:{line}:{col}: {where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+    else:
+        yield f"{source}:{line}:{col}: {where}: {error.message}"
+
+
+def _schema_problems(validator: Draft202012Validator, instance: Any, base: Path_, positions: _Positions, source: str) -> list[str]:
+    problems: list[str] = []
+    for error in sorted(validator.iter_errors(instance), key=lambda e: positions.at((*base, *e.absolute_path))):
+        problems.extend(_describe(error, base, positions, source))
+    return problems
+
+
+# -- semantic checks ------------------------------------------------------------
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) -> list[str]:
+    problems: list[str] = []
+    known_faults: set[str] = set()
+    for index, step in enumerate(data.get("timeline") or []):
+        where = ("timeline", index)
+        line, col = positions.at(where)
+        actions = [a for a in ACTIONS if a in step]
+        if len(actions) != 1:
+            found = ", ".join(actions) if actions else "none"
+            problems.append(f"{source}:{line}:{col}: timeline[{index}]: a step needs exactly one action of: {', '.join(ACTIONS)} (found {found})")
+            continue
+        action = actions[0]
+        if "count" in step and "every" not in step:
+            problems.append(f"{source}:{line}:{col}: timeline[{index}]: 'count' needs 'every'")
+        args = step[action]
+        if action == "state":
+            api = APIS[args["api"]]
+            validator = Draft202012Validator(dict(api.patch_schema) or {"type": "object"})
+            problems += _schema_problems(validator, args["set"], (*where, "state", "set"), positions, source)
+        elif action == "emit":
+            api = APIS[args["api"]]
+            event = str(args["event"])
+            if event not in api.events:
+                eline, ecol = positions.at((*where, "emit", "event"))
+                names = sorted(api.events)
+                problems.append(f"{source}:{eline}:{ecol}: timeline[{index}].emit.event: {api.name} has no event {event!r}; expected one of: {', '.join(names)}{_suggest(event, names)}")
+            else:
+                validator = Draft202012Validator(dict(api.events[event]))
+                problems += _schema_problems(validator, args.get("data") or {}, (*where, "emit", "data"), positions, source)
+        elif action == "fault":
+            fault_id = str(args.get("id") or f"fault-{index}")
+            api_name = args.get("api", "*")
+            if api_name != "*" and api_name not in APIS:
+                aline, acol = positions.at((*where, "fault", "api"))
+                problems.append(f"{source}:{aline}:{acol}: timeline[{index}].fault.api: unknown API {api_name!r}; expected '*' or one of: {', '.join(APIS)}{_suggest(str(api_name), list(APIS))}")
+            try:
+                FaultSpec.from_dict(args, default_id=fault_id)
+            except ValueError as exc:
+                problems.append(f"{source}:{line}:{col}: timeline[{index}].fault: {exc}")
+            known_faults.add(fault_id)
+        elif action == "stop_fault" and args not in known_faults:
+            sline, scol = positions.at((*where, "stop_fault"))
+            problems.append(f"{source}:{sline}:{scol}: timeline[{index}].stop_fault: no fault {args!r} was started before this step; known: {', '.join(sorted(known_faults)) or 'none'}{_suggest(str(args), sorted(known_faults))}")
+    return problems
+
+
+def _check_apis(data: Mapping[str, Any], positions: _Positions, source: str) -> list[str]:
+    problems: list[str] = []
+    for name, settings in (data.get("apis") or {}).items():
+        for path, message in APIS[name].validate_state(settings.get("state") or {}):
+            line, col = positions.at(("apis", name, "state", *path))
+            problems.append(f"{source}:{line}:{col}: apis.{name}.state.{'.'.join(map(str, path))}: {message}")
+    start = (data.get("clock") or {}).get("start")
+    if isinstance(start, str) and start != "now":
+        try:
+            parse_instant(start)
+        except ValueError:
+            line, col = positions.at(("clock", "start"))
+            problems.append(f"{source}:{line}:{col}: clock.start: {start!r} is not an ISO 8601 instant; expected 'now' or e.g. 2026-02-06T22:00:00-05:00")
+    return problems
+
+
+def _to_model(data: Mapping[str, Any], source: str | None) -> Scenario:
+    clock = data.get("clock") or {}
+    start = clock.get("start")
+    apis = {
+        name: ApiSettings(name=name, profile=str(s.get("profile", "documented")), options=dict(s.get("options") or {}), state=dict(s.get("state") or {}))
+        for name, s in (data.get("apis") or {}).items()
+    }
+    steps = []
+    for index, raw in enumerate(data.get("timeline") or []):
+        action = next(a for a in ACTIONS if a in raw)
+        args = raw[action]
+        if action == "fault":
+            args = {**args, "id": str(args.get("id") or f"fault-{index}")}
+        elif action == "stop_fault":
+            args = {"id": args}
+        elif action == "note":
+            args = {"text": args}
+        steps.append(
+            Step(
+                at=_duration(raw["at"]),
+                action=action,
+                args=args,
+                every=_duration(raw["every"]) if "every" in raw else None,
+                count=int(raw["count"]) if "count" in raw else None,
+                line=index,
+            )
+        )
+    steps.sort(key=lambda s: s.at)  # stable: equal offsets keep file order
+    return Scenario(
+        id=str(data["id"]),
+        description=str(data["description"]).strip(),
+        seed=int(data.get("seed", 0)),
+        clock=ClockSettings(start=None if start in (None, "now") else parse_instant(str(start)), speed=float(clock.get("speed", 1.0))),
+        apis=apis,
+        timeline=tuple(steps),
+        rules=tuple(data.get("rules") or ()),
+        source=source,
+    )
+
+
+def scenario_from_yaml(text: str, *, source: str = "<scenario>") -> Scenario:
+    """Parse and validate scenario YAML; raises :class:`ScenarioError` listing every problem."""
+    data, positions = _parse(text, source)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}:1:1: expected a mapping with id, description, ... at the top, got {type(data).__name__}")
+    problems = _schema_problems(_VALIDATOR, data, (), positions, source)
+    if not problems:
+        problems = _check_apis(data, positions, source) + _check_steps(data, positions, source)
+    if problems:
+        raise ScenarioError(problems[0], problems)
+    return _to_model(data, None if source.startswith("<") else source)
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{file}: cannot read: {exc.strerror}") from None
+    return scenario_from_yaml(text, source=str(file))
+
+
+# -- built-in scenarios --------------------------------------------------------------
+def builtin_dir() -> Path:
+    """Where the built-in scenarios are: inside the installed package, or the checkout's ``scenarios/``."""
+    packaged = resources.files("mockserver") / "scenarios"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    root = builtin_dir()
+    found = {}
+    for file in sorted(root.rglob("*.yaml")):
+        found[file.relative_to(root).with_suffix("").as_posix()] = file
+    return found
+
+
+def load_builtin(scenario_id: str) -> Scenario:
+    known = builtin_scenarios()
+    if scenario_id not in known:
+        raise ScenarioError(f"no built-in scenario {scenario_id!r}; known: {', '.join(known)}{_suggest(scenario_id, list(known))}")
+    return load_scenario(known[scenario_id])
+
+
+def resolve_scenario(ref: str) -> Scenario:
+    """A built-in id (``luckylobster/sleeping-overnight``) or a path to a YAML file."""
+    if ref.endswith((".yaml", ".yml")) or os.sep in ref and Path(ref).exists():
+        return load_scenario(ref)
+    return load_builtin(ref)
