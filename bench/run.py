@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -189,13 +190,13 @@ def api_names(python: str) -> list[str]:
     return done.stdout.split()
 
 
-def mock_command(python: str, ll_port: int, control_port: int, cpu: int | None) -> list[str]:
+def mock_command(python: str, ll_port: int, control_port: int, cpu: int | None, extra: Sequence[str] = ()) -> list[str]:
     command = [python, "-m", "mockserver", "serve", "--scenario", str(SCENARIO.relative_to(ROOT)), "--host", HOST,
                "--control-port", str(control_port), "--port", f"luckylobster={ll_port}"]
     for name in api_names(python):
         if name != "luckylobster":
             command += ["--port", f"{name}=0"]
-    return pin(cpu, [*command, "--quiet"])
+    return pin(cpu, [*command, *extra, "--quiet"])
 
 
 def bare_command(python: str, port: int, body_file: Path | None, size: int, cpu: int | None) -> list[str]:
@@ -230,11 +231,11 @@ class Setup:
     bare_body_bytes: int = 0
 
 
-def start_mock(setup: Setup, python: str, cpu: int | None) -> Path:
+def start_mock(setup: Setup, python: str, cpu: int | None, extra: Sequence[str]) -> Path:
     """Start the mock, wait for its health, fetch one heartbeat; its body goes to a file for the bare server."""
     ll_port, control_port = free_port(), free_port()
     setup.control_url = f"http://{HOST}:{control_port}/_mock"
-    mock = Server("mock", mock_command(python, ll_port, control_port, cpu), RESULTS / "mock.log")
+    mock = Server("mock", mock_command(python, ll_port, control_port, cpu, extra), RESULTS / "mock.log")
     setup.servers["mock"] = mock
     print(f"starting the mock: {' '.join(mock.command)}")
     mock.start()
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--no-pin", action="store_true", help="don't pin servers to CPU 0 and wrk to CPU 1")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the servers (default: this one)")
+    parser.add_argument("--mock-args", default="", help="extra arguments for 'mockserver serve', e.g. '--journal-limit 1000000'")
     parser.add_argument("--only-bare", action="store_true", help="benchmark the bare server alone (no mock, no ratio)")
     parser.add_argument("--size", type=int, default=480, help="body size for --only-bare (default 480)")
     parser.add_argument("--out", type=Path, default=RESULTS / "heartbeat.json", help="JSON results file")
@@ -350,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     setup = Setup()
     journal: dict[str, Any] | None = None
     try:
-        body_file = None if args.only_bare else start_mock(setup, args.python, server_cpu)
+        body_file = None if args.only_bare else start_mock(setup, args.python, server_cpu, shlex.split(args.mock_args))
         start_bare(setup, args.python, server_cpu, body_file, args.size)
         results = measure(setup.urls, targets, args, wrk_cpu)
         if not args.only_bare:
@@ -367,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": {"duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup, "threads": args.threads,
                    "connections": args.connections, "pinned": pinned, "server_cpu": server_cpu, "wrk_cpu": wrk_cpu,
-                   "cpus": os.cpu_count(), "python": args.python},
+                   "cpus": os.cpu_count(), "python": args.python, "mock_args": args.mock_args},
         "body_bytes": setup.body_bytes,
         "bare_body_bytes": setup.bare_body_bytes,
         "median_rps": {t: round(median(results, t), 1) for t in targets},

@@ -105,6 +105,7 @@ class Runtime:
         )
         for step in scenario.timeline:
             self._schedule(step, start + step.at, 1)
+        self.scheduler.run_due()  # steps at 0s happen as the scenario starts, in every clock mode
         for hook in self.on_reset:
             hook()
 

@@ -22,7 +22,6 @@ from ..core.errors import ControlError, ScenarioError
 from ..core.journal import JournalQuery
 from ..runtime import Runtime
 from ..scenario.loader import builtin_scenarios, load_builtin, scenario_from_yaml
-from .openapi import api_openapi, control_openapi
 
 __all__ = ["build_control_app"]
 
@@ -188,12 +187,16 @@ def build_control_app(
         return _json({"urls": urls(), "credentials": runtime.credentials(), "profiles": runtime.profiles})
 
     async def openapi(request: Request) -> Response:
+        from .openapi import control_openapi
+
         return _json(control_openapi())
 
     async def openapi_for(request: Request) -> Response:
         name = request.path_params["api"]
         if name not in APIS:
             raise ControlError(f"unknown API {name!r}; known: {', '.join(APIS)}", status=404)
+        from .openapi import api_openapi
+
         return _json(api_openapi(name))
 
     async def schema(request: Request) -> Response:

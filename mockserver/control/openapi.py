@@ -1,0 +1,48 @@
+"""The OpenAPI 3.1 documents the mock publishes (``GET /_mock/openapi.json`` and ``/_mock/openapi/<api>.json``).
+
+The documents are YAML files shipped inside the package: ``control/openapi.yaml``
+for the control API and ``apis/<name>/openapi.yaml`` for each mocked API. They are
+parsed once and cached; the returned dicts are shared, so callers must not mutate
+them (serialize them, or ``copy.deepcopy`` first).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+__all__ = ["api_openapi", "control_openapi"]
+
+_API_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+def _load(*parts: str) -> dict[str, Any]:
+    resource = resources.files("mockserver")
+    for part in parts:
+        resource = resource / part
+    document = yaml.safe_load(resource.read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise ValueError(f"mockserver/{'/'.join(parts)} is not an OpenAPI document (a YAML mapping)")
+    return document
+
+
+@lru_cache(maxsize=1)
+def control_openapi() -> dict[str, Any]:
+    """The control API's OpenAPI 3.1 document (cached and shared: do not mutate)."""
+    return _load("control", "openapi.yaml")
+
+
+@lru_cache(maxsize=None)
+def api_openapi(name: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the mocked API ``name`` (cached and shared: do not mutate).
+
+    Raises :class:`FileNotFoundError` when the API has no document and
+    :class:`ValueError` for a name that is not an API name.
+    """
+    if not _API_NAME.match(name):
+        raise ValueError(f"not an API name: {name!r}")
+    return _load("apis", name, "openapi.yaml")

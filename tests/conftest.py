@@ -1,0 +1,36 @@
+"""Shared fixtures: a mock on real sockets (uvicorn, port 0) in a background thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from mockserver import ThreadedMockServer, load_builtin, scenario_from_yaml
+from mockserver.scenario.model import Scenario
+
+MockFactory = Callable[..., ThreadedMockServer]
+
+
+@pytest.fixture
+def make_mock() -> Iterator[MockFactory]:
+    """``make_mock("luckylobster/rate-limited", speed=0)`` or ``make_mock(yaml=...)``: started, stopped after the test."""
+    started: list[ThreadedMockServer] = []
+
+    def factory(scenario_id: str | None = None, *, yaml: str | None = None, **options: object) -> ThreadedMockServer:
+        scenario: Scenario = scenario_from_yaml(yaml) if yaml is not None else load_builtin(scenario_id or "demo")
+        options.setdefault("speed", 0)
+        mock = ThreadedMockServer(scenario, **options).start()
+        started.append(mock)
+        return mock
+
+    yield factory
+    for mock in started:
+        mock.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:
+        yield client

@@ -1,0 +1,167 @@
+"""HTTP faults over real sockets: each kind, on the virtual clock, seeded."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import MockFactory
+
+KEY = "ll_faults0000000000"
+SCENARIO = f"""
+id: test/faults
+description: one always-active key, rate limit off
+seed: 11
+clock: {{start: "2026-02-06T14:30:00Z"}}
+apis:
+  luckylobster:
+    state:
+      keys: [{{key: {KEY}, rate_limit: null, active_hours: null}}]
+"""
+PATH = "/api/agent/v1/heartbeat"
+
+
+def start(make_mock: MockFactory, **fault: Any) -> tuple[Any, str]:
+    mock = make_mock(yaml=SCENARIO)
+    if fault:
+        mock.call(lambda: mock.runtime.start_fault({"api": "luckylobster", **fault}))
+    return mock, mock.url("luckylobster") + PATH
+
+
+def get(url: str) -> httpx.Response:
+    return httpx.get(url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+
+
+def outcomes(mock: Any) -> list[Any]:
+    return mock.call(lambda: [(e.data.get("status"), e.data.get("outcome"), e.data.get("fault")) for e in mock.runtime.journal if e.kind == "http.response"])
+
+
+def test_error_with_body_headers_and_retry_after_in_the_apis_own_shape(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="error", status=503, retry_after=30, headers={"X-Fault": "yes"})
+    response = get(url)
+    assert response.status_code == 503
+    assert response.json() == {"success": False, "error": "Service Unavailable", "message": "Service Unavailable"}
+    assert (response.headers["retry-after"], response.headers["x-fault"]) == ("30", "yes")
+    custom, url = start(make_mock, kind="error", status=500, body="<html>oops</html>")
+    assert get(url).text == "<html>oops</html>"
+    assert outcomes(mock)[-1] == (503, None, "fault-1")
+
+
+def test_rate_limit_window_then_retry_after_on_the_virtual_clock(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="rate_limit", limit=2, window="1m")
+    assert [get(url).status_code for _ in range(3)] == [200, 200, 429]
+    mock.advance(20)
+    limited = get(url)
+    assert (limited.status_code, limited.headers["retry-after"]) == (429, "40")
+    mock.advance(40)
+    assert get(url).status_code == 200
+
+
+def test_latency_waits_virtual_time(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="latency", delay="30s")
+    box: dict[str, httpx.Response] = {}
+    worker = threading.Thread(target=lambda: box.setdefault("r", get(url)))
+    worker.start()
+    worker.join(0.5)
+    assert worker.is_alive(), "on a manual clock the answer waits until time is advanced"
+    mock.advance(30)
+    worker.join(10)
+    assert box["r"].status_code == 200
+    assert box["r"].json()["data"]["timestamp"] == "2026-02-06T14:30:30Z"
+
+
+def test_random_latency_is_drawn_from_the_seed(make_mock: MockFactory) -> None:
+    def draws() -> list[float]:
+        mock, url = start(make_mock, kind="latency", min_delay=1, max_delay=5)
+        fault = mock.runtime.faults["fault-1"]
+        return [fault.latency() for _ in range(5)]
+
+    first, second = draws(), draws()
+    assert first == second and all(1 <= d <= 5 for d in first)
+
+
+@pytest.mark.parametrize("kind", ["reset", "empty"])
+def test_reset_and_empty_close_without_a_response(make_mock: MockFactory, kind: str) -> None:
+    mock, url = start(make_mock, kind=kind, times=1)
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
+        get(url)
+    assert get(url).status_code == 200, "times: 1 - the next request is answered"
+    assert outcomes(mock)[0] == (None, kind, "fault-1")
+
+
+def test_truncated_body(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="truncate", fraction=0.5)
+    with pytest.raises(httpx.RemoteProtocolError):
+        get(url)
+    status, outcome, _ = outcomes(mock)[0]
+    assert (status, outcome) == (200, "truncated")
+
+
+def test_malformed_json(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="malformed")
+    response = get(url)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    with pytest.raises(ValueError):
+        response.json()
+
+
+def test_dribbled_body_arrives_in_chunks_over_virtual_time(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="dribble", chunks=4, interval="10s")
+    box: dict[str, httpx.Response] = {}
+    worker = threading.Thread(target=lambda: box.setdefault("r", get(url)))
+    worker.start()
+    for _ in range(3):
+        worker.join(0.2)
+        assert worker.is_alive()
+        mock.advance(10)
+    worker.join(10)
+    assert box["r"].json()["success"] is True
+    assert outcomes(mock)[0][1] == "dribbled"
+
+
+def test_refuse_connections_for_a_while(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="refuse", duration="2m")
+    port = mock.server.port("luckylobster")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    with pytest.raises(httpx.ConnectError):
+        get(url)
+    mock.advance(120)
+    for _ in range(50):  # the listener reopens on the server's loop right after the fault ends
+        try:
+            assert get(url).status_code == 200
+            break
+        except httpx.ConnectError:
+            threading.Event().wait(0.05)
+    else:
+        pytest.fail("the port did not reopen after the fault ended")
+
+
+def test_probability_and_route_are_seeded_and_repeatable(make_mock: MockFactory) -> None:
+    def run() -> list[int]:
+        mock, url = start(make_mock, kind="error", status=502, probability=0.5, route="/api/agent/v1/heartbeat")
+        return [get(url).status_code for _ in range(20)]
+
+    first = run()
+    assert first == run(), "same seed, same run"
+    assert set(first) == {200, 502}
+    mock, url = start(make_mock, kind="error", status=502, route="/api/agent/v1/settlements/*")
+    assert get(url).status_code == 200, "the route does not match the heartbeat"
+
+
+def test_timeline_faults_start_and_stop(make_mock: MockFactory) -> None:
+    mock = make_mock("luckylobster/server-errors")
+    url = mock.url("luckylobster") + PATH
+    key = {"Authorization": "Bearer ll_servererrors00000000000000000000000000000000000000000000000000"}
+    assert httpx.get(url, headers=key).status_code == 200
+    mock.advance(5 * 60)
+    outage = httpx.get(url, headers=key)
+    assert (outage.status_code, outage.headers["retry-after"]) == (503, "60")
+    mock.advance(5 * 60)
+    assert httpx.get(url, headers=key).status_code == 200
+    kinds = mock.call(lambda: [e.kind for e in mock.runtime.journal if e.kind.startswith("fault.")])
+    assert kinds.count("fault.start") == 3 and kinds.count("fault.stop") == 3
