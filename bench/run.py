@@ -191,8 +191,20 @@ def api_names(python: str) -> list[str]:
 
 
 def mock_command(python: str, ll_port: int, control_port: int, cpu: int | None, extra: Sequence[str] = ()) -> list[str]:
-    command = [python, "-m", "mockserver", "serve", "--scenario", str(SCENARIO.relative_to(ROOT)), "--host", HOST,
-               "--control-port", str(control_port), "--port", f"luckylobster={ll_port}"]
+    command = [
+        python,
+        "-m",
+        "mockserver",
+        "serve",
+        "--scenario",
+        str(SCENARIO.relative_to(ROOT)),
+        "--host",
+        HOST,
+        "--control-port",
+        str(control_port),
+        "--port",
+        f"luckylobster={ll_port}",
+    ]
     for name in api_names(python):
         if name != "luckylobster":
             command += ["--port", f"{name}=0"]
@@ -268,6 +280,7 @@ def start_bare(setup: Setup, python: str, cpu: int | None, body_file: Path | Non
 
 def measure(urls: dict[str, str], targets: list[str], args: argparse.Namespace, cpu: int | None) -> list[WrkResult]:
     """Warm each target up, then alternate rounds (the order flips every round to even out drift)."""
+
     def load(target: str, seconds: int) -> str:
         return run_wrk(urls[target], seconds=seconds, threads=args.threads, connections=args.connections, cpu=cpu)
 
@@ -288,8 +301,10 @@ def print_table(results: list[WrkResult], targets: Sequence[str]) -> None:
     print(f"{'target':<6} {'round':>5} {'req/s':>10} {'requests':>9} {'non-2xx':>8} {'sock err':>8} {'p50 ms':>7} {'p99 ms':>7}")
     for r in sorted(results, key=lambda r: (targets.index(r.target), r.round)):
         errors = sum(r.socket_errors.values())
-        print(f"{r.target:<6} {r.round:>5} {r.rps:>10.0f} {r.requests:>9} {r.non_2xx:>8} {errors:>8} "
-              f"{r.latency_ms.get('p50', float('nan')):>7.2f} {r.latency_ms.get('p99', float('nan')):>7.2f}")
+        print(
+            f"{r.target:<6} {r.round:>5} {r.rps:>10.0f} {r.requests:>9} {r.non_2xx:>8} {errors:>8} "
+            f"{r.latency_ms.get('p50', float('nan')):>7.2f} {r.latency_ms.get('p99', float('nan')):>7.2f}"
+        )
 
 
 def summarize(report: dict[str, Any], results: list[WrkResult], targets: list[str], journal: dict[str, Any] | None) -> None:
@@ -297,10 +312,16 @@ def summarize(report: dict[str, Any], results: list[WrkResult], targets: list[st
     config = report["config"]
     bare_rps = median(results, "bare")
     print()
-    sizes = f"bare {report['bare_body_bytes']} B" if "mock" not in targets else f"mock {report['body_bytes']} B, bare {report['bare_body_bytes']} B"
-    print(f"body size: {sizes}; "
-          f"wrk -t{config['threads']} -c{config['connections']} -d{config['duration_s']}s x {config['rounds']} rounds; "
-          f"{'servers on CPU 0, wrk on CPU 1' if config['pinned'] else 'not pinned'}")
+    sizes = (
+        f"bare {report['bare_body_bytes']} B"
+        if "mock" not in targets
+        else f"mock {report['body_bytes']} B, bare {report['bare_body_bytes']} B"
+    )
+    print(
+        f"body size: {sizes}; "
+        f"wrk -t{config['threads']} -c{config['connections']} -d{config['duration_s']}s x {config['rounds']} rounds; "
+        f"{'servers on CPU 0, wrk on CPU 1' if config['pinned'] else 'not pinned'}"
+    )
     print(f"bare Starlette: median {bare_rps:>9.0f} req/s")
     if "mock" not in targets:
         return
@@ -315,8 +336,10 @@ def summarize(report: dict[str, Any], results: list[WrkResult], targets: list[st
     if journal is None:
         print("journal after the run: unknown (GET /_mock/scenario did not answer)")
     else:
-        print(f"journal after the run: {journal.get('entries')} entries ({journal.get('in_memory')} in memory, "
-              f"{journal.get('spilled')} spilled) for {mock_requests} measured requests (+ warm-up)")
+        print(
+            f"journal after the run: {journal.get('entries')} entries ({journal.get('in_memory')} in memory, "
+            f"{journal.get('spilled')} spilled) for {mock_requests} measured requests (+ warm-up)"
+        )
     if non_2xx:
         print(f"WARNING: the mock gave {non_2xx} non-2xx answers; the figures do not measure 200 answers")
     if met:
@@ -367,9 +390,19 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "benchmark": "heartbeat",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {"duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup, "threads": args.threads,
-                   "connections": args.connections, "pinned": pinned, "server_cpu": server_cpu, "wrk_cpu": wrk_cpu,
-                   "cpus": os.cpu_count(), "python": args.python, "mock_args": args.mock_args},
+        "config": {
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "warmup_s": args.warmup,
+            "threads": args.threads,
+            "connections": args.connections,
+            "pinned": pinned,
+            "server_cpu": server_cpu,
+            "wrk_cpu": wrk_cpu,
+            "cpus": os.cpu_count(),
+            "python": args.python,
+            "mock_args": args.mock_args,
+        },
         "body_bytes": setup.body_bytes,
         "bare_body_bytes": setup.bare_body_bytes,
         "median_rps": {t: round(median(results, t), 1) for t in targets},

@@ -178,9 +178,12 @@ class Runtime:
         self.faults[spec.id] = ActiveFault(spec, seed=self.scenario.seed, started_at=now)
         self.journal.record(spec.api, "fault.start", spec.to_dict(), vtime=now)
         if spec.duration is not None:
-            self._fault_timers[spec.id] = self.scheduler.call_at(
-                now + spec.duration, lambda due, fid=spec.id: self._stop_fault(fid, reason="duration", at=due), name=f"end {spec.id}"
-            )
+            fault_id = spec.id
+
+            def end(due: float) -> None:
+                self._stop_fault(fault_id, reason="duration", at=due)
+
+            self._fault_timers[spec.id] = self.scheduler.call_at(now + spec.duration, end, name=f"end {spec.id}")
         if spec.kind == "refuse":
             self._refuse(spec.api, True)
         return spec

@@ -38,7 +38,7 @@ class _AgentfeedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[typeddict-unknown-key]
+        self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[dict-item]
 
 
 class _Server(uvicorn.Server):
@@ -117,7 +117,7 @@ class MockServer:
         for name, api in APIS.items():
             module_name, _, func = api.adapter.partition(":")
             build = getattr(importlib.import_module(module_name), func)
-            error_body = getattr(importlib.import_module(module_name), "error_body")
+            error_body = importlib.import_module(module_name).error_body
             edge = ApiEdge(build(self.runtime), runtime=self.runtime, api=name, driver=self.driver, error_body=error_body)
             apps[name] = (self.host, self.ports[name], edge)
         control = build_control_app(self.runtime, self.driver, urls=self.urls, token=self.control_token)

@@ -96,7 +96,7 @@ class ApiEdge:
         chunks: list[bytes] = []
         more = True
         while more:
-            message = await receive()
+            message: Message = await receive()
             if message["type"] == "http.disconnect":
                 journal.record(self.api, "http.disconnect", {"path": scope["path"]}, conn=conn, direction="in")
                 return
@@ -124,7 +124,8 @@ class ApiEdge:
             if not replayed:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            following: Message = await receive()
+            return following
 
         decision = self.runtime.decide_fault(self.api, method, path)
         fault: ActiveFault | None = None

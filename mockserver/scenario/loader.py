@@ -111,9 +111,11 @@ def _path_text(path: Path_) -> str:
 
 def _describe(error: ValidationError, base: Path_, positions: _Positions, source: str) -> Iterator[str]:
     path = (*base, *error.absolute_path)
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    expected: Any = error.validator_value
     where = _path_text(path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted((error.schema.get("properties") or {}).keys())
+        allowed = sorted((schema.get("properties") or {}).keys())
         for key in error.instance:
             if key not in allowed:
                 line, col = positions.at((*path, key), key=True)
@@ -122,27 +124,27 @@ def _describe(error: ValidationError, base: Path_, positions: _Positions, source
         return
     line, col = positions.at(path)
     if error.validator == "required":
-        props = sorted((error.schema.get("properties") or {}).keys())
+        props = sorted((schema.get("properties") or {}).keys())
         yield f"{source}:{line}:{col}: {where}: {error.message} (keys here: {', '.join(props)})"
     elif error.validator == "enum":
-        choices = [str(c) for c in error.validator_value]
+        choices = [str(c) for c in expected]
         yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not allowed; expected one of: {', '.join(choices)}{_suggest(str(error.instance), choices)}"
     elif error.validator == "oneOf":
         # report the most relevant branch, e.g. a duration that is neither number nor pattern
 
 
-        described = error.schema.get("description")
-        if any(branch.get("pattern") == DURATION_PATTERN for branch in error.validator_value):
+        described = schema.get("description")
+        if any(branch.get("pattern") == DURATION_PATTERN for branch in expected):
             yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not a duration; expected seconds, or a string like 500ms, 10s, 5m, 1h30m, 2d"
         elif described:
             yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not valid; expected {described}"
         else:
-            kinds = [s.get("type", "value") for s in error.validator_value]
+            kinds = [s.get("type", "value") for s in expected]
             yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not valid; expected one of: {', '.join(map(str, kinds))}"
     elif error.validator == "pattern":
-        yield f"{source}:{line}:{col}: {where}: {error.instance!r} does not match the expected form {error.validator_value}"
+        yield f"{source}:{line}:{col}: {where}: {error.instance!r} does not match the expected form {expected}"
     elif error.validator == "type":
-        yield f"{source}:{line}:{col}: {where}: expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+        yield f"{source}:{line}:{col}: {where}: expected {expected}, got {type(error.instance).__name__} {error.instance!r}"
     else:
         yield f"{source}:{line}:{col}: {where}: {error.message}"
 
