@@ -13,15 +13,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from .apis.registry import APIS
 from .core.clock import VirtualClock, format_instant
 from .core.errors import ControlError, ScenarioError
 from .core.journal import Journal
 from .core.scheduler import Scheduler, Timer
-from .faults.model import ActiveFault, FaultSpec
+from .faults.model import FAULT_SCHEMA, ActiveFault, FaultSpec
 from .scenario.model import Scenario, Step
 
 __all__ = ["FaultDecision", "Runtime"]
+
+_FAULT_VALIDATOR = Draft202012Validator(FAULT_SCHEMA)
 
 
 def _zero() -> float:
@@ -100,7 +104,8 @@ class Runtime:
         self.steps_done = 0
         self._fault_ids = itertools.count(1)
         self.journal.record(
-            "mock", "scenario.loaded",
+            "mock",
+            "scenario.loaded",
             {"id": scenario.id, "seed": scenario.seed, "start": format_instant(start), "speed": speed, "profiles": profiles},
         )
         for step in scenario.timeline:
@@ -155,8 +160,6 @@ class Runtime:
             raise ControlError(f"unknown API {api!r}; known: {', '.join(APIS)}", status=404)
         if event not in descriptor.events:
             raise ControlError(f"{api} has no event {event!r}; known: {', '.join(descriptor.events)}")
-        from jsonschema import Draft202012Validator
-
         errors = sorted(Draft202012Validator(dict(descriptor.events[event])).iter_errors(dict(data or {})), key=str)
         if errors:
             raise ControlError(f"bad data for {api}.{event}: {errors[0].message}")
@@ -166,6 +169,10 @@ class Runtime:
         return dict(result)
 
     def start_fault(self, raw: Mapping[str, Any], *, at: float | None = None) -> FaultSpec:
+        problems = sorted(_FAULT_VALIDATOR.iter_errors(dict(raw)), key=str)
+        if problems:
+            where = ".".join(map(str, problems[0].absolute_path)) or "fault"
+            raise ControlError(f"bad fault: {where}: {problems[0].message}")
         try:
             spec = FaultSpec.from_dict(raw, default_id=f"fault-{next(self._fault_ids)}")
         except (KeyError, ValueError, TypeError) as exc:
@@ -250,5 +257,10 @@ class Runtime:
             "steps_pending": [{"at": format_instant(t.when), "name": t.name} for t in self.scheduler.pending()],
             "faults": [f.snapshot() for f in self.faults.values()],
             "apis": {name: api.snapshot() for name, api in self.apis.items()},
-            "journal": {"entries": len(self.journal), "in_memory": self.journal.in_memory, "spilled": self.journal.spilled, "last_seq": self.journal.last_seq},
+            "journal": {
+                "entries": len(self.journal),
+                "in_memory": self.journal.in_memory,
+                "spilled": self.journal.spilled,
+                "last_seq": self.journal.last_seq,
+            },
         }

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -110,15 +110,65 @@ def _schema_pointer(document: Mapping[str, Any], response: Mapping[str, Any], po
     return pointer + _pointer("content", media, "schema")
 
 
-def _format_error(error: ValidationError) -> str:
-    where = error.json_path
+def _describe(error: ValidationError) -> str:
+    message = error.message
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    discriminator = schema.get("discriminator") or {}
+    name = discriminator.get("propertyName")
+    if error.validator in ("oneOf", "anyOf") and name and isinstance(error.instance, Mapping):
+        known = ", ".join(discriminator.get("mapping") or {}) or "see the schema"
+        value = error.instance.get(name, "<missing>")
+        message = f"{name} {value!r} matches no {error.validator} branch (known: {known})"
+    if len(message) > 300:
+        message = message[:300] + "..."
     schema_where = "/".join(str(p) for p in error.absolute_schema_path)
-    return f"{where}: {error.message} (schema path {schema_where})"
+    return f"{error.json_path}: {message} (schema path {schema_where})"
 
 
-def _check_headers(
-    document: Mapping[str, Any], response: Mapping[str, Any], pointer: str, headers: Mapping[str, str], label: str
-) -> None:
+def _branch(error: ValidationError) -> list[ValidationError] | None:
+    """For a failed oneOf/anyOf, the errors of the branch the instance was meant for (None: can't tell)."""
+    branches: dict[int, list[ValidationError]] = {}
+    for sub in error.context or []:
+        branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+    if not branches:
+        return None
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    discriminator = schema.get("discriminator") or {}
+    name = discriminator.get("propertyName")
+    if name and isinstance(error.instance, Mapping):
+        target = (discriminator.get("mapping") or {}).get(str(error.instance.get(name)))
+        for index, option in enumerate(schema.get(str(error.validator), [])):
+            if target is not None and isinstance(option, Mapping) and option.get("$ref") == target:
+                return branches.get(index, [])
+        return None  # the discriminator value names no branch: the oneOf error itself is the news
+
+    def rank(errors: list[ValidationError]) -> tuple[int, int]:
+        shallow_const = sum(1 for e in errors if e.validator in ("const", "enum", "type") and len(e.relative_path) <= 1)
+        return shallow_const, len(errors)
+
+    return min(branches.values(), key=rank)
+
+
+def _explain(error: ValidationError) -> list[ValidationError]:
+    """The leaf errors worth reporting: descend into the intended branch of oneOf/anyOf failures."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        branch = _branch(error)
+        if branch:
+            return [leaf for sub in branch for leaf in _explain(sub)]
+    return [error]
+
+
+def _report(errors: list[ValidationError]) -> list[str]:
+    lines: list[str] = []
+    for error in errors:
+        for leaf in _explain(error):
+            line = _describe(leaf)
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def _check_headers(document: Mapping[str, Any], response: Mapping[str, Any], pointer: str, headers: Mapping[str, str], label: str) -> None:
     present = {k.lower(): v for k, v in headers.items()}
     for name, raw in (response.get("headers") or {}).items():
         header, _ = _resolve(document, raw, pointer + _pointer("headers", name))
@@ -157,9 +207,7 @@ def assert_matches_openapi(
         validator = Draft202012Validator({"$ref": f"{_DOCUMENT_URI}#{schema_pointer}"}, registry=registry)
         errors = list(validator.iter_errors(body))
         if errors:
-            best = best_match(errors)
-            others = [e for e in errors if e is not best][:4]
-            details = "\n  ".join(_format_error(e) for e in [best, *others])
+            details = "\n  ".join(_report(errors)[:5])
             raise AssertionError(f"{label}: body does not match {schema_pointer}:\n  {details}\nbody: {body!r:.2000}")
     if headers is not None:
         _check_headers(document, response, pointer, headers, label)

@@ -21,9 +21,25 @@ KEY = "ll_sleepingovernight000000000000000000000000000000000000000000000"
 def serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     env_file = tmp_path / "mock.env"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--scenario", "luckylobster/sleeping-overnight", "--speed", "600",
-         "--port", "luckylobster=0", "--control-port", "0", "--env-file", str(env_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mockserver",
+            "serve",
+            "--scenario",
+            "luckylobster/sleeping-overnight",
+            "--speed",
+            "600",
+            "--port",
+            "luckylobster=0",
+            "--control-port",
+            "0",
+            "--env-file",
+            str(env_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while not env_file.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -75,7 +91,9 @@ def test_serve_prints_the_table_and_sleeps_from_22_to_08_new_york(serve: tuple[s
 
 
 def test_python_dash_m_and_bad_arguments() -> None:
-    bad = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--scenario", "nope/nothing"], capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mockserver", "serve", "--scenario", "nope/nothing"], capture_output=True, text=True, check=False
+    )
     assert bad.returncode == 1 and "no built-in scenario 'nope/nothing'" in bad.stderr
     port = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", "lobster=1"], capture_output=True, text=True, check=False)
     assert port.returncode != 0 and "unknown API 'lobster'" in port.stderr

@@ -57,9 +57,16 @@ def test_instants_format_and_parse() -> None:
     assert parse_instant("2026-02-06T14:30:00") == parse_instant("2026-02-06T14:30:00Z")
 
 
-@given(st.lists(st.one_of(st.tuples(st.just("advance"), st.floats(0, 1e5)),
-                          st.tuples(st.just("real"), st.floats(0, 1e3)),
-                          st.tuples(st.just("speed"), st.floats(0, 1e3))), max_size=40))
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("advance"), st.floats(0, 1e5)),
+            st.tuples(st.just("real"), st.floats(0, 1e3)),
+            st.tuples(st.just("speed"), st.floats(0, 1e3)),
+        ),
+        max_size=40,
+    )
+)
 def test_clock_is_monotonic_under_any_sequence(ops: list[tuple[str, float]]) -> None:
     real = FakeReal()
     clock = VirtualClock(start=0.0, speed=1, real_time=real)

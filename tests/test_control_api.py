@@ -43,7 +43,9 @@ def test_load_scenario_by_id_by_yaml_and_reject_a_broken_one(make_mock: MockFact
     control = mock.url("control") + "/_mock"
     status, state = call(http, "POST", f"{control}/scenario", json={"id": "luckylobster/rate-limited"})
     assert status == 200 and state["scenario"]["id"] == "luckylobster/rate-limited"
-    status, state = call(http, "POST", f"{control}/scenario", content="id: x/y\ndescription: inline\n", headers={"content-type": "application/yaml"})
+    status, state = call(
+        http, "POST", f"{control}/scenario", content="id: x/y\ndescription: inline\n", headers={"content-type": "application/yaml"}
+    )
     assert status == 200 and state["scenario"]["id"] == "x/y"
     status, error = call(http, "POST", f"{control}/scenario", json={"yaml": "id: x\ndescripton: typo\n"})
     assert status == 422
@@ -108,3 +110,14 @@ def test_token_guard_and_openapi_document(http: httpx.Client) -> None:
         assert document["openapi"].startswith("3.1")
         assert http.get(f"{control}/openapi/luckylobster.json", headers={"X-Mock-Token": "s3cret"}).json()["openapi"].startswith("3.1")
         assert http.get(f"{control}/nope", headers={"X-Mock-Token": "s3cret"}).status_code == 404
+
+
+def test_bad_control_input_is_a_400_not_a_500(make_mock: MockFactory, http: httpx.Client) -> None:
+    mock = make_mock("luckylobster/action-needed")
+    control = mock.url("control") + "/_mock"
+    assert call(http, "POST", f"{control}/clock/advance", json={"seconds": [1]})[0] == 400
+    assert call(http, "POST", f"{control}/clock/advance", json={"seconds": None, "duration": "5m"})[0] == 200
+    assert call(http, "GET", f"{control}/journal", params={"limit": 0})[1]["count"] == 0
+    status, error = call(http, "POST", f"{control}/faults", json={"kind": "error", "probability": 5})
+    assert status == 400 and "probability" in error["error"]
+    assert call(http, "POST", f"{control}/faults", json={"kind": "error", "colour": "red"})[0] == 400

@@ -9,13 +9,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "mockserver"
 CORE = sorted(
-    [*ROOT.joinpath("core").glob("*.py"), *ROOT.joinpath("scenario").glob("*.py"), *ROOT.joinpath("faults").glob("model.py"),
-     ROOT / "runtime.py", *ROOT.joinpath("apis").glob("*/domain.py"), *ROOT.joinpath("apis").glob("*/schema.py"), ROOT / "apis" / "registry.py"]
+    [
+        *ROOT.joinpath("core").glob("*.py"),
+        *ROOT.joinpath("scenario").glob("*.py"),
+        *ROOT.joinpath("faults").glob("model.py"),
+        ROOT / "runtime.py",
+        *ROOT.joinpath("apis").glob("*/domain.py"),
+        *ROOT.joinpath("apis").glob("*/schema.py"),
+        ROOT / "apis" / "registry.py",
+    ]
 )
 FRAMEWORKS = {"starlette", "uvicorn", "socketio", "engineio", "websockets", "sse_starlette", "httpx", "asyncio", "anyio", "trio"}
 FORBIDDEN_CALLS = {
-    ("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("time", "sleep"), ("time", "time_ns"),
-    ("time", "monotonic_ns"), ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
+    ("time", "time"),
+    ("time", "monotonic"),
+    ("time", "perf_counter"),
+    ("time", "sleep"),
+    ("time", "time_ns"),
+    ("time", "monotonic_ns"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
 }
 
 
@@ -32,7 +47,12 @@ def _violations(path: Path) -> list[str]:
                 found.append("imports from time")
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (node.value.id, node.attr) in FORBIDDEN_CALLS:
             found.append(f"uses {node.value.id}.{node.attr}")
-        elif isinstance(node, ast.Attribute) and node.attr in {"sleep", "call_later", "time"} and isinstance(node.value, ast.Name) and node.value.id in {"loop", "asyncio"}:
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in {"sleep", "call_later", "time"}
+            and isinstance(node.value, ast.Name)
+            and node.value.id in {"loop", "asyncio"}
+        ):
             found.append(f"uses {node.value.id}.{node.attr}")
     return found
 

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from mockserver.core.durations import DURATION_PATTERN, format_duration, parse_duration
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), (1.5, 1.5), ("500ms", 0.5), ("10s", 10), ("5m", 300), ("1h30m", 5400), ("2d", 172800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), (1.5, 1.5), ("500ms", 0.5), ("10s", 10), ("5m", 300), ("1h30m", 5400), ("2d", 172800)]
+)
 def test_parse_duration(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -37,7 +37,11 @@ def get(url: str) -> httpx.Response:
 
 
 def outcomes(mock: Any) -> list[Any]:
-    return mock.call(lambda: [(e.data.get("status"), e.data.get("outcome"), e.data.get("fault")) for e in mock.runtime.journal if e.kind == "http.response"])
+    return mock.call(
+        lambda: [
+            (e.data.get("status"), e.data.get("outcome"), e.data.get("fault")) for e in mock.runtime.journal if e.kind == "http.response"
+        ]
+    )
 
 
 def test_error_with_body_headers_and_retry_after_in_the_apis_own_shape(make_mock: MockFactory) -> None:

@@ -59,12 +59,15 @@ def test_24_virtual_hours_of_sleeping_overnight_on_a_manual_clock() -> None:
 
 
 def test_fills_are_counted_per_key_since_its_previous_heartbeat() -> None:
-    runtime = Runtime(scenario_from_yaml("""
+    runtime = Runtime(
+        scenario_from_yaml("""
 id: t/two-keys
 description: two keys share an account
 clock: {start: "2026-02-06T14:30:00Z"}
 apis: {luckylobster: {state: {keys: [{name: a, active_hours: null}, {name: b, active_hours: null}], open_orders: 5}}}
-"""), speed=0)
+"""),
+        speed=0,
+    )
     domain = runtime.apis["luckylobster"]
     a, b = domain.keys.values()
     runtime.emit("luckylobster", "fill", {"count": 2})
@@ -85,7 +88,8 @@ def test_same_seed_same_values_different_seed_different_values() -> None:
 
 
 def test_state_steps_patch_keys_budget_and_flags() -> None:
-    runtime = Runtime(scenario_from_yaml("""
+    runtime = Runtime(
+        scenario_from_yaml("""
 id: t/patch
 description: change state on the timeline
 clock: {start: "2026-02-06T14:30:00Z"}
@@ -93,7 +97,9 @@ apis: {luckylobster: {state: {keys: [{name: agent, active_hours: null}], budget:
 timeline:
   - at: 1m
     state: {api: luckylobster, set: {keys: {agent: {interval_ms: 300000}}, seek_trades: true, latest_skill_version: 10}}
-"""), speed=0)
+"""),
+        speed=0,
+    )
     assert heartbeat(runtime)["status"] == "OK"
     runtime.scheduler.advance(60)
     data = heartbeat(runtime)

@@ -52,7 +52,9 @@ def test_heartbeat_envelope_with_bearer_and_x_api_key(make_mock: MockFactory, ht
         ({"Authorization": "Token ll_whatever"}, 401, "Unauthorized"),
     ],
 )
-def test_auth_failures_use_the_error_envelope(make_mock: MockFactory, http: httpx.Client, headers: dict[str, str], status: int, error: str) -> None:
+def test_auth_failures_use_the_error_envelope(
+    make_mock: MockFactory, http: httpx.Client, headers: dict[str, str], status: int, error: str
+) -> None:
     mock = make_mock("luckylobster/action-needed")
     response = http.get(mock.url("luckylobster") + PREFIX + "/heartbeat", headers=headers)
     assert response.status_code == status
@@ -147,8 +149,16 @@ def test_all_ten_action_types_appear_sorted_by_priority(make_mock: MockFactory, 
         assert [ranks[a["priority"]] for a in actions] == sorted(ranks[a["priority"]] for a in actions)
         seen |= {a["type"] for a in actions}
     assert seen == {
-        "REDEEM", "ORDER_FILLED", "BUDGET_LOW", "POSITION_EXPIRING", "SEEK_TRADES",
-        "STRATEGY_EXECUTED", "STRATEGY_ERROR", "STRATEGY_COMPLETED", "STRATEGY_PAUSED", "STRATEGY_CANCELLED",
+        "REDEEM",
+        "ORDER_FILLED",
+        "BUDGET_LOW",
+        "POSITION_EXPIRING",
+        "SEEK_TRADES",
+        "STRATEGY_EXECUTED",
+        "STRATEGY_ERROR",
+        "STRATEGY_COMPLETED",
+        "STRATEGY_PAUSED",
+        "STRATEGY_CANCELLED",
     }
 
 
@@ -179,7 +189,23 @@ def test_dates_come_from_the_virtual_clock_and_everything_is_journaled(make_mock
     assert response.headers["date"] == "Fri, 06 Feb 2026 14:30:00 GMT"
     entries = mock.call(lambda: [e for e in mock.runtime.journal if e.kind.startswith("http.")])
     request, answer = entries[-2], entries[-1]
-    assert (request.kind, request.direction, request.data["method"], request.data["body"]) == ("http.request", "in", "POST", '{"dryRun":true}')
+    assert (request.kind, request.direction, request.data["method"], request.data["body"]) == (
+        "http.request",
+        "in",
+        "POST",
+        '{"dryRun":true}',
+    )
     assert request.data["headers"]["authorization"] == f"Bearer {BUSY}"
     assert (answer.kind, answer.direction, answer.data["status"]) == ("http.response", "out", 200)
     assert answer.data["body"] == response.text and request.conn == answer.conn != ""
+
+
+def test_redeem_and_query_edge_cases(make_mock: MockFactory, http: httpx.Client) -> None:
+    mock = make_mock("luckylobster/action-needed")
+    base = mock.url("luckylobster") + PREFIX
+    none = check(http.post(f"{base}/settlements/redeem", headers=bearer(BUSY), json={"conditionIds": []}))
+    assert none["data"]["processed"] == 0
+    assert http.post(f"{base}/settlements/redeem", headers=bearer(BUSY), json={"dryRun": "false"}).status_code == 400
+    assert http.get(f"{base}/heartbeat", params={"skill_version": "²"}, headers=bearer(BUSY)).status_code == 400
+    allow = http.delete(f"{base}/heartbeat", headers=bearer(BUSY)).headers["allow"]
+    assert set(allow.split(", ")) == {"GET", "HEAD"}  # Starlette builds it from a set

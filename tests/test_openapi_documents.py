@@ -78,8 +78,15 @@ SEED_ACTIONS: list[dict[str, Any]] = [
             "totalPnl": 3.25,
             "fills": [
                 {
-                    "id": "ord_abc123", "side": "SELL", "size": 50, "filledSize": 50, "avgFillPrice": 0.65, "realizedPnl": 3.25,
-                    "marketQuestion": "Bitcoin Up or Down?", "outcome": "Up", "filledAt": "2026-02-06T14:28:00Z",
+                    "id": "ord_abc123",
+                    "side": "SELL",
+                    "size": 50,
+                    "filledSize": 50,
+                    "avgFillPrice": 0.65,
+                    "realizedPnl": 3.25,
+                    "marketQuestion": "Bitcoin Up or Down?",
+                    "outcome": "Up",
+                    "filledAt": "2026-02-06T14:28:00Z",
                 }
             ],
         },
@@ -98,15 +105,19 @@ def control() -> dict[str, Any]:
     return control_openapi()
 
 
-def _rejects(document: dict[str, Any], method: str, path: str, status: int, body: Any, *, match: str = "") -> None:
+def _rejects(document: dict[str, Any], method: str, path: str, status: int, body: Any, *, match: str | None = None) -> None:
     with pytest.raises(AssertionError, match=match):
         assert_matches_openapi(document, method, path, status, body)
 
 
 def _action_needed() -> dict[str, Any]:
     body = copy.deepcopy(SEED_OK)
-    body["data"] = {"status": "ACTION_NEEDED", "timestamp": body["data"]["timestamp"], "actions": copy.deepcopy(SEED_ACTIONS),
-                    **{k: v for k, v in body["data"].items() if k not in ("status", "timestamp")}}
+    body["data"] = {
+        "status": "ACTION_NEEDED",
+        "timestamp": body["data"]["timestamp"],
+        "actions": copy.deepcopy(SEED_ACTIONS),
+        **{k: v for k, v in body["data"].items() if k not in ("status", "timestamp")},
+    }
     return body
 
 
@@ -143,7 +154,7 @@ def test_document_examples_match_their_schemas(ll: dict[str, Any]) -> None:
 def _routes(source: Path, prefix_var: str, prefix: str) -> set[tuple[str, str]]:
     text = source.read_text(encoding="utf-8")
     found: set[tuple[str, str]] = set()
-    for path, methods in re.findall(r'Route\(f"\{' + prefix_var + r'\}([^"]*)",[^)]*?methods=\[([^\]]*)\]', text):
+    for path, methods in re.findall(r'Route\(f"\{' + prefix_var + r'\}([^"]*)",.*?methods=\[([^\]]*)\]', text):
         for method in re.findall(r'"([A-Z]+)"', methods):
             found.add((method.lower(), prefix + path.replace("{{", "{").replace("}}", "}")))
     return found
@@ -252,10 +263,17 @@ def test_error_envelope(ll: dict[str, Any]) -> None:
 
 
 def test_templated_path_and_undocumented_operations(ll: dict[str, Any]) -> None:
-    view = {"id": "strat_1", "name": "n", "type": "STOP_LOSS", "status": "ACTIVE", "changedAt": "2026-02-06T14:30:00Z",
-            "resumedAt": "2026-02-06T14:30:00Z"}
-    assert_matches_openapi(ll, "POST", "/api/agent/v1/strategies/strat_1/resume", 200, {"success": True, "message": "Strategy resumed", "data": view})
-    _rejects(ll, "POST", "/api/agent/v1/strategies/strat_1/resume", 200, {"success": True, "message": "m", "data": {**view, "x": 1}})
+    view = {
+        "id": "strat_1",
+        "name": "n",
+        "type": "STOP_LOSS",
+        "status": "ACTIVE",
+        "changedAt": "2026-02-06T14:30:00Z",
+        "resumedAt": "2026-02-06T14:30:00Z",
+    }
+    resume = "/api/agent/v1/strategies/strat_1/resume"
+    assert_matches_openapi(ll, "POST", resume, 200, {"success": True, "message": "Strategy resumed", "data": view})
+    _rejects(ll, "POST", resume, 200, {"success": True, "message": "m", "data": {**view, "x": 1}})
     _rejects(ll, "DELETE", HEARTBEAT, 200, {}, match="method not documented")
     _rejects(ll, "GET", "/api/agent/v1/nope", 200, {}, match="no documented path")
     _rejects(ll, "GET", "/api/agent/v1/strategies/a/b/resume", 200, {}, match="no documented path")
@@ -306,11 +324,13 @@ def _runtime(**state: Any) -> Any:
             {"key": LIMITED, "name": "limited", "rate_limit": 1},
             {"key": MS_KEY, "name": "ms", "interval_ms": 1500, "rate_limit": None},
         ],
-        "strategies": [{"id": "s_err", "status": "ERROR"}, {"id": "s_paused", "status": "PAUSED"}, {"id": "s_done"}, {"id": "s_gone"}],
+        "strategies": [{"id": "s_err"}, {"id": "s_paused"}, {"id": "s_done"}, {"id": "s_gone"}],
     }
     base.update(state)
     scenario = Scenario(
-        id="openapi-check", description="d", seed=7,
+        id="openapi-check",
+        description="d",
+        seed=7,
         clock=ClockSettings(start=parse_instant(T0), speed=0.0),
         apis={"luckylobster": ApiSettings(name="luckylobster", state=base)},
     )
@@ -334,8 +354,17 @@ class Recorder:
         self.auth = auth or {}
         self.statuses: list[tuple[str, str, int]] = []
 
-    def __call__(self, method: str, path: str, *, key: str | None = None, expect: int | None = None, **kwargs: Any) -> Any:
-        headers = dict(self.auth)
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str | None = None,
+        expect: int | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        headers = {**self.auth, **(headers or {})}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
         response = self.client.request(method, path, headers=headers, **kwargs)
@@ -359,7 +388,7 @@ def ll_live(ll: dict[str, Any]) -> Iterator[tuple[Any, Recorder]]:
 
 
 def test_live_heartbeat_ok_sleeping_and_errors(ll_live: tuple[Any, Recorder]) -> None:
-    runtime, call = ll_live
+    _, call = ll_live
     assert call("GET", HEARTBEAT + "?skill_version=9", key=AWAKE, expect=200)["data"]["status"] == "OK"
     assert call("GET", HEARTBEAT, key=SLEEPY, expect=200)["data"]["status"] == "SLEEPING"
     body = call("GET", HEARTBEAT, key=MS_KEY, expect=200)
@@ -385,6 +414,8 @@ def test_live_every_action_type(ll_live: tuple[Any, Recorder]) -> None:
     runtime.emit("luckylobster", "budget", {"available": 6, "limit": 100})
     runtime.emit("luckylobster", "expiring", {"count": 1, "within": "10m"})
     runtime.emit("luckylobster", "strategy", {"id": "s_err", "status": "EXECUTED"})
+    runtime.emit("luckylobster", "strategy", {"id": "s_err", "status": "ERROR", "reason": "3 consecutive errors"})
+    runtime.emit("luckylobster", "strategy", {"id": "s_paused", "status": "PAUSED"})
     runtime.emit("luckylobster", "strategy", {"id": "s_done", "status": "COMPLETED"})
     runtime.emit("luckylobster", "strategy", {"id": "s_gone", "status": "CANCELLED", "reason": "user"})
     runtime.apis["luckylobster"].patch({"seek_trades": True})
@@ -392,13 +423,22 @@ def test_live_every_action_type(ll_live: tuple[Any, Recorder]) -> None:
     data = body["data"]
     assert data["status"] == "ACTION_NEEDED"
     assert {a["type"] for a in data["actions"]} == {
-        "REDEEM", "ORDER_FILLED", "BUDGET_LOW", "POSITION_EXPIRING", "SEEK_TRADES",
-        "STRATEGY_EXECUTED", "STRATEGY_ERROR", "STRATEGY_COMPLETED", "STRATEGY_PAUSED", "STRATEGY_CANCELLED",
+        "REDEEM",
+        "ORDER_FILLED",
+        "BUDGET_LOW",
+        "POSITION_EXPIRING",
+        "SEEK_TRADES",
+        "STRATEGY_EXECUTED",
+        "STRATEGY_ERROR",
+        "STRATEGY_COMPLETED",
+        "STRATEGY_PAUSED",
+        "STRATEGY_CANCELLED",
     }
     assert len(data["orderActivity"]["recentFills"]) == 2
     # the one-shot notices are reported once; the standing conditions remain
     again = call("GET", HEARTBEAT, key=AWAKE, expect=200)["data"]
-    assert {a["type"] for a in again["actions"]} == {"REDEEM", "BUDGET_LOW", "POSITION_EXPIRING", "SEEK_TRADES", "STRATEGY_ERROR", "STRATEGY_PAUSED"}
+    standing = {"REDEEM", "BUDGET_LOW", "POSITION_EXPIRING", "SEEK_TRADES", "STRATEGY_ERROR", "STRATEGY_PAUSED"}
+    assert {a["type"] for a in again["actions"]} == standing
     assert again["orderActivity"]["filledSinceLastHeartbeat"] == 0
 
 
@@ -422,6 +462,8 @@ def test_live_settlements_and_strategies(ll_live: tuple[Any, Recorder]) -> None:
     runtime.apis["luckylobster"].patch({"wallet": {"address": None}})
     call("GET", REDEEM, key=AWAKE, expect=404)
     call("POST", REDEEM, key=AWAKE, json={"dryRun": True}, expect=404)
+    call("POST", "/api/agent/v1/strategies/s_paused/resume", key=AWAKE, expect=200)  # already ACTIVE: a no-op
+    runtime.emit("luckylobster", "strategy", {"id": "s_paused", "status": "PAUSED", "reason": "user"})
     resumed = call("POST", "/api/agent/v1/strategies/s_paused/resume", key=AWAKE, expect=200)
     assert resumed["data"]["status"] == "ACTIVE"
     call("POST", "/api/agent/v1/strategies/nope/resume", key=AWAKE, expect=404)
@@ -430,7 +472,7 @@ def test_live_settlements_and_strategies(ll_live: tuple[Any, Recorder]) -> None:
 
 
 def test_live_routing_errors(ll_live: tuple[Any, Recorder]) -> None:
-    runtime, call = ll_live
+    _, call = ll_live
     for method, path, status in (("GET", "/api/agent/v1/nope", 404), ("POST", HEARTBEAT, 405), ("DELETE", REDEEM, 405)):
         response = call.client.request(method, path, headers={"Authorization": f"Bearer {AWAKE}"})
         assert response.status_code == status
@@ -451,10 +493,20 @@ def control_live(control: dict[str, Any]) -> Iterator[tuple[Any, Recorder]]:
 
 
 def test_live_control_routes(control_live: tuple[Any, Recorder]) -> None:
-    runtime, call = control_live
-    for path in ("/_mock/health", "/_mock/info", "/_mock/scenario", "/_mock/scenarios", "/_mock/schema", "/_mock/clock",
-                 "/_mock/journal", "/_mock/journal?kind=scenario.&limit=5", "/_mock/faults", "/_mock/openapi.json",
-                 "/_mock/openapi/luckylobster.json"):
+    _, call = control_live
+    for path in (
+        "/_mock/health",
+        "/_mock/info",
+        "/_mock/scenario",
+        "/_mock/scenarios",
+        "/_mock/schema",
+        "/_mock/clock",
+        "/_mock/journal",
+        "/_mock/journal?kind=scenario.&limit=5",
+        "/_mock/faults",
+        "/_mock/openapi.json",
+        "/_mock/openapi/luckylobster.json",
+    ):
         call("GET", path, expect=200)
     call("GET", "/_mock/journal.jsonl", expect=200)
     call("GET", "/_mock/journal?since=x", expect=400)
@@ -481,7 +533,8 @@ def test_live_control_routes(control_live: tuple[Any, Recorder]) -> None:
     call("PUT", "/_mock/scenario", json={}, expect=400)
     call("POST", "/_mock/scenario", content=b"[1]", headers={"content-type": "application/json"}, expect=400)
     call("POST", "/_mock/scenario", json={"id": "no/such-scenario"}, expect=422)
-    call("POST", "/_mock/scenario", content=b"id: inline\ndescription: from YAML\n", headers={"content-type": "application/yaml"}, expect=200)
+    inline = b"id: inline\ndescription: from YAML\n"
+    call("POST", "/_mock/scenario", content=inline, headers={"content-type": "application/yaml"}, expect=200)
     call.auth = {}
     call("GET", "/_mock/health", expect=401)
     call("GET", "/_mock/openapi.json", expect=200)

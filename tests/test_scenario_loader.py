@@ -28,8 +28,13 @@ def test_builtin_scenarios_load_and_their_ids_match_their_paths(scenario_id: str
 
 
 def test_the_required_builtin_scenarios_exist() -> None:
-    assert {"demo", "luckylobster/sleeping-overnight", "luckylobster/action-needed", "luckylobster/rate-limited",
-            "luckylobster/server-errors"} <= set(builtin_scenarios())
+    assert {
+        "demo",
+        "luckylobster/sleeping-overnight",
+        "luckylobster/action-needed",
+        "luckylobster/rate-limited",
+        "luckylobster/server-errors",
+    } <= set(builtin_scenarios())
 
 
 def test_misspelt_key_gets_position_expected_keys_and_suggestion() -> None:
@@ -77,12 +82,14 @@ def test_steps_are_ordered_and_durations_parsed() -> None:
 
 
 def test_cli_validate_exits_non_zero_with_the_position() -> None:
-    run = subprocess.run([sys.executable, "-m", "mockserver", "validate", str(INVALID / "misspelt-key.yaml")],
-                         capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "mockserver", "validate", str(INVALID / "misspelt-key.yaml")], capture_output=True, text=True, check=False
+    )
     assert run.returncode == 1
     assert "misspelt-key.yaml:2:1: unknown key 'descripton'" in run.stderr and "did you mean 'description'?" in run.stderr
-    ok = subprocess.run([sys.executable, "-m", "mockserver", "validate", str(builtin_scenarios()["demo"])],
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "mockserver", "validate", str(builtin_scenarios()["demo"])], capture_output=True, text=True, check=False
+    )
     assert ok.returncode == 0 and ": ok (demo" in ok.stdout
 
 

@@ -14,7 +14,7 @@ import asyncio
 import math
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import formatdate
 from typing import Any
 
@@ -44,6 +44,36 @@ def _headers_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
         text = value.decode("latin-1")
         out[key] = f"{out[key]}, {text}" if key in out else text
     return out
+
+
+class RawHeaders(Mapping[str, str]):
+    """ASGI header pairs, decoded to a lower-case dict only when someone reads them (not on the hot path)."""
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._decoded: dict[str, str] | None = None
+
+    def _dict(self) -> dict[str, str]:
+        if self._decoded is None:
+            self._decoded = _headers_dict(self._raw)
+        return self._decoded
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def __repr__(self) -> str:
+        return repr(self._dict())
+
+    def __reduce__(self) -> tuple[type[RawHeaders], tuple[list[tuple[bytes, bytes]]]]:
+        return (RawHeaders, (self._raw,))
 
 
 def _body_text(body: bytes) -> str:
@@ -111,7 +141,7 @@ class ApiEdge:
                 "method": method,
                 "path": path,
                 "query": scope["query_string"].decode("latin-1"),
-                "headers": _headers_dict(scope["headers"]),
+                "headers": RawHeaders(scope["headers"]),
                 "body": _body_text(body),
             },
             conn=conn,
@@ -131,7 +161,12 @@ class ApiEdge:
         fault: ActiveFault | None = None
         if decision is not None:
             if decision.latency > 0:
-                journal.record(self.api, "fault.applied", {"ids": list(decision.latency_faults), "kind": "latency", "delay": decision.latency, "path": path}, conn=conn)
+                journal.record(
+                    self.api,
+                    "fault.applied",
+                    {"ids": list(decision.latency_faults), "kind": "latency", "delay": decision.latency, "path": path},
+                    conn=conn,
+                )
                 await self.driver.sleep(decision.latency)
             fault = decision.fault
         if fault is None:
@@ -143,13 +178,21 @@ class ApiEdge:
             await self._error(send, fault, conn, path)
         elif spec.kind in ("reset", "empty"):
             self._close(scope, reset=spec.kind == "reset")
-            journal.record(self.api, "http.response", {"path": path, "status": None, "outcome": spec.kind, "fault": spec.id}, conn=conn, direction="out")
+            journal.record(
+                self.api,
+                "http.response",
+                {"path": path, "status": None, "outcome": spec.kind, "fault": spec.id},
+                conn=conn,
+                direction="out",
+            )
             await self._await_disconnect(receive)
         else:  # truncate, malformed, dribble: mangle the real answer
             await self._answer(scope, replay, send, conn, path, fault)
 
     # -- answering ----------------------------------------------------------------
-    async def _answer(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str, fault: ActiveFault | None) -> None:
+    async def _answer(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str, fault: ActiveFault | None
+    ) -> None:
         start: Message | None = None
         parts: list[bytes] = []
 
@@ -168,13 +211,20 @@ class ApiEdge:
         await self.app(scope, receive, capture)
 
     async def _deliver(
-        self, scope: dict[str, Any], send: Callable[..., Any], receive: Callable[..., Any],
-        start: Message, body: bytes, conn: str, path: str, fault: ActiveFault | None,
+        self,
+        scope: dict[str, Any],
+        send: Callable[..., Any],
+        receive: Callable[..., Any],
+        start: Message,
+        body: bytes,
+        conn: str,
+        path: str,
+        fault: ActiveFault | None,
     ) -> None:
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"date"]
-        headers.append((b"date", self.date()))
-        status = int(start["status"])
-        record: dict[str, Any] = {"path": path, "status": status, "headers": _headers_dict(headers)}
+        # uvicorn runs with date_header=False and our apps set no Date: the virtual one is the only one
+        headers = [*start.get("headers", ()), (b"date", self.date())]
+        status = start["status"]
+        record: dict[str, Any] = {"path": path, "status": status, "headers": RawHeaders(headers)}
         if fault is None:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -234,9 +284,11 @@ class ApiEdge:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         self.runtime.journal.record(
-            self.api, "http.response",
-            {"path": path, "status": status, "headers": _headers_dict(headers), "body": _body_text(body), "fault": spec.id},
-            conn=conn, direction="out",
+            self.api,
+            "http.response",
+            {"path": path, "status": status, "headers": RawHeaders(headers), "body": _body_text(body), "fault": spec.id},
+            conn=conn,
+            direction="out",
         )
 
     # -- closing the connection ----------------------------------------------------------

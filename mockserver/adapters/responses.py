@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from ..core.journal import json_default
 from ..core.reply import Reply
 
 __all__ = ["JSONBytesResponse", "reply_response"]
@@ -17,7 +18,7 @@ class JSONBytesResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, default=json_default)
 
 
 def reply_response(reply: Reply, extra_headers: Mapping[str, str] | None = None) -> Response:

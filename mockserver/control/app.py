@@ -127,7 +127,7 @@ def build_control_app(
 
     async def advance(request: Request) -> Response:
         body = await _body(request)
-        raw = body.get("seconds", body.get("duration"))
+        raw = body.get("seconds") if body.get("seconds") is not None else body.get("duration")
         if raw is None:
             raise ControlError("give 'seconds' (a number) or 'duration' (like 90s, 5m, 1h)")
         try:
@@ -146,8 +146,14 @@ def build_control_app(
             since_seq = int(since) if since is not None else None
         except ValueError:
             raise ControlError(f"'since' must be a sequence number, got {since!r}") from None
-        return JournalQuery(api=params.get("api"), kind=params.get("kind"), conn=params.get("conn"),
-                            direction=params.get("direction"), since_seq=since_seq, path=params.get("path"))
+        return JournalQuery(
+            api=params.get("api"),
+            kind=params.get("kind"),
+            conn=params.get("conn"),
+            direction=params.get("direction"),
+            since_seq=since_seq,
+            path=params.get("path"),
+        )
 
     async def journal(request: Request) -> Response:
         query = _query(request)
@@ -206,7 +212,13 @@ def build_control_app(
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return _json({"error": f"{request.method} {request.url.path}: " + ("no such control route" if status == 404 else "method not allowed" if status == 405 else "internal error")}, status)
+        return _json(
+            {
+                "error": f"{request.method} {request.url.path}: "
+                + ("no such control route" if status == 404 else "method not allowed" if status == 405 else "internal error")
+            },
+            status,
+        )
 
     p = "/_mock"
     routes = [

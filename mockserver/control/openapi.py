@@ -36,7 +36,7 @@ def control_openapi() -> dict[str, Any]:
     return _load("control", "openapi.yaml")
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=16)
 def api_openapi(name: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the mocked API ``name`` (cached and shared: do not mutate).
 

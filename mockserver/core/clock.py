@@ -92,9 +92,7 @@ class VirtualClock:
         """Jump to ``instant``; raises :class:`ClockError` if that is in the past."""
         current = self.now()
         if instant < current:
-            raise ClockError(
-                f"time can't go backwards: {format_instant(instant)} is before {format_instant(current)}"
-            )
+            raise ClockError(f"time can't go backwards: {format_instant(instant)} is before {format_instant(current)}")
         self._reanchor(float(instant))
 
     def advance(self, seconds: float) -> float:

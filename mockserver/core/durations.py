@@ -16,6 +16,8 @@ def parse_duration(value: str | int | float) -> float:
     """Seconds in ``value``; raises ValueError with the accepted forms."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration, got {value!r}")
+    if not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a duration, got {type(value).__name__} {value!r}")
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError(f"a duration can't be negative: {value}")

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import struct
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import IO, Any
 
 from .clock import format_instant
 
-__all__ = ["Direction", "Entry", "Journal", "JournalQuery"]
+__all__ = ["Direction", "Entry", "Journal", "JournalQuery", "json_default"]
 
 #: ``in``: client to mock; ``out``: mock to client; ``internal``: steps, faults, notes.
 Direction = str
@@ -43,7 +46,7 @@ class Entry:
     def to_dict(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
-            "vtime": format_instant(self.vtime, precision="us"),
+            "vtime": _format_vtime(self.vtime),
             "vepoch": self.vtime,
             "wall": self.wall,
             "api": self.api,
@@ -96,7 +99,15 @@ class JournalQuery:
         return self.path is None or entry.data.get("path") == self.path
 
 
-def _json_default(value: object) -> object:
+@lru_cache(maxsize=4096)
+def _format_vtime(vtime: float) -> str:
+    return format_instant(vtime, precision="us")
+
+
+def json_default(value: object) -> object:
+    """For JSON encoders: lazy mappings (decoded headers), bytes, sets and tuples."""
+    if isinstance(value, Mapping):
+        return dict(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, (set, frozenset, tuple)):
@@ -105,7 +116,10 @@ def _json_default(value: object) -> object:
 
 
 def _dumps(entry: Entry) -> str:
-    return json.dumps(entry.to_dict(), separators=(",", ":"), default=_json_default)
+    return json.dumps(entry.to_dict(), separators=(",", ":"), default=json_default)
+
+
+_FRAME = struct.Struct("<I")
 
 
 class Journal:
@@ -124,7 +138,9 @@ class Journal:
         self.memory_limit = memory_limit
         self._spill_dir = spill_dir
         self._memory: deque[Entry] = deque()
-        self._spill: IO[str] | None = None
+        #: spill at most this many at once, so one spill never stalls the loop for long
+        self._spill_batch = max(1, min(2000, memory_limit // 2))
+        self._spill: IO[bytes] | None = None
         self._spill_path: str | None = None
         self._spilled = 0
         self._next_seq = 1
@@ -154,7 +170,7 @@ class Journal:
         self._next_seq += 1
         self._memory.append(entry)
         if len(self._memory) > self.memory_limit:
-            self._spill_oldest(len(self._memory) - self.memory_limit // 2)
+            self._spill_oldest(max(1, min(self._spill_batch, len(self._memory) - self.memory_limit // 2)))
         for listener in self._listeners:
             listener(entry)
         return entry
@@ -166,10 +182,17 @@ class Journal:
 
     def _spill_oldest(self, count: int) -> None:
         if self._spill is None:
-            fd, self._spill_path = tempfile.mkstemp(prefix="agentfeed-journal-", suffix=".jsonl", dir=self._spill_dir)
-            self._spill = os.fdopen(fd, "w+", encoding="utf-8")
-        lines = [_dumps(self._memory.popleft()) for _ in range(count)]
-        self._spill.write("\n".join(lines) + "\n")
+            fd, self._spill_path = tempfile.mkstemp(prefix="agentfeed-journal-", suffix=".spill", dir=self._spill_dir)
+            self._spill = os.fdopen(fd, "wb")
+        popleft = self._memory.popleft
+        # The spill file is private to this process (written and read only here), so a pickled
+        # batch is safe and is the fastest way to move entries out of memory without losing any.
+        rows = []
+        for _ in range(count):
+            e = popleft()
+            rows.append((e.seq, e.vtime, e.wall, e.api, e.conn, e.direction, e.kind, e.data))
+        frame = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        self._spill.write(_FRAME.pack(len(frame)) + frame)
         self._spill.flush()
         self._spilled += count
 
@@ -213,10 +236,12 @@ class Journal:
     def _iter_spilled(self) -> Iterator[Entry]:
         if self._spill_path is None:
             return
-        with open(self._spill_path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    yield Entry.from_dict(json.loads(line))
+        with open(self._spill_path, "rb") as handle:
+            while header := handle.read(_FRAME.size):
+                (size,) = _FRAME.unpack(header)
+                rows: list[tuple[Any, ...]] = pickle.loads(handle.read(size))
+                for row in rows:
+                    yield Entry(*row)
 
     def __iter__(self) -> Iterator[Entry]:
         yield from self._iter_spilled()
@@ -224,6 +249,8 @@ class Journal:
 
     def query(self, query: JournalQuery | None = None, *, limit: int | None = None) -> list[Entry]:
         query = query or JournalQuery()
+        if limit is not None and limit <= 0:
+            return []
         source: Iterable[Entry]
         if query.since_seq is not None and self._memory and self._memory[0].seq > query.since_seq:
             source = list(self._memory)  # nothing spilled can match

@@ -63,10 +63,15 @@ def _build(node: yaml.Node, path: Path_, positions: _Positions, constructor: yam
         for key_node, value_node in node.value:
             key = _build(key_node, (*path, "<key>"), positions, constructor)
             if isinstance(key, (list, dict)):
-                raise ScenarioError("a mapping key must be a scalar", [f"{{file}}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: a mapping key must be a scalar"])
+                raise ScenarioError(
+                    "a mapping key must be a scalar",
+                    [f"{{file}}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: a mapping key must be a scalar"],
+                )
             positions.keys[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in result:
-                raise ScenarioError("duplicate key", [f"{{file}}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: duplicate key {key!r}"])
+                raise ScenarioError(
+                    "duplicate key", [f"{{file}}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: duplicate key {key!r}"]
+                )
             result[key] = _build(value_node, (*path, key), positions, constructor)
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -132,7 +137,6 @@ def _describe(error: ValidationError, base: Path_, positions: _Positions, source
     elif error.validator == "oneOf":
         # report the most relevant branch, e.g. a duration that is neither number nor pattern
 
-
         described = schema.get("description")
         if any(branch.get("pattern") == DURATION_PATTERN for branch in expected):
             yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not a duration; expected seconds, or a string like 500ms, 10s, 5m, 1h30m, 2d"
@@ -170,7 +174,9 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) ->
         actions = [a for a in ACTIONS if a in step]
         if len(actions) != 1:
             found = ", ".join(actions) if actions else "none"
-            problems.append(f"{source}:{line}:{col}: timeline[{index}]: a step needs exactly one action of: {', '.join(ACTIONS)} (found {found})")
+            problems.append(
+                f"{source}:{line}:{col}: timeline[{index}]: a step needs exactly one action of: {', '.join(ACTIONS)} (found {found})"
+            )
             continue
         action = actions[0]
         if "count" in step and "every" not in step:
@@ -186,7 +192,9 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) ->
             if event not in api.events:
                 eline, ecol = positions.at((*where, "emit", "event"))
                 names = sorted(api.events)
-                problems.append(f"{source}:{eline}:{ecol}: timeline[{index}].emit.event: {api.name} has no event {event!r}; expected one of: {', '.join(names)}{_suggest(event, names)}")
+                problems.append(
+                    f"{source}:{eline}:{ecol}: timeline[{index}].emit.event: {api.name} has no event {event!r}; expected one of: {', '.join(names)}{_suggest(event, names)}"
+                )
             else:
                 validator = Draft202012Validator(dict(api.events[event]))
                 problems += _schema_problems(validator, args.get("data") or {}, (*where, "emit", "data"), positions, source)
@@ -195,7 +203,9 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) ->
             api_name = args.get("api", "*")
             if api_name != "*" and api_name not in APIS:
                 aline, acol = positions.at((*where, "fault", "api"))
-                problems.append(f"{source}:{aline}:{acol}: timeline[{index}].fault.api: unknown API {api_name!r}; expected '*' or one of: {', '.join(APIS)}{_suggest(str(api_name), list(APIS))}")
+                problems.append(
+                    f"{source}:{aline}:{acol}: timeline[{index}].fault.api: unknown API {api_name!r}; expected '*' or one of: {', '.join(APIS)}{_suggest(str(api_name), list(APIS))}"
+                )
             try:
                 FaultSpec.from_dict(args, default_id=fault_id)
             except ValueError as exc:
@@ -203,7 +213,9 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) ->
             known_faults.add(fault_id)
         elif action == "stop_fault" and args not in known_faults:
             sline, scol = positions.at((*where, "stop_fault"))
-            problems.append(f"{source}:{sline}:{scol}: timeline[{index}].stop_fault: no fault {args!r} was started before this step; known: {', '.join(sorted(known_faults)) or 'none'}{_suggest(str(args), sorted(known_faults))}")
+            problems.append(
+                f"{source}:{sline}:{scol}: timeline[{index}].stop_fault: no fault {args!r} was started before this step; known: {', '.join(sorted(known_faults)) or 'none'}{_suggest(str(args), sorted(known_faults))}"
+            )
     return problems
 
 
@@ -219,7 +231,9 @@ def _check_apis(data: Mapping[str, Any], positions: _Positions, source: str) -> 
             parse_instant(start)
         except ValueError:
             line, col = positions.at(("clock", "start"))
-            problems.append(f"{source}:{line}:{col}: clock.start: {start!r} is not an ISO 8601 instant; expected 'now' or e.g. 2026-02-06T22:00:00-05:00")
+            problems.append(
+                f"{source}:{line}:{col}: clock.start: {start!r} is not an ISO 8601 instant; expected 'now' or e.g. 2026-02-06T22:00:00-05:00"
+            )
     return problems
 
 
@@ -227,7 +241,9 @@ def _to_model(data: Mapping[str, Any], source: str | None) -> Scenario:
     clock = data.get("clock") or {}
     start = clock.get("start")
     apis = {
-        name: ApiSettings(name=name, profile=str(s.get("profile", "documented")), options=dict(s.get("options") or {}), state=dict(s.get("state") or {}))
+        name: ApiSettings(
+            name=name, profile=str(s.get("profile", "documented")), options=dict(s.get("options") or {}), state=dict(s.get("state") or {})
+        )
         for name, s in (data.get("apis") or {}).items()
     }
     steps = []

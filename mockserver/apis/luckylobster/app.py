@@ -20,9 +20,19 @@ from .domain import ApiKey, LuckyLobster
 __all__ = ["PREFIX", "build_app", "error_body"]
 
 PREFIX = "/api/agent/v1"
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-            429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -56,7 +66,7 @@ def build_app(runtime: Runtime) -> Starlette:
 
     def heartbeat(domain: LuckyLobster, key: ApiKey, request: Request, now: float) -> Reply:
         version = request.query_params.get("skill_version")
-        if version is not None and not version.strip().isdigit():
+        if version is not None and not (version.isascii() and version.isdigit()):
             return domain.error(400, "Bad Request", "skill_version must be an integer")
         return domain.heartbeat(key, now)
 
@@ -77,7 +87,8 @@ def build_app(runtime: Runtime) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         message = {404: "Route not found", 405: "Method not allowed"}.get(status, "Internal server error")
-        return reply_response(Reply(status, error_body(status, message)))
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        return reply_response(Reply(status, error_body(status, message), headers))
 
     routes = [
         Route(f"{PREFIX}/heartbeat", guarded("read", heartbeat), methods=["GET"]),

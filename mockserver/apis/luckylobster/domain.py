@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,12 +40,13 @@ def _money(value: float) -> float:
     return round(value + 0.0, 2)
 
 
+@lru_cache(maxsize=256)
 def _iso(instant: float) -> str:
     return format_instant(instant, precision="s")
 
 
 def _iso_ms_if_needed(instant: float) -> str:
-    return format_instant(instant, precision="s" if instant == int(instant) else "ms")
+    return _iso(instant) if instant == int(instant) else format_instant(instant, precision="ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +202,9 @@ class LuckyLobster:
             outcome=str(spec.get("outcome") or self.fake.random_element(("Up", "Down") if "Up or Down" in title else ("Yes", "No"))),
             size=float(spec.get("size", self.fake.random_int(5, 200))),
             avgPrice=avg,
-            currentPrice=float(spec.get("currentPrice", round(min(0.99, max(0.01, avg + self.fake.pyfloat(min_value=-0.2, max_value=0.2))), 2))),
+            currentPrice=float(
+                spec.get("currentPrice", round(min(0.99, max(0.01, avg + self.fake.pyfloat(min_value=-0.2, max_value=0.2))), 2))
+            ),
             redeemable=bool(spec.get("redeemable", False)),
             negRisk=bool(spec.get("negRisk", False)),
             closesAt=None if closes_in is None else self.start + parse_duration(closes_in),
@@ -262,9 +266,7 @@ class LuckyLobster:
             key.window_count = 0
         key.window_count += 1
         reset_at = key.window_start + 60.0
-        reset = (
-            _iso(reset_at) if self.options.get("rate_limit_reset") == "iso" else str(int(-(-reset_at // 1)))
-        )
+        reset = _iso(reset_at) if self.options.get("rate_limit_reset") == "iso" else str(int(-(-reset_at // 1)))
         headers = {
             "X-RateLimit-Limit": str(key.rate_limit),
             "X-RateLimit-Remaining": str(max(0, key.rate_limit - key.window_count)),
@@ -292,8 +294,7 @@ class LuckyLobster:
             data: dict[str, Any] = {
                 "status": "SLEEPING",
                 "timestamp": _iso(stamp),
-                "message": f"Outside active hours ({hours.start}-{hours.end} {hours.timezone}). "
-                "Suggested next check at next_check_at.",
+                "message": f"Outside active hours ({hours.start}-{hours.end} {hours.timezone}). Suggested next check at next_check_at.",
                 "heartbeat": heartbeat,
             }
             return Reply(200, {"success": True, "data": data})
@@ -304,7 +305,11 @@ class LuckyLobster:
             data["actions"] = actions
         data["portfolio"] = self._portfolio()
         data["orderActivity"] = self._order_activity(now, fresh)
-        data["budget"] = {"available": _money(self.budget_available), "limitedBy": self.limited_by, "walletBalance": _money(self.wallet_balance)}
+        data["budget"] = {
+            "available": _money(self.budget_available),
+            "limitedBy": self.limited_by,
+            "walletBalance": _money(self.wallet_balance),
+        }
         data["heartbeat"] = heartbeat
         key.cursor = self._notice_seq
         return Reply(200, {"success": True, "data": data})
@@ -361,39 +366,72 @@ class LuckyLobster:
         fills = [n.data for n in fresh if n.kind == "fill"]
         if fills:
             pnl = sum(float(f["realizedPnl"]) for f in fills)
-            add("ORDER_FILLED", f"{len(fills)} order(s) filled since last check", {"count": len(fills), "totalPnl": _money(pnl), "fills": fills})
+            add(
+                "ORDER_FILLED",
+                f"{len(fills)} order(s) filled since last check",
+                {"count": len(fills), "totalPnl": _money(pnl), "fills": fills},
+            )
         if self.budget_available < 5 or (self.budget_limit > 0 and self.budget_available < 0.1 * self.budget_limit):
             add(
                 "BUDGET_LOW",
                 f"Budget low: ${self.budget_available:,.2f} available",
-                {"available": _money(self.budget_available), "limit": _money(self.budget_limit), "limitedBy": self.limited_by,
-                 "percentRemaining": round(100 * self.budget_available / self.budget_limit, 1) if self.budget_limit else 0.0},
+                {
+                    "available": _money(self.budget_available),
+                    "limit": _money(self.budget_limit),
+                    "limitedBy": self.limited_by,
+                    "percentRemaining": round(100 * self.budget_available / self.budget_limit, 1) if self.budget_limit else 0.0,
+                },
             )
         expiring = [p for p in self._open_positions() if p.closesAt is not None and now <= p.closesAt <= now + 1800]
         if expiring:
             add(
                 "POSITION_EXPIRING",
                 f"{len(expiring)} position(s) in markets closing within 30 minutes",
-                {"count": len(expiring), "positions": [
-                    {"conditionId": p.conditionId, "title": p.title, "outcome": p.outcome, "size": p.size,
-                     "closesAt": _iso(p.closesAt or now), "minutesRemaining": int(((p.closesAt or now) - now) // 60)}
-                    for p in expiring]},
+                {
+                    "count": len(expiring),
+                    "positions": [
+                        {
+                            "conditionId": p.conditionId,
+                            "title": p.title,
+                            "outcome": p.outcome,
+                            "size": p.size,
+                            "closesAt": _iso(p.closesAt or now),
+                            "minutesRemaining": int(((p.closesAt or now) - now) // 60),
+                        }
+                        for p in expiring
+                    ],
+                },
             )
         if self.seek_trades and self.budget_available >= 5:
-            add("SEEK_TRADES", f"${self.budget_available:,.2f} available - trading opportunities may exist",
-                {"available": _money(self.budget_available), "limitedBy": self.limited_by})
+            add(
+                "SEEK_TRADES",
+                f"${self.budget_available:,.2f} available - trading opportunities may exist",
+                {"available": _money(self.budget_available), "limitedBy": self.limited_by},
+            )
         executed = [n.data for n in fresh if n.kind == "executed"]
         if executed:
-            add("STRATEGY_EXECUTED", f"{len(executed)} trade(s) placed by your strategies", {"count": len(executed), "executions": executed})
-        for status, kind, verb in (("ERROR", "STRATEGY_ERROR", "auto-paused after consecutive errors"), ("PAUSED", "STRATEGY_PAUSED", "paused from the dashboard")):
+            add(
+                "STRATEGY_EXECUTED", f"{len(executed)} trade(s) placed by your strategies", {"count": len(executed), "executions": executed}
+            )
+        for status, kind, verb in (
+            ("ERROR", "STRATEGY_ERROR", "auto-paused after consecutive errors"),
+            ("PAUSED", "STRATEGY_PAUSED", "paused from the dashboard"),
+        ):
             hit = [s for s in self.strategies.values() if s.status == status]
             if hit:
-                add(kind, f"{len(hit)} strateg{'y' if len(hit) == 1 else 'ies'} {verb}", {
-                    "count": len(hit),
-                    "strategies": [self._strategy_view(s) for s in hit],
-                    "action": "POST /strategies/{id}/resume",
-                })
-        for notice_kind, kind, text in (("completed", "STRATEGY_COMPLETED", "finished"), ("cancelled", "STRATEGY_CANCELLED", "cancelled from the dashboard")):
+                add(
+                    kind,
+                    f"{len(hit)} strateg{'y' if len(hit) == 1 else 'ies'} {verb}",
+                    {
+                        "count": len(hit),
+                        "strategies": [self._strategy_view(s) for s in hit],
+                        "action": "POST /strategies/{id}/resume",
+                    },
+                )
+        for notice_kind, kind, text in (
+            ("completed", "STRATEGY_COMPLETED", "finished"),
+            ("cancelled", "STRATEGY_CANCELLED", "cancelled from the dashboard"),
+        ):
             hit_data = [n.data for n in fresh if n.kind == notice_kind]
             if hit_data:
                 details: dict[str, Any] = {"count": len(hit_data), "strategies": hit_data}
@@ -404,7 +442,13 @@ class LuckyLobster:
         return actions
 
     def _strategy_view(self, strategy: Strategy) -> dict[str, Any]:
-        view = {"id": strategy.id, "name": strategy.name, "type": strategy.type, "status": strategy.status, "changedAt": _iso(strategy.changed_at)}
+        view = {
+            "id": strategy.id,
+            "name": strategy.name,
+            "type": strategy.type,
+            "status": strategy.status,
+            "changedAt": _iso(strategy.changed_at),
+        }
         if strategy.reason:
             view["reason"] = strategy.reason
         return view
@@ -415,17 +459,29 @@ class LuckyLobster:
             return self.error(404, "Not Found", "Wallet not found")
         redeemable = self._redeemable()
         total = sum(self._redeem_value(p) for p in redeemable)
-        return Reply(200, {
-            "success": True,
-            "message": f"{len(redeemable)} position(s) ready to redeem",
-            "data": {
-                "positions": [{"conditionId": p.conditionId, "title": p.title, "outcome": p.outcome, "size": p.size,
-                               "estimatedValue": f"${self._redeem_value(p):,.2f}", "negRisk": p.negRisk} for p in redeemable],
-                "count": len(redeemable),
-                "totalValue": f"${total:,.2f}",
-                "wallet": self.wallet_address,
+        return Reply(
+            200,
+            {
+                "success": True,
+                "message": f"{len(redeemable)} position(s) ready to redeem",
+                "data": {
+                    "positions": [
+                        {
+                            "conditionId": p.conditionId,
+                            "title": p.title,
+                            "outcome": p.outcome,
+                            "size": p.size,
+                            "estimatedValue": f"${self._redeem_value(p):,.2f}",
+                            "negRisk": p.negRisk,
+                        }
+                        for p in redeemable
+                    ],
+                    "count": len(redeemable),
+                    "totalValue": f"${total:,.2f}",
+                    "wallet": self.wallet_address,
+                },
             },
-        })
+        )
 
     def redeem(self, body: Any) -> Reply:
         if body is None:
@@ -440,11 +496,13 @@ class LuckyLobster:
             return self.error(400, "Bad Request", "minValue must be a non-negative number")
         wanted: set[str] | None = None
         if body.get("conditionId") is not None or body.get("conditionIds") is not None:
-            ids = body.get("conditionIds") or [body.get("conditionId")]
+            ids = body["conditionIds"] if body.get("conditionIds") is not None else [body.get("conditionId")]
             if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
                 return self.error(400, "Bad Request", "conditionIds must be a list of strings")
             wanted = set(ids)
-        dry_run = bool(body.get("dryRun", False))
+        dry_run = body.get("dryRun", False)
+        if not isinstance(dry_run, bool):
+            return self.error(400, "Bad Request", "dryRun must be a boolean")
         if self.wallet_address is None:
             return self.error(404, "Not Found", "Wallet not found")
         if not self.builder_api and not dry_run:
@@ -467,7 +525,13 @@ class LuckyLobster:
         reply: dict[str, Any] = {
             "success": True,
             "message": (f"Dry run: {len(chosen)} position(s) would be redeemed" if dry_run else f"Redeemed {len(chosen)} position(s)"),
-            "data": {"processed": len(chosen), "redeemed": redeemed, "failed": [], "remaining": remaining, "totalValueRedeemed": _money(total)},
+            "data": {
+                "processed": len(chosen),
+                "redeemed": redeemed,
+                "failed": [],
+                "remaining": remaining,
+                "totalValueRedeemed": _money(total),
+            },
         }
         if dry_run:
             reply["dryRun"] = True
@@ -483,7 +547,9 @@ class LuckyLobster:
         strategy.status = "ACTIVE"
         strategy.changed_at = now
         strategy.reason = ""
-        return Reply(200, {"success": True, "message": "Strategy resumed", "data": {**self._strategy_view(strategy), "resumedAt": _iso(now)}})
+        return Reply(
+            200, {"success": True, "message": "Strategy resumed", "data": {**self._strategy_view(strategy), "resumedAt": _iso(now)}}
+        )
 
     # -- scenario hooks -------------------------------------------------------------
     def _notice(self, kind: str, at: float, data: Mapping[str, Any]) -> None:
@@ -589,7 +655,11 @@ class LuckyLobster:
         strategy.changed_at = now
         strategy.reason = str(data.get("reason", ""))
         if status == "COMPLETED":
-            self._notice("completed", now, {**self._strategy_view(strategy), "reason": strategy.reason or "budget_exhausted", "completedAt": _iso(now)})
+            self._notice(
+                "completed",
+                now,
+                {**self._strategy_view(strategy), "reason": strategy.reason or "budget_exhausted", "completedAt": _iso(now)},
+            )
         elif status == "CANCELLED":
             self._notice("cancelled", now, {**self._strategy_view(strategy), "cancelledAt": _iso(now)})
         return {"strategy": self._strategy_view(strategy)}
@@ -640,10 +710,23 @@ class LuckyLobster:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "keys": [{**k.credentials(), "heartbeat_count": k.heartbeat_count, "interval_ms": k.interval_ms,
-                      "active_hours": k.active_hours.to_dict() if k.active_hours else None, "revoked": k.revoked} for k in self.keys.values()],
+            "keys": [
+                {
+                    **k.credentials(),
+                    "heartbeat_count": k.heartbeat_count,
+                    "interval_ms": k.interval_ms,
+                    "active_hours": k.active_hours.to_dict() if k.active_hours else None,
+                    "revoked": k.revoked,
+                }
+                for k in self.keys.values()
+            ],
             "portfolio": self._portfolio(),
-            "budget": {"available": self.budget_available, "limit": self.budget_limit, "limitedBy": self.limited_by, "walletBalance": self.wallet_balance},
+            "budget": {
+                "available": self.budget_available,
+                "limit": self.budget_limit,
+                "limitedBy": self.limited_by,
+                "walletBalance": self.wallet_balance,
+            },
             "open_orders": self.open_orders,
             "fills_total": self.fills_total,
             "strategies": [self._strategy_view(s) for s in self.strategies.values()],

@@ -120,7 +120,10 @@ STATE_PATCH_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         **{k: v for k, v in STATE_SCHEMA["properties"].items() if k not in ("keys", "positions", "strategies")},
-        "keys": {"type": "object", "additionalProperties": {**KEY, "properties": {k: v for k, v in KEY["properties"].items() if k not in ("key", "copies")}}},
+        "keys": {
+            "type": "object",
+            "additionalProperties": {**KEY, "properties": {k: v for k, v in KEY["properties"].items() if k not in ("key", "copies")}},
+        },
     },
 }
 
