@@ -107,6 +107,7 @@ class MockServer:
             log_level=self.log_level,
             date_header=False,
             server_header=False,
+            proxy_headers=False,  # a mock is not behind a proxy: keep the client's own address as its connection id
             timeout_graceful_shutdown=2,
         )
 

@@ -77,6 +77,8 @@ class RawHeaders(Mapping[str, str]):
 
 
 def _body_text(body: bytes) -> str:
+    if not body:
+        return ""
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
@@ -170,7 +172,7 @@ class ApiEdge:
                 await self.driver.sleep(decision.latency)
             fault = decision.fault
         if fault is None:
-            await self._answer(scope, replay, send, conn, path, None)
+            await self._pass_through(scope, replay, send, conn, path)
             return
         spec = fault.spec
         journal.record(self.api, "fault.applied", {"id": spec.id, "kind": spec.kind, "path": path}, conn=conn)
@@ -190,9 +192,34 @@ class ApiEdge:
             await self._answer(scope, replay, send, conn, path, fault)
 
     # -- answering ----------------------------------------------------------------
-    async def _answer(
-        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str, fault: ActiveFault | None
+    async def _pass_through(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str
     ) -> None:
+        """No fault: forward each message as the app sends it, adding the virtual Date, and journal the answer."""
+        record: dict[str, Any] = {"path": path}
+        parts: list[bytes] = []
+
+        async def tap(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                # uvicorn runs with date_header=False and our apps set no Date: the virtual one is the only one
+                headers = [*message.get("headers", ()), (b"date", self.date())]
+                record["status"] = message["status"]
+                record["headers"] = RawHeaders(headers)
+                message = {**message, "headers": headers}
+            elif kind == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    record["body"] = _body_text(b"".join(parts))
+                    self.runtime.journal.record(self.api, "http.response", record, conn=conn, direction="out")
+            await send(message)
+
+        await self.app(scope, receive, tap)
+
+    async def _answer(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str, fault: ActiveFault
+    ) -> None:
+        """A mangling fault (truncate, malformed, dribble): buffer the real answer, then deliver it damaged."""
         start: Message | None = None
         parts: list[bytes] = []
 
@@ -219,17 +246,12 @@ class ApiEdge:
         body: bytes,
         conn: str,
         path: str,
-        fault: ActiveFault | None,
+        fault: ActiveFault,
     ) -> None:
-        # uvicorn runs with date_header=False and our apps set no Date: the virtual one is the only one
         headers = [*start.get("headers", ()), (b"date", self.date())]
         status = start["status"]
         record: dict[str, Any] = {"path": path, "status": status, "headers": RawHeaders(headers)}
-        if fault is None:
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            record["body"] = _body_text(body)
-        elif fault.spec.kind == "malformed":
+        if fault.spec.kind == "malformed":
             garbage = body[: max(1, len(body) // 2)] + b'\x00\xff{"malformed'
             headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(garbage)).encode()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -11,7 +11,9 @@ from starlette.responses import Response
 from ..core.journal import json_default
 from ..core.reply import Reply
 
-__all__ = ["JSONBytesResponse", "reply_response"]
+__all__ = ["JSONBytesResponse", "reply_response", "send_reply"]
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class JSONBytesResponse(Response):
@@ -26,3 +28,14 @@ def reply_response(reply: Reply, extra_headers: Mapping[str, str] | None = None)
     if extra_headers:
         headers = {**extra_headers, **headers}
     return JSONBytesResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+async def send_reply(send: Send, reply: Reply, extra_headers: Mapping[str, str] | None = None) -> None:
+    """Send ``reply`` as JSON straight to ASGI ``send`` (the hot path: no Response object)."""
+    body = orjson.dumps(reply.body, default=json_default)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    merged = {**extra_headers, **reply.headers} if extra_headers else reply.headers
+    for name, value in merged.items():
+        headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

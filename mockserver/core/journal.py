@@ -16,9 +16,9 @@ import struct
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .clock import format_instant
 
@@ -32,8 +32,9 @@ def _zero() -> float:
     return 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """One journal entry: immutable, and a tuple so that recording one costs little."""
+
     seq: int
     vtime: float
     wall: float
@@ -41,7 +42,7 @@ class Entry:
     conn: str
     direction: Direction
     kind: str
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,14 +159,14 @@ class Journal:
         vtime: float | None = None,
     ) -> Entry:
         entry = Entry(
-            seq=self._next_seq,
-            vtime=self._virtual_time() if vtime is None else vtime,
-            wall=self._wall_time(),
-            api=api,
-            conn=conn,
-            direction=direction,
-            kind=kind,
-            data=data if data is not None else {},
+            self._next_seq,
+            self._virtual_time() if vtime is None else vtime,
+            self._wall_time(),
+            api,
+            conn,
+            direction,
+            kind,
+            data if data is not None else {},
         )
         self._next_seq += 1
         self._memory.append(entry)
@@ -187,10 +188,7 @@ class Journal:
         popleft = self._memory.popleft
         # The spill file is private to this process (written and read only here), so a pickled
         # batch is safe and is the fastest way to move entries out of memory without losing any.
-        rows = []
-        for _ in range(count):
-            e = popleft()
-            rows.append((e.seq, e.vtime, e.wall, e.api, e.conn, e.direction, e.kind, e.data))
+        rows = [tuple(popleft()) for _ in range(count)]  # plain tuples pickle in C
         frame = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
         self._spill.write(_FRAME.pack(len(frame)) + frame)
         self._spill.flush()

@@ -11,8 +11,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from ...adapters.responses import reply_response
+from ...adapters.responses import reply_response, send_reply
 from ...core.reply import Reply
 from ...runtime import Runtime
 from .domain import ApiKey, LuckyLobster
@@ -43,29 +44,52 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 Handler = Callable[[LuckyLobster, ApiKey, Request, float], Awaitable[Reply] | Reply]
 
 
-def build_app(runtime: Runtime) -> Starlette:
-    def guarded(permission: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            domain: LuckyLobster = runtime.apis["luckylobster"]
-            now = runtime.clock.now()
-            key = domain.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
-            if isinstance(key, Reply):
-                return reply_response(key)
-            limited, rate_headers = domain.rate_limit(key, now)
-            if limited is not None:
-                return reply_response(limited)
-            denied = domain.authorize(key, permission)
-            if denied is not None:
-                return reply_response(denied, rate_headers)
-            reply = handler(domain, key, request, now)
-            if not isinstance(reply, Reply):
-                reply = await reply
-            return reply_response(reply, rate_headers)
+class _Guarded:
+    """An ASGI endpoint: authenticate, count the request, check the permission, run the handler.
 
-        return endpoint
+    A plain ASGI callable inside the Starlette router (no Response object per request):
+    the heartbeat is the hot path of every polling client.
+    """
+
+    def __init__(self, runtime: Runtime, permission: str, handler: Handler) -> None:
+        self.runtime = runtime
+        self.permission = permission
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = self.runtime
+        domain: LuckyLobster = runtime.apis["luckylobster"]
+        now = runtime.clock.now()
+        authorization = api_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"x-api-key":
+                api_key = value.decode("latin-1")
+        key = domain.authenticate(authorization, api_key)
+        if isinstance(key, Reply):
+            await send_reply(send, key)
+            return
+        limited, rate_headers = domain.rate_limit(key, now)
+        if limited is not None:
+            await send_reply(send, limited)
+            return
+        denied = domain.authorize(key, self.permission)
+        if denied is not None:
+            await send_reply(send, denied, rate_headers)
+            return
+        reply = self.handler(domain, key, Request(scope, receive), now)
+        if not isinstance(reply, Reply):
+            reply = await reply
+        await send_reply(send, reply, rate_headers)
+
+
+def build_app(runtime: Runtime) -> Starlette:
+    def guarded(permission: str, handler: Handler) -> _Guarded:
+        return _Guarded(runtime, permission, handler)
 
     def heartbeat(domain: LuckyLobster, key: ApiKey, request: Request, now: float) -> Reply:
-        version = request.query_params.get("skill_version")
+        version = request.query_params.get("skill_version") if request.scope["query_string"] else None
         if version is not None and not (version.isascii() and version.isdigit()):
             return domain.error(400, "Bad Request", "skill_version must be an integer")
         return domain.heartbeat(key, now)

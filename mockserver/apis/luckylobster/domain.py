@@ -15,7 +15,7 @@ first, at most 10.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -32,6 +32,7 @@ from .schema import ACTION_TYPES, PERMISSIONS, STRATEGY_TYPES
 __all__ = ["ActiveHours", "ApiKey", "LuckyLobster"]
 
 _PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+_TABLE_ORDER = {kind: index for index, kind in enumerate(ACTION_TYPES)}
 _ASSETS = ("Bitcoin", "Ethereum", "Solana", "XRP", "Dogecoin")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 
@@ -163,6 +164,7 @@ class LuckyLobster:
         self.notices: list[Notice] = []
         self._notice_seq = 0
         self.fills_total = 0
+        self._memo: dict[str, Any] = {}
 
     # -- generation (Faker, seeded) ------------------------------------------
     def _make_key(self, spec: Mapping[str, Any]) -> ApiKey:
@@ -324,6 +326,10 @@ class LuckyLobster:
         return _money(position.size * 1.0)  # a winning share redeems at $1
 
     def _portfolio(self) -> dict[str, Any]:
+        portfolio: dict[str, Any] = self._memoized("portfolio", self._build_portfolio)
+        return portfolio
+
+    def _build_portfolio(self) -> dict[str, Any]:
         open_positions = self._open_positions()
         redeemable = self._redeemable()
         return {
@@ -342,7 +348,29 @@ class LuckyLobster:
             "recentFills": recent,
         }
 
+    # The state-derived parts of an answer only change when the state does: they are memoized
+    # until the next emit, patch, redeem or resume (_touch). The heartbeat is every client's hot path.
+    def _touch(self) -> None:
+        self._memo.clear()
+
+    def _memoized(self, name: str, build: Callable[[], Any]) -> Any:
+        if name not in self._memo:
+            self._memo[name] = build()
+        return self._memo[name]
+
     def _actions(self, now: float, fresh: list[Notice]) -> list[dict[str, Any]]:
+        """Actions sorted by priority, then in the seed's table order."""
+        standing: list[dict[str, Any]] = self._memoized("standing", self._standing_actions)
+        closing: list[Position] = self._memoized("closing", lambda: [p for p in self._open_positions() if p.closesAt is not None])
+        if not fresh and not closing:
+            return standing
+        news = self._news_actions(now, fresh, closing)
+        if not news:
+            return standing
+        return sorted([*standing, *news], key=lambda a: (_PRIORITY_ORDER[a["priority"]], _TABLE_ORDER[a["type"]]))
+
+    def _standing_actions(self) -> list[dict[str, Any]]:
+        """REDEEM, BUDGET_LOW, SEEK_TRADES, STRATEGY_ERROR, STRATEGY_PAUSED: they last as long as their cause."""
         actions: list[dict[str, Any]] = []
 
         def add(kind: str, summary: str, details: dict[str, Any]) -> None:
@@ -363,14 +391,6 @@ class LuckyLobster:
                     "action": "POST /settlements/redeem",
                 },
             )
-        fills = [n.data for n in fresh if n.kind == "fill"]
-        if fills:
-            pnl = sum(float(f["realizedPnl"]) for f in fills)
-            add(
-                "ORDER_FILLED",
-                f"{len(fills)} order(s) filled since last check",
-                {"count": len(fills), "totalPnl": _money(pnl), "fills": fills},
-            )
         if self.budget_available < 5 or (self.budget_limit > 0 and self.budget_available < 0.1 * self.budget_limit):
             add(
                 "BUDGET_LOW",
@@ -382,7 +402,46 @@ class LuckyLobster:
                     "percentRemaining": round(100 * self.budget_available / self.budget_limit, 1) if self.budget_limit else 0.0,
                 },
             )
-        expiring = [p for p in self._open_positions() if p.closesAt is not None and now <= p.closesAt <= now + 1800]
+        if self.seek_trades and self.budget_available >= 5:
+            add(
+                "SEEK_TRADES",
+                f"${self.budget_available:,.2f} available - trading opportunities may exist",
+                {"available": _money(self.budget_available), "limitedBy": self.limited_by},
+            )
+        for status, kind, verb in (
+            ("ERROR", "STRATEGY_ERROR", "auto-paused after consecutive errors"),
+            ("PAUSED", "STRATEGY_PAUSED", "paused from the dashboard"),
+        ):
+            hit = [s for s in self.strategies.values() if s.status == status]
+            if hit:
+                add(
+                    kind,
+                    f"{len(hit)} strateg{'y' if len(hit) == 1 else 'ies'} {verb}",
+                    {
+                        "count": len(hit),
+                        "strategies": [self._strategy_view(s) for s in hit],
+                        "action": "POST /strategies/{id}/resume",
+                    },
+                )
+        actions.sort(key=lambda a: (_PRIORITY_ORDER[a["priority"]], _TABLE_ORDER[a["type"]]))
+        return actions
+
+    def _news_actions(self, now: float, fresh: list[Notice], closing: list[Position]) -> list[dict[str, Any]]:
+        """ORDER_FILLED, POSITION_EXPIRING, STRATEGY_EXECUTED/COMPLETED/CANCELLED: news since the key's last report."""
+        actions: list[dict[str, Any]] = []
+
+        def add(kind: str, summary: str, details: dict[str, Any]) -> None:
+            actions.append({"type": kind, "priority": ACTION_TYPES[kind], "summary": summary, "details": details})
+
+        fills = [n.data for n in fresh if n.kind == "fill"]
+        if fills:
+            pnl = sum(float(f["realizedPnl"]) for f in fills)
+            add(
+                "ORDER_FILLED",
+                f"{len(fills)} order(s) filled since last check",
+                {"count": len(fills), "totalPnl": _money(pnl), "fills": fills},
+            )
+        expiring = [p for p in closing if p.closesAt is not None and now <= p.closesAt <= now + 1800]
         if expiring:
             add(
                 "POSITION_EXPIRING",
@@ -402,32 +461,11 @@ class LuckyLobster:
                     ],
                 },
             )
-        if self.seek_trades and self.budget_available >= 5:
-            add(
-                "SEEK_TRADES",
-                f"${self.budget_available:,.2f} available - trading opportunities may exist",
-                {"available": _money(self.budget_available), "limitedBy": self.limited_by},
-            )
         executed = [n.data for n in fresh if n.kind == "executed"]
         if executed:
             add(
                 "STRATEGY_EXECUTED", f"{len(executed)} trade(s) placed by your strategies", {"count": len(executed), "executions": executed}
             )
-        for status, kind, verb in (
-            ("ERROR", "STRATEGY_ERROR", "auto-paused after consecutive errors"),
-            ("PAUSED", "STRATEGY_PAUSED", "paused from the dashboard"),
-        ):
-            hit = [s for s in self.strategies.values() if s.status == status]
-            if hit:
-                add(
-                    kind,
-                    f"{len(hit)} strateg{'y' if len(hit) == 1 else 'ies'} {verb}",
-                    {
-                        "count": len(hit),
-                        "strategies": [self._strategy_view(s) for s in hit],
-                        "action": "POST /strategies/{id}/resume",
-                    },
-                )
         for notice_kind, kind, text in (
             ("completed", "STRATEGY_COMPLETED", "finished"),
             ("cancelled", "STRATEGY_CANCELLED", "cancelled from the dashboard"),
@@ -438,7 +476,6 @@ class LuckyLobster:
                 if kind == "STRATEGY_CANCELLED":
                     details["action"] = "Create a new strategy if needed"
                 add(kind, f"{len(hit_data)} strateg{'y' if len(hit_data) == 1 else 'ies'} {text}", details)
-        actions.sort(key=lambda a: _PRIORITY_ORDER[a["priority"]])
         return actions
 
     def _strategy_view(self, strategy: Strategy) -> dict[str, Any]:
@@ -484,6 +521,7 @@ class LuckyLobster:
         )
 
     def redeem(self, body: Any) -> Reply:
+        self._touch()
         if body is None:
             body = {}
         if not isinstance(body, dict):
@@ -539,6 +577,7 @@ class LuckyLobster:
 
     # -- strategies -----------------------------------------------------------------
     def resume_strategy(self, strategy_id: str, now: float) -> Reply:
+        self._touch()
         strategy = self.strategies.get(strategy_id)
         if strategy is None:
             return self.error(404, "Not Found", "Strategy not found")
@@ -558,6 +597,7 @@ class LuckyLobster:
 
     def emit(self, event: str, data: Mapping[str, Any], now: float) -> dict[str, Any]:
         """Apply a scenario or control-API event; returns what it did (journaled)."""
+        self._touch()
         if event == "fill":
             done = [self._fill(data, now) for _ in range(int(data.get("count", 1)))]
             return {"fills": done}
@@ -674,6 +714,7 @@ class LuckyLobster:
 
     def patch(self, changes: Mapping[str, Any]) -> None:
         """Apply a ``state`` step (validated against STATE_PATCH_SCHEMA by the loader)."""
+        self._touch()
         for name, value in changes.items():
             if name == "budget":
                 self._apply_budget(value)
