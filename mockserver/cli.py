@@ -135,7 +135,13 @@ def _print_table(server: object) -> None:
         base = urls[name] + ("/api/agent/v1" if name == "luckylobster" else "")
         first = creds[name][0] if creds.get(name) else {}
         more = f" (+{len(creds[name]) - 1} more)" if len(creds.get(name, [])) > 1 else ""
-        cred_text = f"Authorization: Bearer {first.get('key')}{more}" if "key" in first else json.dumps(first)
+        if "key" in first:
+            cred_text = f"Authorization: Bearer {first['key']}{more}"
+        elif "token" in first:
+            header = "Authorization: Bearer" if runtime.profiles[name] == "upstream" else "X-Claw-Token:"
+            cred_text = f"agent {first['agent_id']} ({first['name']}/{first['password']}) {header} {first['token']}{more}"
+        else:
+            cred_text = json.dumps(first)
         print(f"  {name:<16}{base:<44}{runtime.profiles[name]:<12}{cred_text}")
     print(f"  {'control':<16}{urls['control'] + '/_mock/':<44}{'':<12}{'token required' if server.control_token else 'no token'}")
     print("  try: curl -H 'Authorization: Bearer " + (creds["luckylobster"][0]["key"]) + f"' {urls['luckylobster']}/api/agent/v1/heartbeat")

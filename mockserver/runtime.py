@@ -20,12 +20,13 @@ from .core.clock import VirtualClock, format_instant
 from .core.errors import ControlError, ScenarioError
 from .core.journal import Journal
 from .core.scheduler import Scheduler, Timer
-from .faults.model import FAULT_SCHEMA, ActiveFault, FaultSpec
+from .faults.model import FAULT_SCHEMA, HTTP_KINDS, ActiveFault, FaultSpec
 from .scenario.model import Scenario, Step
 
 __all__ = ["FaultDecision", "Runtime"]
 
 _FAULT_VALIDATOR = Draft202012Validator(FAULT_SCHEMA)
+_REQUEST_KINDS = frozenset(HTTP_KINDS) - {"refuse"}
 
 
 def _zero() -> float:
@@ -66,8 +67,8 @@ class Runtime:
         self._fault_timers: dict[str, Timer] = {}
         self._fault_ids = itertools.count(1)
         self.steps_done = 0
-        #: set by the server: refuse (True) or accept again (False) connections on an API's port
-        self.on_refuse: Callable[[str, bool], None] | None = None
+        #: set by the server: a fault started (True) or stopped (False): refuse listeners, close sockets
+        self.on_fault: Callable[[FaultSpec, bool], None] | None = None
         #: set by the server: called after load/reset so adapters can drop per-run state
         self.on_reset: list[Callable[[], None]] = []
         self.scenario = scenario
@@ -97,10 +98,14 @@ class Runtime:
             start = float(int(self._wall_time()))
         speed = self._speed_override if self._speed_override is not None else scenario.clock.speed
         self.clock.reset(start=start, speed=speed)
-        self.apis = {
-            name: api.factory(state=scenario.api(name).state, options=scenario.api(name).options, seed=scenario.seed, start=start)
-            for name, api in APIS.items()
-        }
+        self.apis = {}
+        for name, api in APIS.items():
+            domain = api.factory(
+                state=scenario.api(name).state, options=scenario.api(name).options, seed=scenario.seed, start=start, profile=profiles[name]
+            )
+            if hasattr(domain, "record"):  # let the domain journal what only it knows (a lost push, a rotated token)
+                domain.record = self._recorder(name)
+            self.apis[name] = domain
         self.steps_done = 0
         self._fault_ids = itertools.count(1)
         self.journal.record(
@@ -113,6 +118,12 @@ class Runtime:
         self.scheduler.run_due()  # steps at 0s happen as the scenario starts, in every clock mode
         for hook in self.on_reset:
             hook()
+
+    def _recorder(self, api: str) -> Callable[[str, dict[str, Any]], None]:
+        def record(kind: str, data: dict[str, Any]) -> None:
+            self.journal.record(api, kind, data)
+
+        return record
 
     def reset(self) -> None:
         self.load(self.scenario)
@@ -191,8 +202,8 @@ class Runtime:
                 self._stop_fault(fault_id, reason="duration", at=due)
 
             self._fault_timers[spec.id] = self.scheduler.call_at(now + spec.duration, end, name=f"end {spec.id}")
-        if spec.kind == "refuse":
-            self._refuse(spec.api, True)
+        if self.on_fault is not None:
+            self.on_fault(spec, True)
         return spec
 
     def stop_fault(self, fault_id: str) -> None:
@@ -208,14 +219,8 @@ class Runtime:
         if active is None:
             return
         self.journal.record(active.spec.api, "fault.stop", {"id": fault_id, "reason": reason, "applied": active.applied}, vtime=at)
-        if active.spec.kind == "refuse":
-            self._refuse(active.spec.api, False)
-
-    def _refuse(self, api: str, refuse: bool) -> None:
-        if self.on_refuse is None:
-            return
-        for name in APIS if api == "*" else (api,):
-            self.on_refuse(name, refuse)
+        if self.on_fault is not None:
+            self.on_fault(active.spec, False)
 
     def decide_fault(self, api: str, method: str, path: str) -> FaultDecision | None:
         """The faults this request meets (None: none). Draws from each matching fault's seeded stream."""
@@ -226,7 +231,7 @@ class Runtime:
         chosen: ActiveFault | None = None
         for active in list(self.faults.values()):
             spec = active.spec
-            if spec.kind == "refuse" or not spec.applies_to(api, method, path):
+            if spec.kind not in _REQUEST_KINDS or not spec.applies_to(api, method, path):
                 continue
             if spec.kind == "latency":
                 if active.draw():
@@ -243,6 +248,22 @@ class Runtime:
         if chosen is None and not latency_ids:
             return None
         return FaultDecision(latency=latency, fault=chosen, latency_faults=tuple(latency_ids))
+
+    def decide_ws_fault(self, api: str, path: str) -> ActiveFault | None:
+        """The fault a new WebSocket handshake meets: refuse_upgrade, reset or close (first started wins)."""
+        for active in list(self.faults.values()):
+            spec = active.spec
+            if spec.kind in ("refuse_upgrade", "reset", "close") and spec.applies_to(api, "GET", path) and active.draw():
+                active.applied += 1
+                return active
+        return None
+
+    def silenced(self, api: str, path: str) -> ActiveFault | None:
+        """An active ``silence`` fault for this socket, if any."""
+        for active in self.faults.values():
+            if active.spec.kind == "silence" and active.spec.applies_to(api, "GET", path):
+                return active
+        return None
 
     # -- views -------------------------------------------------------------------------
     def credentials(self) -> dict[str, list[dict[str, Any]]]:

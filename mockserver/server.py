@@ -20,11 +20,14 @@ from typing import Any, TypeVar
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request as WsRequest
 
 from .adapters.driver import ClockDriver
 from .adapters.edge import TRANSPORT_KEY, ApiEdge
 from .apis.registry import APIS, CONTROL_PORT
 from .control.app import build_control_app
+from .faults.model import FaultSpec
 from .runtime import Runtime
 from .scenario.model import Scenario
 
@@ -39,6 +42,16 @@ class _AgentfeedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[dict-item]
+
+
+class _AgentfeedWsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, exposing the transport (abrupt resets)."""
+
+    def handle_connect(self, event: WsRequest) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][TRANSPORT_KEY] = self.transport
 
 
 class _Server(uvicorn.Server):
@@ -93,6 +106,7 @@ class MockServer:
         self.log_level = log_level
         self.driver: ClockDriver | None = None
         self.listeners: dict[str, _Listener] = {}
+        self.edges: dict[str, ApiEdge] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------
@@ -100,8 +114,9 @@ class MockServer:
         return uvicorn.Config(
             app,
             http=_AgentfeedProtocol,
-            ws="websockets-sansio",
-            ws_per_message_deflate=False,
+            ws=_AgentfeedWsProtocol,
+            ws_per_message_deflate=False,  # 7x the CPU per small frame (reference/performance.md)
+            ws_ping_interval=None,  # protocol pings would run on wall time (D4); APIs ping on the virtual clock
             lifespan="off",
             access_log=False,
             log_level=self.log_level,
@@ -113,13 +128,14 @@ class MockServer:
 
     async def start(self) -> None:
         self.driver = ClockDriver(self.runtime)
-        self.runtime.on_refuse = self._on_refuse
+        self.runtime.on_fault = self._on_fault
         apps: dict[str, tuple[str, int, Any]] = {}
         for name, api in APIS.items():
             module_name, _, func = api.adapter.partition(":")
             build = getattr(importlib.import_module(module_name), func)
             error_body = importlib.import_module(module_name).error_body
             edge = ApiEdge(build(self.runtime), runtime=self.runtime, api=name, driver=self.driver, error_body=error_body)
+            self.edges[name] = edge
             apps[name] = (self.host, self.ports[name], edge)
         control = build_control_app(self.runtime, self.driver, urls=self.urls, token=self.control_token)
         apps["control"] = (self.control_host, self.control_port, control)
@@ -152,10 +168,15 @@ class MockServer:
             await self.stop()
 
     # -- refuse faults ---------------------------------------------------------------
-    def _on_refuse(self, name: str, refuse: bool) -> None:
-        task = asyncio.get_running_loop().create_task(self._set_refusing(name, refuse))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def _on_fault(self, spec: FaultSpec, started: bool) -> None:
+        names = list(APIS) if spec.api == "*" else [spec.api]
+        for name in names:
+            if spec.kind == "refuse":
+                task = asyncio.get_running_loop().create_task(self._set_refusing(name, started))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+            elif name in self.edges:
+                self.edges[name].ws.on_fault(spec, started)
 
     async def _set_refusing(self, name: str, refuse: bool) -> None:
         listener = self.listeners.get(name)
@@ -196,6 +217,9 @@ def env_lines(server: MockServer) -> list[str]:
     urls = server.urls()
     creds = server.runtime.credentials()
     lines = [f"MOCK_CONTROL_URL={urls['control']}"]
+    if "aitrader" in urls:
+        agent = creds["aitrader"][0]
+        lines += [f"AITRADER_BASE_URL={urls['aitrader']}", f"AITRADER_TOKEN={agent['token']}", f"AITRADER_AGENT_ID={agent['agent_id']}"]
     if "luckylobster" in urls:
         lines.append(f"LUCKYLOBSTER_BASE_URL={urls['luckylobster']}/api/agent/v1")
         lines.append(f"LUCKYLOBSTER_API_KEY={creds['luckylobster'][0]['key']}")

@@ -23,13 +23,12 @@ import orjson
 from ..faults.model import ActiveFault
 from ..runtime import Runtime
 from .driver import ClockDriver
+from .wsedge import TRANSPORT_KEY, WebSocketEdge
 
 __all__ = ["TRANSPORT_KEY", "ApiEdge", "connection_id"]
 
 ASGIApp = Callable[..., Any]
 Message = dict[str, Any]
-#: uvicorn protocol subclass (server.py) puts the asyncio transport here.
-TRANSPORT_KEY = "agentfeed.transport"
 
 
 def connection_id(scope: dict[str, Any]) -> str:
@@ -117,8 +116,12 @@ class ApiEdge:
         self.driver = driver
         self.error_body = error_body
         self.date = _DateHeader(runtime)
+        self.ws = WebSocketEdge(app, runtime=runtime, api=api)
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "websocket":
+            await self.ws(scope, receive, send, connection_id(scope))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .aitrader import schema as aitrader_schema
+from .aitrader.domain import AiTrader
 from .luckylobster import schema as luckylobster_schema
 from .luckylobster.domain import LuckyLobster
 from .luckylobster.domain import validate_state as luckylobster_validate
@@ -40,6 +42,18 @@ class ApiDescriptor:
 
 
 APIS: dict[str, ApiDescriptor] = {
+    "aitrader": ApiDescriptor(
+        name="aitrader",
+        title="AI-Trader (heartbeat, messages, tasks, signals, notify WebSocket)",
+        default_port=8701,
+        profiles=("documented", "upstream"),
+        adapter="mockserver.apis.aitrader.app:build_app",
+        factory=AiTrader,
+        state_schema=aitrader_schema.STATE_SCHEMA,
+        patch_schema=aitrader_schema.STATE_PATCH_SCHEMA,
+        options_schema=aitrader_schema.OPTIONS_SCHEMA,
+        events=aitrader_schema.EVENT_SCHEMAS,
+    ),
     "luckylobster": ApiDescriptor(
         name="luckylobster",
         title="LuckyLobster agent API (heartbeat)",

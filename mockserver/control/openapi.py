@@ -8,12 +8,15 @@ them (serialize them, or ``copy.deepcopy`` first).
 
 from __future__ import annotations
 
+import copy
 import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
+
+from ..faults.model import FAULT_KINDS, FAULT_SCHEMA
 
 __all__ = ["api_openapi", "control_openapi"]
 
@@ -32,8 +35,16 @@ def _load(*parts: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def control_openapi() -> dict[str, Any]:
-    """The control API's OpenAPI 3.1 document (cached and shared: do not mutate)."""
-    return _load("control", "openapi.yaml")
+    """The control API's OpenAPI 3.1 document (cached and shared: do not mutate).
+
+    The fault request schema and the fault kinds come from :mod:`mockserver.faults.model`,
+    the one definition scenarios are validated with, so the two cannot drift apart.
+    """
+    document = _load("control", "openapi.yaml")
+    schemas = document["components"]["schemas"]
+    schemas["FaultKind"] = {"type": "string", "enum": list(FAULT_KINDS)}
+    schemas["FaultRequest"] = {**copy.deepcopy(FAULT_SCHEMA), "description": "A fault to start (the scenario fault step's schema)."}
+    return document
 
 
 @lru_cache(maxsize=16)

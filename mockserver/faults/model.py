@@ -15,6 +15,16 @@ The kinds are WireMock's fault list plus MockServer's chaos kinds:
 ``refuse``     stop listening: new connections are refused (ECONNREFUSED)
 =============  ===========================================================
 
+WebSocket connections (the routes of a streaming API) meet these:
+
+==================  ======================================================
+``close``           close open sockets with ``code`` (and ``reason``) when the fault
+                    starts, and sockets accepted while it lasts
+``reset``           the same, by TCP reset with no close frame
+``silence``         send nothing (no data, no pings) while it lasts; TCP stays open
+``refuse_upgrade``  answer new handshakes with HTTP ``status`` (503) while it lasts
+==================  ======================================================
+
 Whether a matching request is hit is drawn from a random stream seeded by the
 scenario seed and the fault id, so the same seed gives the same run.
 """
@@ -29,9 +39,11 @@ from typing import Any
 
 from ..core.durations import DURATION_PATTERN, parse_duration
 
-__all__ = ["FAULT_KINDS", "FAULT_SCHEMA", "ActiveFault", "FaultSpec"]
+__all__ = ["FAULT_KINDS", "FAULT_SCHEMA", "HTTP_KINDS", "WS_KINDS", "ActiveFault", "FaultSpec"]
 
-FAULT_KINDS = ("latency", "error", "rate_limit", "reset", "empty", "truncate", "malformed", "dribble", "refuse")
+HTTP_KINDS = ("latency", "error", "rate_limit", "reset", "empty", "truncate", "malformed", "dribble", "refuse")
+WS_KINDS = ("close", "reset", "silence", "refuse_upgrade")
+FAULT_KINDS = (*HTTP_KINDS, *(k for k in WS_KINDS if k not in HTTP_KINDS))
 
 _DURATION: dict[str, Any] = {
     "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}],
@@ -63,6 +75,8 @@ FAULT_SCHEMA: dict[str, Any] = {
         "chunks": {"type": "integer", "minimum": 1},
         "interval": _DURATION,
         "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+        "code": {"type": "integer", "minimum": 1000, "maximum": 4999, "description": "close: the WebSocket close code"},
+        "reason": {"type": "string", "maxLength": 123},
     },
 }
 
@@ -89,6 +103,8 @@ class FaultSpec:
     chunks: int = 5
     interval: float = 1.0
     fraction: float = 0.5
+    code: int = 1001
+    reason: str = ""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, default_id: str) -> FaultSpec:
@@ -100,7 +116,7 @@ class FaultSpec:
             return None if raw.get(name) is None else parse_duration(raw[name])
 
         kwargs: dict[str, Any] = {"id": str(raw.get("id") or default_id), "kind": kind}
-        for name in ("api", "route", "method", "body"):
+        for name in ("api", "route", "method", "body", "reason"):
             if raw.get(name) is not None:
                 kwargs[name] = raw[name]
         if kwargs.get("method"):
@@ -108,7 +124,7 @@ class FaultSpec:
         for name in ("probability", "fraction"):
             if raw.get(name) is not None:
                 kwargs[name] = float(raw[name])
-        for name in ("times", "status", "limit", "chunks"):
+        for name in ("times", "status", "limit", "chunks", "code"):
             if raw.get(name) is not None:
                 kwargs[name] = int(raw[name])
         for name in ("duration", "min_delay", "max_delay", "retry_after"):

@@ -127,7 +127,7 @@ class Notice:
 class LuckyLobster:
     name = "luckylobster"
 
-    def __init__(self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float) -> None:
+    def __init__(self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float, profile: str = "documented") -> None:
         self.seed = seed
         self.start = start
         self.options = dict(options)

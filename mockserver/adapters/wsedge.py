@@ -1,0 +1,171 @@
+"""The WebSocket side of an API's edge: journal every open, frame and close; apply WebSocket faults.
+
+Journal kinds: ``ws.connect`` (the handshake, in), ``ws.accept`` / ``ws.reject`` (out),
+``ws.frame`` (in and out, ``text`` or ``bytes`` as hex), ``ws.close`` (who closed, code,
+reason), ``ws.reset`` (an abrupt TCP reset), ``ws.suppressed`` (a frame a ``silence``
+fault kept back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..faults.model import ActiveFault, FaultSpec
+from ..runtime import Runtime
+
+__all__ = ["SocketHandle", "WebSocketEdge"]
+
+Message = dict[str, Any]
+TRANSPORT_KEY = "agentfeed.transport"
+
+
+class SocketHandle:
+    """One open WebSocket: what a fault needs to close or reset it from outside the app."""
+
+    def __init__(self, conn: str, path: str, send: Callable[[Message], Awaitable[None]], transport: Any) -> None:
+        self.conn = conn
+        self.path = path
+        self._send = send
+        self.transport = transport
+        self.closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._close(code, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    def reset(self) -> None:
+        self.closed = True
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+
+class WebSocketEdge:
+    def __init__(self, app: Callable[..., Any], *, runtime: Runtime, api: str) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.api = api
+        self.sockets: dict[str, SocketHandle] = {}
+
+    def _record(self, kind: str, data: dict[str, Any], conn: str, direction: str) -> None:
+        self.runtime.journal.record(self.api, kind, data, conn=conn, direction=direction)
+
+    # -- faults that start while sockets are open ----------------------------------------
+    def on_fault(self, spec: FaultSpec, started: bool) -> None:
+        if not started or spec.kind not in ("close", "reset"):
+            return
+        active = self.runtime.faults.get(spec.id)
+        for handle in list(self.sockets.values()):
+            if handle.closed or not spec.applies_to(self.api, "GET", handle.path):
+                continue
+            if active is not None and not active.draw():
+                continue
+            if active is not None:
+                active.applied += 1
+            self._apply(spec, handle)
+
+    def _apply(self, spec: FaultSpec, handle: SocketHandle) -> None:
+        if spec.kind == "reset":
+            self._record("ws.reset", {"path": handle.path, "fault": spec.id}, handle.conn, "out")
+            handle.reset()
+        else:
+            handle.close(spec.code, spec.reason)
+
+    # -- one connection --------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str) -> None:
+        path = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self._record("ws.connect", {"path": path, "query": scope["query_string"].decode("latin-1"), "headers": headers}, conn, "in")
+        fault = self.runtime.decide_ws_fault(self.api, path)
+        if fault is not None and fault.spec.kind == "refuse_upgrade":
+            await self._refuse(scope, receive, send, fault, conn, path)
+            return
+        transport = (scope.get("extensions") or {}).get(TRANSPORT_KEY)
+        handle = SocketHandle(conn, path, send, transport)
+        pending_fault = fault  # reset / close: applied right after the app accepts
+
+        async def rx() -> Message:
+            message: Message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                if message.get("text") is not None:
+                    self._record("ws.frame", {"path": path, "text": message["text"]}, conn, "in")
+                else:
+                    self._record("ws.frame", {"path": path, "bytes": (message.get("bytes") or b"").hex()}, conn, "in")
+            elif kind == "websocket.disconnect":
+                if not handle.closed:
+                    self._record("ws.close", {"path": path, "by": "client", "code": message.get("code", 1005), "reason": message.get("reason") or ""}, conn, "in")
+                handle.closed = True
+            return message
+
+        async def tx(message: Message) -> None:
+            nonlocal pending_fault
+            kind = message["type"]
+            if kind == "websocket.accept":
+                await send(message)
+                self._record("ws.accept", {"path": path, "subprotocol": message.get("subprotocol")}, conn, "out")
+                if pending_fault is not None:
+                    spec, pending_fault = pending_fault.spec, None
+                    self._apply(spec, handle)
+                return
+            if kind == "websocket.send":
+                if handle.closed:
+                    return
+                silence = self.runtime.silenced(self.api, path)
+                frame = {"path": path, "text": message["text"]} if message.get("text") is not None else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
+                if silence is not None:
+                    silence.applied += 1
+                    self._record("ws.suppressed", {**frame, "fault": silence.spec.id}, conn, "internal")
+                    return
+                await send(message)
+                self._record("ws.frame", frame, conn, "out")
+                return
+            if kind == "websocket.close":
+                if handle.closed:
+                    return
+                handle.closed = True
+                await send(message)
+                self._record("ws.close", {"path": path, "by": "server", "code": message.get("code", 1000), "reason": message.get("reason") or ""}, conn, "out")
+                return
+            await send(message)
+
+        self.sockets[conn] = handle
+        try:
+            await self.app(scope, rx, tx)
+        finally:
+            self.sockets.pop(conn, None)
+            if not handle.closed:
+                handle.closed = True
+                # uvicorn closes the TCP connection without a close frame: the client sees 1006
+                self._record("ws.close", {"path": path, "by": "server", "code": 1006, "reason": "handler ended without a close frame"}, conn, "out")
+
+    async def _refuse(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], fault: ActiveFault, conn: str, path: str) -> None:
+        status = fault.spec.status
+        body = b'{"detail":"Service Unavailable"}' if status == 503 else b""
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            if fault.spec.retry_after is not None:
+                headers.append((b"retry-after", str(int(fault.spec.retry_after)).encode()))
+            await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:  # a server without the denial extension answers 403
+            await send({"type": "websocket.close", "code": 1008})
+            status = 403
+        self._record("ws.reject", {"path": path, "status": status, "fault": fault.spec.id}, conn, "out")

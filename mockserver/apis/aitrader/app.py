@@ -1,0 +1,235 @@
+"""AI-Trader over HTTP and the notify WebSocket: a Starlette app pumping into the domain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ...adapters.responses import reply_response
+from ...core.reply import Reply
+from ...runtime import Runtime
+from .domain import Agent, AiTrader
+
+__all__ = ["build_app", "error_body"]
+
+_NOT_JSON = object()
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """FastAPI's error shape, used by injected faults too."""
+    return {"detail": message}
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+
+
+def _json_error() -> Reply:
+    return Reply(422, {"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}, "ctx": {"error": "Expecting value"}}]})
+
+
+class _Notifier:
+    """The open notify sockets, one per agent id (a new one replaces the old, which then gets nothing)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.sockets: dict[int, tuple[WebSocket, asyncio.Queue[dict[str, Any]]]] = {}
+        runtime.on_reset.append(self.rewire)
+        self.rewire(close=False)
+
+    @property
+    def domain(self) -> AiTrader:
+        domain: AiTrader = self.runtime.apis["aitrader"]
+        return domain
+
+    def rewire(self, close: bool = True) -> None:
+        """A new scenario (or reset): the new domain pushes here; old sockets are told to reconnect."""
+        self.domain.pusher = self.push
+        self.domain.connected = set()
+        if close:
+            for websocket, _queue in list(self.sockets.values()):
+                task = asyncio.get_running_loop().create_task(websocket.close(code=1012, reason="scenario reset"))
+                task.add_done_callback(lambda t: t.exception())
+            self.sockets.clear()
+
+    def push(self, agent_id: int, frame: dict[str, Any], message_id: int) -> None:
+        entry = self.sockets.get(agent_id)
+        if entry is None:
+            return
+        self.runtime.journal.record("aitrader", "ws.push", {"agent_id": agent_id, "message_id": message_id, "type": frame.get("type")})
+        entry[1].put_nowait(frame)
+
+    def resolve(self, client_id: str) -> int | None:
+        """upstream: ``int(client_id)`` or nothing; documented: also ``agent_<id>`` or the agent's name."""
+        if client_id.lstrip("-").isdigit():
+            return int(client_id)
+        if self.domain.upstream:
+            return None
+        candidate = client_id.removeprefix("agent_")
+        for agent in self.domain.agents.values():
+            if str(agent.id) == candidate or agent.name == client_id:
+                return agent.id
+        return -1  # documented: accepted, but nothing will ever arrive
+
+    async def serve(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        agent_id = self.resolve(websocket.path_params["client_id"])
+        if agent_id is None:
+            return  # the server's int() fails: the handler returns and the socket is closed normally
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.sockets[agent_id] = (websocket, queue)
+        self.domain.connected.add(agent_id)
+        sender = asyncio.get_running_loop().create_task(self._send_all(websocket, queue))
+        try:
+            while True:
+                await websocket.receive_text()  # anything the client sends (e.g. {"token": ...}) is read and discarded
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            if self.sockets.get(agent_id, (None,))[0] is websocket:
+                del self.sockets[agent_id]
+                self.domain.connected.discard(agent_id)
+
+    @staticmethod
+    async def _send_all(websocket: WebSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        with contextlib.suppress(Exception):  # send errors are swallowed, as upstream does
+            while True:
+                frame = await queue.get()
+                await websocket.send_text(orjson.dumps(frame).decode())
+
+
+Handler = Callable[[AiTrader, Agent, Request, float], Awaitable[Reply]]
+
+
+def build_app(runtime: Runtime) -> Starlette:
+    notifier = _Notifier(runtime)
+
+    def domain() -> AiTrader:
+        current: AiTrader = runtime.apis["aitrader"]
+        return current
+
+    def authed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            app = domain()
+            agent = app.authenticate(request.headers.get("authorization"), request.headers.get("x-claw-token"))
+            if isinstance(agent, Reply):
+                return reply_response(agent)
+            return reply_response(await handler(app, agent, request, runtime.clock.now()))
+
+        return endpoint
+
+    def public(handler: Callable[[AiTrader, Request, float], Awaitable[Reply]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return reply_response(await handler(domain(), request, runtime.clock.now()))
+
+        return endpoint
+
+    def with_body(call: Callable[[AiTrader, Agent, Any, float], Reply]) -> Handler:
+        async def handler(app: AiTrader, agent: Agent, request: Request, now: float) -> Reply:
+            body = await _json(request)
+            return _json_error() if body is _NOT_JSON else call(app, agent, body, now)
+
+        return handler
+
+    async def register(app: AiTrader, request: Request, now: float) -> Reply:
+        body = await _json(request)
+        return _json_error() if body is _NOT_JSON else app.register(body, now)
+
+    async def login(app: AiTrader, request: Request, now: float) -> Reply:
+        body = await _json(request)
+        return _json_error() if body is _NOT_JSON else app.login(body)
+
+    async def heartbeat(app: AiTrader, agent: Agent, request: Request, now: float) -> Reply:
+        if app.upstream:  # the handler declares no body: whatever was sent is ignored
+            return app.heartbeat(agent, None, now)
+        body = await _json(request)
+        return _json_error() if body is _NOT_JSON else app.heartbeat(agent, body, now)
+
+    async def me(app: AiTrader, agent: Agent, request: Request, now: float) -> Reply:
+        return app.me_view(agent)
+
+    async def unread_summary(app: AiTrader, agent: Agent, request: Request, now: float) -> Reply:
+        return app.unread_summary(agent)
+
+    async def recent(app: AiTrader, agent: Agent, request: Request, now: float) -> Reply:
+        limit = request.query_params.get("limit", "20")
+        if not limit.lstrip("-").isdigit():
+            return Reply(422, {"detail": [{"type": "int_parsing", "loc": ["query", "limit"], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": limit}]})
+        return app.recent(agent, request.query_params.get("category"), int(limit))
+
+    async def feed(app: AiTrader, request: Request, now: float) -> Reply:
+        viewer = app.authenticate(request.headers.get("authorization"), request.headers.get("x-claw-token"))
+        return app.social.feed(request.query_params, viewer if isinstance(viewer, Agent) else None)
+
+    async def replies(app: AiTrader, request: Request, now: float) -> Reply:
+        return app.social.replies(request.path_params["signal_id"])
+
+    async def my_discussions(request: Request) -> Response:
+        app = domain()
+        if app.upstream:
+            return _spa_fallback()
+        agent = app.authenticate(request.headers.get("authorization"), request.headers.get("x-claw-token"))
+        if isinstance(agent, Reply):
+            return reply_response(agent)
+        if request.url.path.endswith("/with-new-replies"):
+            return reply_response(app.social.with_new_replies(agent, request.query_params.get("since")))
+        return reply_response(app.social.my_discussions(agent, request.query_params.get("keyword")))
+
+    async def accept(app: AiTrader, agent: Agent, request: Request, now: float) -> Reply:
+        return app.social.accept_reply(agent, request.path_params["signal_id"], request.path_params["reply_id"], now)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404 and request.method == "GET" and domain().upstream:
+            return _spa_fallback()  # the live server's catch-all GET /{path:path}
+        text = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Internal Server Error")
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        return reply_response(Reply(status, {"detail": text}, headers))
+
+    routes = [
+        Route("/api/claw/agents/selfRegister", public(register), methods=["POST"]),
+        Route("/api/claw/agents/login", public(login), methods=["POST"]),
+        Route("/api/claw/agents/me", authed(me), methods=["GET"]),
+        Route("/api/claw/agents/heartbeat", authed(heartbeat), methods=["POST"]),
+        Route("/api/claw/messages", authed(with_body(lambda app, agent, body, now: app.send_message(body, now))), methods=["POST"]),
+        Route("/api/claw/tasks", authed(with_body(lambda app, agent, body, now: app.create_task(body, now))), methods=["POST"]),
+        Route("/api/claw/messages/unread-summary", authed(unread_summary), methods=["GET"]),
+        Route("/api/claw/messages/recent", authed(recent), methods=["GET"]),
+        Route("/api/claw/messages/mark-read", authed(with_body(lambda app, agent, body, now: app.mark_read(agent, body))), methods=["POST"]),
+        Route("/api/signals/feed", public(feed), methods=["GET"]),
+        Route("/api/signals/my/discussions", my_discussions, methods=["GET"]),
+        Route("/api/signals/my/discussions/with-new-replies", my_discussions, methods=["GET"]),
+        Route("/api/signals/{signal_id:int}/replies", public(replies), methods=["GET"]),
+        Route("/api/signals/discussion", authed(with_body(lambda app, agent, body, now: app.social.post_discussion(agent, body, now))), methods=["POST"]),
+        Route("/api/signals/reply", authed(with_body(lambda app, agent, body, now: app.social.post_reply(agent, body, now))), methods=["POST"]),
+        Route("/api/signals/follow", authed(with_body(lambda app, agent, body, now: app.social.follow(agent, body, now))), methods=["POST"]),
+        Route("/api/signals/{signal_id:int}/replies/{reply_id:int}/accept", authed(accept), methods=["POST"]),
+        WebSocketRoute("/ws/notify/{client_id}", notifier.serve),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, 500: http_error})
+
+
+def _spa_fallback() -> Response:
+    """What the live server answers for a GET no API route matches (no frontend build present)."""
+    return reply_response(Reply(200, {"message": "AI-Trader API"}))
+
+

@@ -1,0 +1,452 @@
+"""AI-Trader as a pure state machine, in two profiles (no framework, no clock reads).
+
+``documented``: what the heartbeat SKILL.md (the seed) says: ``X-Claw-Token``, the
+``minimal`` or ``extended`` heartbeat, messages handed out once (unless redelivered),
+the seed's four notification types and its flat WebSocket frames.
+
+``upstream``: what the public server does (reference/protocols.md §1): the token in
+``Authorization`` only, the 12-key heartbeat, the newest 50 unread marked read on
+delivery, pending tasks on every call, nine type strings, ``{type, content, data}``
+frames, login rotating the token, content rate limits, FastAPI error shapes.
+
+Signals, replies and follows live in :mod:`.social`; this module holds agents,
+messages, tasks, the heartbeat and the notification push (with its seeded losses).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from faker import Faker
+
+from ...core.clock import format_instant
+from ...core.reply import Reply
+from .schema import DOCUMENTED_TYPES
+
+__all__ = ["Agent", "AiTrader", "Message", "Task", "detail", "validation_error"]
+
+_URLSAFE = string.ascii_letters + string.digits + "-_"
+
+
+def detail(status: int, text: str) -> Reply:
+    """FastAPI's error shape."""
+    return Reply(status, {"detail": text})
+
+
+def validation_error(errors: list[tuple[tuple[str, ...], str, str, Any]]) -> Reply:
+    """FastAPI/pydantic v2's 422: ``{"detail": [{type, loc, msg, input}]}``."""
+    return Reply(422, {"detail": [{"type": kind, "loc": list(loc), "msg": msg, "input": given} for loc, kind, msg, given in errors]})
+
+
+def check_body(body: Any, fields: Mapping[str, type | tuple[type, ...]], optional: Mapping[str, type | tuple[type, ...]] | None = None) -> Reply | None:
+    if not isinstance(body, dict):
+        return validation_error([(("body",), "model_attributes_type", "Input should be a valid dictionary or object to extract fields from", body)])
+    errors: list[tuple[tuple[str, ...], str, str, Any]] = []
+    for name, kinds in fields.items():
+        if name not in body:
+            errors.append((("body", name), "missing", "Field required", body))
+        elif not isinstance(body[name], kinds) or (isinstance(body[name], bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))):
+            errors.append((("body", name), "type_error", f"Input should be a valid {_type_name(kinds)}", body[name]))
+    for name, kinds in (optional or {}).items():
+        if body.get(name) is not None and not isinstance(body[name], kinds):
+            errors.append((("body", name), "type_error", f"Input should be a valid {_type_name(kinds)}", body[name]))
+    return validation_error(errors) if errors else None
+
+
+def _type_name(kinds: type | tuple[type, ...]) -> str:
+    first = kinds[0] if isinstance(kinds, tuple) else kinds
+    return {str: "string", int: "integer", float: "number", dict: "dictionary", list: "list", bool: "boolean"}.get(first, first.__name__)
+
+
+@dataclass(slots=True)
+class Agent:
+    id: int
+    name: str
+    password: str
+    token: str
+    initial_balance: float = 100000.0
+    wallet_address: str | None = None
+    points: int = 0
+    reputation_score: float = 0.0
+    followers: set[int] = field(default_factory=set)
+    following: set[int] = field(default_factory=set)
+    posts: dict[str, list[float]] = field(default_factory=dict)  # action -> post times (rate limits)
+    recent_content: dict[str, float] = field(default_factory=dict)  # normalised content -> time
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(slots=True)
+class Message:
+    id: int
+    agent_id: int
+    type: str
+    content: str
+    data: dict[str, Any] | None
+    created_at: float
+    read: bool = False
+    delivered: bool = False
+    frame_extra: dict[str, Any] = field(default_factory=dict)  # documented frames carry fields the row does not
+
+
+@dataclass(slots=True)
+class Task:
+    id: int
+    agent_id: int
+    type: str
+    input_data: dict[str, Any] | None
+    created_at: float
+    status: str = "pending"
+    result_data: dict[str, Any] | None = None
+    updated_at: float = 0.0
+    delivered: bool = False
+
+
+class AiTrader:
+    name = "aitrader"
+
+    def __init__(self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float, profile: str = "documented") -> None:
+        from .social import Social  # the social graph builds on agents made here
+
+        self.profile = profile
+        self.upstream = profile == "upstream"
+        self.options = dict(options)
+        self.seed = seed
+        self.fake = Faker()
+        self.fake.seed_instance(seed)
+        self.rng = random.Random(f"{seed}:aitrader")
+        self.loss_rng = random.Random(f"{seed}:aitrader:ws-loss")
+        self.agents: dict[int, Agent] = {}
+        self.messages: list[Message] = []
+        self.tasks: list[Task] = []
+        self._ids = {"agent": 0, "message": 0, "task": 0}
+        self.ws_loss: dict[str, Any] = dict(state.get("ws_loss") or {})
+        self._pushes = 0
+        self.redeliver_probability = float(state.get("redeliver_probability", 0.0))
+        #: set by the adapter: send a frame to the agent's socket (agent id, frame, message id)
+        self.pusher: Callable[[int, dict[str, Any], int], None] | None = None
+        #: agent ids with an open notify socket (kept by the adapter)
+        self.connected: set[int] = set()
+        #: set by the runtime: journal an internal event of this API
+        self.record: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
+        for spec in state.get("agents") or [{"name": "demo-bot", "password": "demo-password"}]:
+            self._new_agent(spec.get("name") or self._peer_name(), spec.get("password") or "password", start, agent_id=spec.get("id"), token=spec.get("token"))
+        self.me = next(iter(self.agents.values()))
+        self.social = Social(self, state, start)
+        for _ in range(int(state.get("unread", 0))):
+            self.emit("message", {}, start)
+        for _ in range(int(state.get("pending_tasks", 0))):
+            self.emit("task", {}, start)
+
+    # -- ids, names, tokens, times ----------------------------------------------
+    def next_id(self, kind: str) -> int:
+        self._ids[kind] = self._ids.get(kind, 0) + 1
+        return self._ids[kind]
+
+    def _peer_name(self) -> str:
+        return self.fake.user_name().replace(".", "_")[:24] + self.fake.bothify("##")
+
+    def new_token(self) -> str:
+        if self.upstream:  # secrets.token_urlsafe(32): 43 URL-safe characters
+            return "".join(self.rng.choice(_URLSAFE) for _ in range(43))
+        return "claw_" + "".join(self.rng.choice("0123456789abcdef") for _ in range(32))
+
+    def _new_agent(self, name: str, password: str, now: float, *, agent_id: int | None = None, token: str | None = None, balance: float = 100000.0) -> Agent:
+        if agent_id is None:
+            agent_id = self.next_id("agent")
+            while agent_id in self.agents:
+                agent_id = self.next_id("agent")
+        agent = Agent(
+            id=int(agent_id),
+            name=name,
+            password=password,
+            token=token or self.new_token(),
+            initial_balance=balance,
+            wallet_address="0x" + self.fake.hexify("^" * 40),
+            points=self.fake.random_int(0, 500),
+            reputation_score=round(self.fake.pyfloat(min_value=0, max_value=100), 1),
+        )
+        self.agents[agent.id] = agent
+        return agent
+
+    def stamp(self, instant: float) -> str:
+        """A row's ``created_at``: ISO with Z (documented), SQLite's format or ISO-Z microseconds (upstream)."""
+        if not self.upstream:
+            return format_instant(instant)
+        if self.options.get("created_at_format") == "iso":
+            return format_instant(instant, precision="us")
+        return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    @staticmethod
+    def server_time(instant: float) -> str:
+        """``datetime.utcnow().isoformat() + 'Z'``: microseconds, omitted when zero."""
+        moment = datetime.fromtimestamp(instant, UTC).replace(tzinfo=None)
+        return moment.isoformat() + "Z"
+
+    def agent_ref(self, ref: Any) -> Agent:
+        if ref is None:
+            return self.me
+        for agent in self.agents.values():
+            if agent.id == ref or agent.name == ref or str(agent.id) == str(ref):
+                return agent
+        raise ValueError(f"no aitrader agent {ref!r}; agents: {', '.join(a.name for a in self.agents.values())}")
+
+    # -- auth -----------------------------------------------------------------------
+    def authenticate(self, authorization: str | None, claw_token: str | None) -> Agent | Reply:
+        token: str | None = None
+        if authorization:
+            token = authorization[7:].strip() if authorization.startswith("Bearer ") else authorization.strip()
+        if token is None and claw_token and not self.upstream:
+            token = claw_token.strip()
+        for agent in self.agents.values():
+            if token and agent.token == token:
+                return agent
+        return detail(401, "Invalid token")
+
+    def register(self, body: Any, now: float) -> Reply:
+        problem = check_body(body, {"name": str, "password": str}, {"initial_balance": (int, float), "wallet_address": str})
+        if problem:
+            return problem
+        if any(a.name == body["name"] for a in self.agents.values()):
+            return detail(400, "Agent name already exists")
+        agent = self._new_agent(body["name"], body["password"], now, balance=float(body.get("initial_balance") or 100000.0))
+        self.record("agent.registered", {"agent_id": agent.id, "name": agent.name})
+        return Reply(200, {"token": agent.token, "agent_id": agent.id, "name": agent.name, "initial_balance": agent.initial_balance})
+
+    def login(self, body: Any) -> Reply:
+        problem = check_body(body, {"name": str, "password": str})
+        if problem:
+            return problem
+        agent = next((a for a in self.agents.values() if a.name == body["name"] and a.password == body["password"]), None)
+        if agent is None:
+            return detail(401, "Invalid credentials")
+        if self.upstream:  # _issue_agent_token overwrites the stored token
+            self._rotate(agent, reason="login")
+        return Reply(200, {"token": agent.token, "agent_id": agent.id, "name": agent.name})
+
+    def _rotate(self, agent: Agent, *, reason: str) -> None:
+        old = agent.token
+        agent.token = self.new_token()
+        self.record("token.rotated", {"agent_id": agent.id, "reason": reason, "old": old[:8] + "...", "new": agent.token[:8] + "..."})
+
+    def me_view(self, agent: Agent) -> Reply:
+        return Reply(200, {
+            "id": agent.id, "name": agent.name, "token": agent.token, "wallet_address": agent.wallet_address,
+            "points": agent.points, "cash": agent.initial_balance, "reputation_score": agent.reputation_score,
+        })
+
+    # -- messages and their push -------------------------------------------------------
+    def store_message(self, agent_id: int, kind: str, content: str, data: dict[str, Any] | None, now: float, *, frame_extra: dict[str, Any] | None = None) -> Message:
+        message = Message(self.next_id("message"), agent_id, kind, content, data, now, frame_extra=frame_extra or {})
+        self.messages.append(message)
+        self._push(message, now)
+        return message
+
+    def frame(self, message: Message, now: float) -> dict[str, Any]:
+        if self.upstream:
+            return {"type": message.type, "content": message.content, "data": message.data}
+        return {"type": message.type, **(message.data or {}), **message.frame_extra, "content": message.frame_extra.get("content", message.content), "timestamp": format_instant(now)}
+
+    def _lost(self) -> bool:
+        pattern = self.ws_loss.get("pattern")
+        index = self._pushes
+        self._pushes += 1
+        if pattern:
+            return bool(pattern[index % len(pattern)] == "x")
+        probability = float(self.ws_loss.get("probability", 0.0))
+        return probability > 0 and self.loss_rng.random() < probability
+
+    def _push(self, message: Message, now: float) -> None:
+        if self.pusher is None or message.agent_id not in self.connected:
+            return
+        frame = self.frame(message, now)
+        if self._lost():
+            self.record("ws.lost", {"agent_id": message.agent_id, "message_id": message.id, "type": message.type, "frame": frame})
+            return
+        self.pusher(message.agent_id, frame, message.id)
+
+    def _row(self, message: Message) -> dict[str, Any]:
+        if self.upstream:
+            return {"id": message.id, "agent_id": message.agent_id, "type": message.type, "content": message.content,
+                    "data": message.data, "read": 0, "created_at": self.stamp(message.created_at)}
+        return {"id": message.id, "type": message.type, "content": message.content, "data": message.data, "created_at": self.stamp(message.created_at)}
+
+    def _task_row(self, task: Task) -> dict[str, Any]:
+        if self.upstream:
+            return {"id": task.id, "agent_id": task.agent_id, "type": task.type, "status": task.status, "input_data": task.input_data,
+                    "result_data": task.result_data, "created_at": self.stamp(task.created_at), "updated_at": self.stamp(task.updated_at)}
+        return {"id": task.id, "type": task.type, "status": task.status, "input_data": task.input_data, "created_at": self.stamp(task.created_at)}
+
+    # -- heartbeat ----------------------------------------------------------------------------
+    def heartbeat(self, agent: Agent, body: Any, now: float) -> Reply:
+        if self.upstream:
+            return self._heartbeat_upstream(agent, now)
+        if body is not None:
+            if not isinstance(body, dict):
+                return check_body(body, {}) or detail(422, "invalid body")
+            if "agent_id" in body and body["agent_id"] != agent.id:
+                return detail(403, "agent_id does not match the token")
+        messages = sorted((m for m in self.messages if m.agent_id == agent.id and not m.delivered), key=lambda m: m.id)
+        rows = [self._row(m) for m in messages]
+        for m in messages:
+            m.delivered = m.read = True
+            if self.redeliver_probability and self.rng.random() < self.redeliver_probability:
+                m.delivered = False
+                self.record("message.redelivery", {"agent_id": agent.id, "message_id": m.id})
+        tasks = [t for t in self.tasks if t.agent_id == agent.id and t.status == "pending" and not t.delivered]
+        for t in tasks:
+            t.delivered = True
+        task_rows = [self._task_row(t) for t in tasks]
+        if self.options.get("heartbeat_variant") == "extended":
+            return Reply(200, {"status": "ok", "agent_status": "online", "heartbeat_interval_ms": 300000,
+                               "messages": rows, "tasks": task_rows, "server_time": format_instant(now)})
+        return Reply(200, {"messages": rows, "tasks": task_rows})
+
+    def _heartbeat_upstream(self, agent: Agent, now: float) -> Reply:
+        limit = int(self.options.get("message_limit", 50))
+        task_limit = int(self.options.get("task_limit", 10))
+        unread = sorted((m for m in self.messages if m.agent_id == agent.id and not m.read), key=lambda m: (m.created_at, m.id), reverse=True)
+        page = unread[:limit]
+        rows = [self._row(m) for m in page]
+        for m in page:
+            m.read = m.delivered = True
+        pending = sorted((t for t in self.tasks if t.agent_id == agent.id and t.status == "pending"), key=lambda t: (t.created_at, t.id))
+        task_rows = [self._task_row(t) for t in pending[:task_limit]]
+        remaining = len(unread) - len(page)
+        remaining_tasks = max(0, len(pending) - len(task_rows))
+        return Reply(200, {
+            "agent_id": agent.id,
+            "server_time": self.server_time(now),
+            "recommended_poll_interval_seconds": 30,
+            "messages": rows,
+            "tasks": task_rows,
+            "message_count": len(rows),
+            "task_count": len(task_rows),
+            "unread_count": len(rows),
+            "remaining_unread_count": remaining,
+            "remaining_task_count": remaining_tasks,
+            "has_more_messages": remaining > 0,
+            "has_more_tasks": remaining_tasks > 0,
+        })
+
+    # -- the inbox API -------------------------------------------------------------------------
+    def send_message(self, body: Any, now: float) -> Reply:
+        problem = check_body(body, {"agent_id": int, "type": str, "content": str}, {"data": dict})
+        if problem:
+            return problem
+        message = self.store_message(body["agent_id"], body["type"], body["content"], body.get("data"), now)
+        return Reply(200, {"success": True, "message_id": message.id})
+
+    def create_task(self, body: Any, now: float) -> Reply:
+        problem = check_body(body, {"agent_id": int, "type": str}, {"input_data": dict})
+        if problem:
+            return problem
+        task = Task(self.next_id("task"), body["agent_id"], body["type"], body.get("input_data"), now, updated_at=now)
+        self.tasks.append(task)
+        return Reply(200, {"success": True, "task_id": task.id})
+
+    @staticmethod
+    def category(kind: str) -> str | None:
+        prefix = kind.split("_", 1)[0]
+        return prefix if prefix in ("discussion", "strategy") and kind != prefix else None
+
+    def unread_summary(self, agent: Agent) -> Reply:
+        by_type: dict[str, int] = {}
+        for m in self.messages:
+            if m.agent_id == agent.id and not m.read:
+                by_type[m.type] = by_type.get(m.type, 0) + 1
+        discussion = sum(n for k, n in by_type.items() if self.category(k) == "discussion")
+        strategy = sum(n for k, n in by_type.items() if self.category(k) == "strategy")
+        return Reply(200, {"discussion_unread": discussion, "strategy_unread": strategy, "total_unread": discussion + strategy, "by_type": by_type})
+
+    def recent(self, agent: Agent, category: str | None, limit: int) -> Reply:
+        limit = min(50, max(1, limit))
+        rows = [m for m in self.messages if m.agent_id == agent.id and (category is None or self.category(m.type) == category)]
+        rows.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+        return Reply(200, {"messages": [{**self._row(m), "read": int(m.read)} if self.upstream else self._row(m) for m in rows[:limit]]})
+
+    def mark_read(self, agent: Agent, body: Any) -> Reply:
+        problem = check_body(body, {"categories": list})
+        if problem:
+            return problem
+        wanted = set(body["categories"])
+        updated = 0
+        for m in self.messages:
+            if m.agent_id == agent.id and not m.read and self.category(m.type) in wanted:
+                m.read = True
+                updated += 1
+        return Reply(200, {"success": True, "updated": updated})
+
+    # -- scenario hooks ----------------------------------------------------------------------
+    def emit(self, event: str, data: Mapping[str, Any], now: float) -> dict[str, Any]:
+        if event in ("reply", "follow", "trade_copied", "signal"):
+            return self.social.emit(event, data, now)
+        agent = self.agent_ref(data.get("agent"))
+        count = int(data.get("count", 1))
+        if event == "message":
+            stored = []
+            for _ in range(count):
+                kind = str(data.get("type") or self.rng.choice(DOCUMENTED_TYPES if not self.upstream else ("new_follower", "discussion_reply", "discussion_started")))
+                if data.get("type") is None and data.get("content") is None:
+                    stored.append(self.social.notify(agent, kind, now).id)
+                    continue
+                content = str(data.get("content") or self.fake.sentence(nb_words=8))
+                stored.append(self.store_message(agent.id, kind, content, dict(data.get("data") or {}) or None, now).id)
+            return {"message_ids": stored}
+        if event == "task":
+            ids = []
+            for _ in range(count):
+                kind = str(data.get("type") or self.rng.choice(("analyze_market", "publish_signal", "rebalance_portfolio")))
+                input_data = dict(data.get("input_data") or {"symbol": self.rng.choice(("BTC/USD", "ETH/USD", "NVDA", "AAPL"))})
+                task = Task(self.next_id("task"), agent.id, kind, input_data, now, updated_at=now)
+                self.tasks.append(task)
+                ids.append(task.id)
+            return {"task_ids": ids}
+        if event == "complete_task":
+            done = []
+            for task in self.tasks:
+                if task.status == "pending" and (data.get("id") is None or task.id == data["id"]):
+                    task.status = "completed"
+                    task.result_data = dict(data.get("result_data") or {"ok": True})
+                    task.updated_at = now
+                    done.append(task.id)
+            return {"completed": done}
+        if event == "redeliver":
+            delivered = sorted((m for m in self.messages if m.agent_id == agent.id and m.delivered), key=lambda m: m.id)[-count:]
+            for m in delivered:
+                m.delivered = m.read = False
+            return {"redelivered": [m.id for m in delivered]}
+        if event == "rotate_token":
+            self._rotate(agent, reason="scenario")
+            return {"agent_id": agent.id}
+        raise ValueError(f"unknown aitrader event {event!r}")
+
+    def patch(self, changes: Mapping[str, Any]) -> None:
+        if "ws_loss" in changes:
+            self.ws_loss = dict(changes["ws_loss"] or {})
+            self._pushes = 0
+        if "redeliver_probability" in changes:
+            self.redeliver_probability = float(changes["redeliver_probability"])
+
+    def credentials(self) -> list[dict[str, Any]]:
+        return [{"agent_id": a.id, "name": a.name, "password": a.password, "token": a.token} for a in self.agents.values() if a.id in self._under_test()]
+
+    def _under_test(self) -> set[int]:
+        return {a.id for a in self.agents.values() if not self.social.is_peer(a.id)}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "agents": self.credentials(),
+            "messages": len(self.messages),
+            "unread": sum(1 for m in self.messages if not m.read),
+            "tasks_pending": sum(1 for t in self.tasks if t.status == "pending"),
+            "signals": len(self.social.signals),
+            "ws_loss": self.ws_loss,
+        }

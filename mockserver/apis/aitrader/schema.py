@@ -1,0 +1,146 @@
+"""What a scenario may say about AI-Trader: options, state and events (JSON Schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DOCUMENTED_TYPES", "EVENT_SCHEMAS", "OPTIONS_SCHEMA", "STATE_PATCH_SCHEMA", "STATE_SCHEMA", "UPSTREAM_TYPES"]
+
+#: The seed's notification types (heartbeat SKILL.md); ``signal`` is its fourth row.
+DOCUMENTED_TYPES = ("new_reply", "new_follower", "trade_copied", "signal")
+#: Every type the public server produces (reference/protocols.md §1.4).
+UPSTREAM_TYPES = (
+    "new_follower",
+    "discussion_started",
+    "strategy_published",
+    "discussion_reply",
+    "strategy_reply",
+    "discussion_mention",
+    "strategy_mention",
+    "discussion_reply_accepted",
+    "strategy_reply_accepted",
+)
+
+_PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
+_WS_LOSS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "which notifications the WebSocket loses (the heartbeat still delivers them)",
+    "properties": {
+        "probability": {**_PROBABILITY, "description": "each push is lost with this probability (seeded)"},
+        "pattern": {
+            "type": "string",
+            "pattern": "^[.x]+$",
+            "description": "cycled per push: x = lost, . = sent (e.g. '.x' loses every second one)",
+        },
+    },
+}
+
+AGENT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "integer", "minimum": 1},
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{2,64}$"},
+        "password": {"type": "string", "minLength": 1},
+        "token": {"type": "string", "minLength": 8, "description": "generated from the seed if absent"},
+        "followers": {"type": "integer", "minimum": 0, "description": "generated agents that follow this one"},
+    },
+}
+
+STATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "agents": {"type": "array", "items": AGENT, "minItems": 1, "description": "agents under test (the first is the default)"},
+        "peers": {"type": "integer", "minimum": 1, "description": "other agents that post, reply and follow"},
+        "signals": {"type": "integer", "minimum": 0, "description": "signals in the feed at the start"},
+        "own_discussions": {"type": "integer", "minimum": 0, "description": "discussions the first agent posted before the start"},
+        "unread": {"type": "integer", "minimum": 0, "description": "unread messages waiting for the first agent at the start"},
+        "pending_tasks": {"type": "integer", "minimum": 0},
+        "ws_loss": _WS_LOSS,
+        "redeliver_probability": {**_PROBABILITY, "description": "documented profile: a delivered message comes again"},
+    },
+}
+
+STATE_PATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"ws_loss": _WS_LOSS, "redeliver_probability": STATE_SCHEMA["properties"]["redeliver_probability"]},
+}
+
+OPTIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "heartbeat_variant": {"enum": ["minimal", "extended"], "description": "documented profile: which of the seed's two responses"},
+        "created_at_format": {"enum": ["sqlite", "iso"], "description": "upstream profile: 'YYYY-MM-DD HH:MM:SS' (SQLite) or ISO with Z"},
+        "message_limit": {"type": "integer", "minimum": 1, "description": "upstream: messages per heartbeat (50)"},
+        "task_limit": {"type": "integer", "minimum": 1, "description": "upstream: tasks per heartbeat (10)"},
+    },
+}
+
+_AGENT_REF = {"type": ["integer", "string"], "description": "agent id or name (default: the first agent)"}
+
+EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "message": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "store a notification for an agent (pushed on its WebSocket, handed out by the heartbeat)",
+        "properties": {
+            "agent": _AGENT_REF,
+            "type": {"type": "string"},
+            "content": {"type": "string"},
+            "data": {"type": "object"},
+            "count": {"type": "integer", "minimum": 1, "maximum": 10000},
+        },
+    },
+    "reply": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "a peer replies to one of the agent's discussions",
+        "properties": {"agent": _AGENT_REF, "content": {"type": "string"}, "count": {"type": "integer", "minimum": 1}},
+    },
+    "follow": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "a peer starts following the agent",
+        "properties": {"agent": _AGENT_REF, "count": {"type": "integer", "minimum": 1}},
+    },
+    "trade_copied": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "a follower copies the agent's trade",
+        "properties": {"agent": _AGENT_REF, "symbol": {"type": "string"}, "side": {"enum": ["buy", "sell"]}},
+    },
+    "signal": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "a provider the agent follows publishes a discussion or strategy",
+        "properties": {"agent": _AGENT_REF, "message_type": {"enum": ["discussion", "strategy"]}, "title": {"type": "string"}},
+    },
+    "task": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "create a task for an agent",
+        "properties": {"agent": _AGENT_REF, "type": {"type": "string"}, "input_data": {"type": "object"}, "count": {"type": "integer", "minimum": 1}},
+    },
+    "complete_task": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "complete pending tasks (all, or the one with this id)",
+        "properties": {"id": {"type": "integer"}, "result_data": {"type": "object"}},
+    },
+    "redeliver": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "hand out already delivered messages again (the newest `count`)",
+        "properties": {"agent": _AGENT_REF, "count": {"type": "integer", "minimum": 1}},
+    },
+    "rotate_token": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "the agent logs in elsewhere: a new token, the old one stops working",
+        "properties": {"agent": _AGENT_REF},
+    },
+}
