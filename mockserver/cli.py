@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     openapi = sub.add_parser("openapi", help="print an OpenAPI document")
     openapi.add_argument("name", choices=["control", *APIS])
+    openapi.add_argument("--profile", default="documented", help="the API's profile whose document to print (default documented)")
     return parser
 
 
@@ -193,7 +194,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "openapi":
             from .control.openapi import api_openapi, control_openapi
 
-            print(json.dumps(control_openapi() if args.name == "control" else api_openapi(args.name), indent=2))
+            if args.name == "control":
+                if args.profile != "documented":
+                    raise SystemExit("mockserver: openapi: the control API has no profiles")
+                document = control_openapi()
+            else:
+                try:
+                    document = api_openapi(args.name, args.profile)
+                except ValueError as exc:
+                    raise SystemExit(f"mockserver: openapi: {exc}") from None
+            print(json.dumps(document, indent=2))
             return 0
     except ScenarioError as exc:
         print(str(exc), file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from .apis.registry import APIS
-from .core.clock import VirtualClock, format_instant
+from .core.clock import ClockError, VirtualClock, check_instant, format_instant
 from .core.errors import ControlError, ScenarioError
 from .core.journal import Journal
 from .core.scheduler import Scheduler, Timer
@@ -85,27 +85,35 @@ class Runtime:
         return profiles
 
     def load(self, scenario: Scenario) -> None:
-        """Start ``scenario`` from its beginning: clock, state, faults and journal anew."""
+        """Start ``scenario`` from its beginning: clock, state, faults and journal anew.
+
+        Everything is built before anything is replaced, so a scenario that cannot start
+        (a ScenarioError) leaves the running one untouched.
+        """
         profiles = self._check_profiles(scenario)
+        start = self._start_override if self._start_override is not None else scenario.clock.start
+        if start is None:
+            start = float(int(self._wall_time()))
+        speed = self._speed_override if self._speed_override is not None else scenario.clock.speed
+        try:
+            VirtualClock(start=check_instant(start), speed=speed)  # the same checks the real clock makes
+            apis = {}
+            for name, api in APIS.items():
+                settings = scenario.api(name)
+                apis[name] = api.factory(state=settings.state, options=settings.options, seed=scenario.seed, start=start, profile=profiles[name])
+        except (ClockError, ValueError, KeyError, TypeError) as exc:
+            raise ScenarioError(f"scenario {scenario.id!r} cannot start: {exc}") from None
         for fault_id in list(self.faults):
             self._stop_fault(fault_id, reason="reset")
         self.scheduler.clear()
         self.journal.clear()
         self.scenario = scenario
         self.profiles = profiles
-        start = self._start_override if self._start_override is not None else scenario.clock.start
-        if start is None:
-            start = float(int(self._wall_time()))
-        speed = self._speed_override if self._speed_override is not None else scenario.clock.speed
         self.clock.reset(start=start, speed=speed)
-        self.apis = {}
-        for name, api in APIS.items():
-            domain = api.factory(
-                state=scenario.api(name).state, options=scenario.api(name).options, seed=scenario.seed, start=start, profile=profiles[name]
-            )
+        self.apis = apis
+        for name, domain in apis.items():
             if hasattr(domain, "record"):  # let the domain journal what only it knows (a lost push, a rotated token)
                 domain.record = self._recorder(name)
-            self.apis[name] = domain
         self.steps_done = 0
         self._fault_ids = itertools.count(1)
         self.journal.record(

@@ -43,6 +43,13 @@ class _AgentfeedProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[dict-item]
 
+    def send_400_response(self, msg: str) -> None:
+        """Bytes that are not HTTP never reach the app: journal them here (D7)."""
+        if isinstance(self.app, ApiEdge):
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else "local"
+            self.app.runtime.journal.record(self.app.api, "http.invalid", {"status": 400, "error": msg}, conn=client, direction="in")
+        super().send_400_response(msg)
+
 
 class _AgentfeedWsProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, exposing the transport (abrupt resets)."""
@@ -150,6 +157,10 @@ class MockServer:
                     lst.task.result()  # re-raise a startup failure
             await asyncio.sleep(0.01)
         self.driver.start()
+        for active in list(self.runtime.faults.values()):  # refuse faults the scenario started at 0s, before we listened
+            if active.spec.kind == "refuse":
+                for name in list(APIS) if active.spec.api == "*" else [active.spec.api]:
+                    await self._set_refusing(name, True)
         self.runtime.journal.record("mock", "server.started", {"urls": self.urls()})
 
     async def stop(self) -> None:

@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.core.clock import ClockError, VirtualClock, format_instant, parse_instant
+from mockserver.core.clock import MAX_INSTANT, ClockError, VirtualClock, format_instant, parse_instant
+
+T0 = 1_770_000_000.0  # 2026-02-02: virtual time lives between 1971 and 9980
 
 
 class FakeReal:
@@ -19,34 +21,41 @@ class FakeReal:
 
 def test_manual_clock_moves_only_when_advanced() -> None:
     real = FakeReal()
-    clock = VirtualClock(start=100.0, speed=0, real_time=real)
+    clock = VirtualClock(start=T0, speed=0, real_time=real)
     real.t += 50
-    assert clock.now() == 100.0
-    assert clock.advance(30) == 130.0
-    assert clock.now() == 130.0 and clock.elapsed() == 30.0
+    assert clock.now() == T0
+    assert clock.advance(30) == T0 + 30
+    assert clock.now() == T0 + 30 and clock.elapsed() == 30.0
 
 
 def test_speed_scales_real_time_and_reanchors_on_change() -> None:
     real = FakeReal()
-    clock = VirtualClock(start=0.0, speed=600, real_time=real)
+    clock = VirtualClock(start=T0, speed=600, real_time=real)
     real.t += 1.5
-    assert clock.now() == pytest.approx(900.0)
+    assert clock.now() == pytest.approx(T0 + 900.0)
     clock.set_speed(2)
     real.t += 1
-    assert clock.now() == pytest.approx(902.0)
-    assert clock.real_delay_until(912.0) == pytest.approx(5.0)
+    assert clock.now() == pytest.approx(T0 + 902.0)
+    assert clock.real_delay_until(T0 + 912.0) == pytest.approx(5.0)
     clock.set_speed(0)
-    assert clock.real_delay_until(1000.0) is None
+    assert clock.real_delay_until(T0 + 1000.0) is None
 
 
 def test_clock_refuses_to_go_backwards() -> None:
-    clock = VirtualClock(start=10.0, speed=0)
+    clock = VirtualClock(start=T0 + 10, speed=0)
     with pytest.raises(ClockError, match="backwards"):
-        clock.set(5.0)
+        clock.set(T0 + 5)
     with pytest.raises(ClockError, match="backwards"):
         clock.advance(-1)
-    with pytest.raises(ClockError):
-        clock.set_speed(-1)
+    for speed in (-1, float("nan"), float("inf")):
+        with pytest.raises(ClockError):
+            clock.set_speed(speed)
+    for bad in (float("nan"), float("inf"), 1e300):
+        with pytest.raises(ClockError):
+            clock.advance(bad)
+    with pytest.raises(ClockError, match="between 1971 and 9980"):
+        clock.set(MAX_INSTANT + 1)
+    assert clock.now() == T0 + 10, "a refused move leaves the clock where it was"
 
 
 def test_instants_format_and_parse() -> None:
@@ -69,7 +78,7 @@ def test_instants_format_and_parse() -> None:
 )
 def test_clock_is_monotonic_under_any_sequence(ops: list[tuple[str, float]]) -> None:
     real = FakeReal()
-    clock = VirtualClock(start=0.0, speed=1, real_time=real)
+    clock = VirtualClock(start=T0, speed=1, real_time=real)
     last = clock.now()
     for op, value in ops:
         if op == "advance":

@@ -169,3 +169,52 @@ def test_timeline_faults_start_and_stop(make_mock: MockFactory) -> None:
     assert httpx.get(url, headers=key).status_code == 200
     kinds = mock.call(lambda: [e.kind for e in mock.runtime.journal if e.kind.startswith("fault.")])
     assert kinds.count("fault.start") == 3 and kinds.count("fault.stop") == 3
+
+
+def test_a_reset_releases_requests_waiting_on_a_latency_fault(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="latency", delay="1h")
+    box: dict[str, httpx.Response] = {}
+    worker = threading.Thread(target=lambda: box.setdefault("r", get(url)))
+    worker.start()
+    worker.join(0.3)
+    assert worker.is_alive()
+    mock.call(mock.runtime.reset)
+    worker.join(10)
+    assert box["r"].status_code == 200, "the waiting request is answered, not left hanging"
+
+
+def test_a_refuse_fault_at_zero_seconds_refuses_from_the_start(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=SCENARIO + "timeline:\n  - {at: 0s, fault: {kind: refuse, api: luckylobster, duration: 1m}}\n")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=2).close()
+
+
+@pytest.mark.parametrize("bad", [{"kind": "error", "status": 101}, {"kind": "error", "headers": {"X-A": "a\nb"}}, {"kind": "error", "headers": {"Bad Name": "x"}}])
+def test_faults_that_would_break_http_are_refused(make_mock: MockFactory, bad: dict[str, Any]) -> None:
+    mock, _url = start(make_mock)
+    response = httpx.post(mock.url("control") + "/_mock/faults", json=bad)
+    assert response.status_code == 400, response.text
+
+
+def test_no_content_fault_sends_no_body_and_garbage_bytes_are_journaled(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="error", status=204, body={"ignored": True})
+    response = get(url)
+    assert (response.status_code, response.content) == (204, b"")
+    with socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=5) as raw:
+        raw.sendall(b"GARBAGE\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 400")
+    invalid = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.invalid"])
+    assert len(invalid) == 1 and invalid[0].direction == "in"
+
+
+def test_a_client_that_leaves_mid_body_is_journaled_with_what_it_sent(make_mock: MockFactory) -> None:
+    mock, _url = start(make_mock)
+    with socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=5) as raw:
+        raw.sendall(b"POST /api/agent/v1/settlements/redeem HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"dryRun\": tr")
+        threading.Event().wait(0.3)  # let the server read the partial body (real time: socket I/O, not protocol time)
+    for _ in range(50):
+        partial = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.request" and e.data.get("outcome")])
+        if partial:
+            break
+        threading.Event().wait(0.05)
+    assert partial[0].data["body"] == '{"dryRun": tr' and partial[0].data["outcome"] == "client disconnected"

@@ -176,6 +176,135 @@ def test_every_luckylobster_route_is_documented(ll: dict[str, Any]) -> None:
     assert routes == _documented(ll)
 
 
+AITRADER_PROFILES = ("documented", "upstream")
+
+
+@pytest.mark.parametrize("profile", AITRADER_PROFILES)
+def test_aitrader_documents_are_valid_openapi_3_1(profile: str) -> None:
+    document = api_openapi("aitrader", profile)
+    assert document["openapi"].startswith("3.1")
+    assert profile in document["info"]["title"]
+    validate(document)
+
+
+def test_aitrader_documents_per_profile() -> None:
+    assert api_openapi("aitrader") is api_openapi("aitrader", "documented")
+    assert api_openapi("aitrader", "upstream") is api_openapi("aitrader", "upstream")
+    assert api_openapi("aitrader", "upstream") is not api_openapi("aitrader")
+    # an API with one document serves it for its profile
+    assert api_openapi("luckylobster", "documented") is api_openapi("luckylobster")
+    for name, profile in (("aitrader", "nope"), ("luckylobster", "upstream"), ("aitrader", "../upstream")):
+        with pytest.raises(ValueError):
+            api_openapi(name, profile)
+    with pytest.raises(FileNotFoundError):
+        api_openapi("nosuchapi", "upstream")
+
+
+def _aitrader_routes() -> tuple[set[tuple[str, str]], set[str]]:
+    """The HTTP routes and WebSocket paths of the AI-Trader app, read from its source."""
+    text = (ROOT / "mockserver" / "apis" / "aitrader" / "app.py").read_text(encoding="utf-8")
+    found: set[tuple[str, str]] = set()
+    for path, methods in re.findall(r'\bRoute\("([^"]*)",.*?methods=\[([^\]]*)\]', text):
+        for method in re.findall(r'"([A-Z]+)"', methods):
+            found.add((method.lower(), re.sub(r"\{(\w+):\w+\}", r"{\1}", path)))
+    sockets = set(re.findall(r'\bWebSocketRoute\("([^"]*)"', text))
+    return found, sockets
+
+
+@pytest.mark.parametrize("profile", AITRADER_PROFILES)
+def test_every_aitrader_route_is_documented(profile: str) -> None:
+    document = api_openapi("aitrader", profile)
+    routes, sockets = _aitrader_routes()
+    assert len(routes) >= 17, routes
+    assert routes == _documented(document)
+    assert sockets == {document["x-websocket"]["path"]} == {"/ws/notify/{client_id}"}
+
+
+def _aitrader_row(profile: str) -> dict[str, Any]:
+    if profile == "upstream":
+        return {"id": 1, "agent_id": 1, "type": "new_follower", "content": "x started following you",
+                "data": {"leader_id": 1, "follower_id": 2, "follower_name": "x"}, "read": 0, "created_at": "2026-03-09 12:00:00"}
+    return {"id": 1, "type": "new_reply", "content": "Someone replied to your discussion", "data": {"signal_id": 456, "reply_id": 789},
+            "created_at": "2026-03-09T12:00:00Z"}
+
+
+def _aitrader_heartbeat(profile: str, variant: str = "minimal") -> dict[str, Any]:
+    row = _aitrader_row(profile)
+    if profile == "upstream":
+        return {"agent_id": 1, "server_time": "2026-04-24T12:00:00.123456Z", "recommended_poll_interval_seconds": 30, "messages": [row],
+                "tasks": [], "message_count": 1, "task_count": 0, "unread_count": 1, "remaining_unread_count": 0,
+                "remaining_task_count": 0, "has_more_messages": False, "has_more_tasks": False}
+    if variant == "extended":  # the seed's second example
+        return {"status": "ok", "agent_status": "online", "heartbeat_interval_ms": 300000, "messages": [row], "tasks": [],
+                "server_time": "2026-03-04T10:00:00Z"}
+    return {"messages": [row], "tasks": []}  # the seed's first example
+
+
+AIT_HEARTBEAT = "/api/claw/agents/heartbeat"
+
+
+def test_aitrader_seed_examples_match_the_documented_profile() -> None:
+    document = api_openapi("aitrader", "documented")
+    assert_matches_openapi(document, "POST", AIT_HEARTBEAT, 200, _aitrader_heartbeat("documented"))
+    assert_matches_openapi(document, "POST", AIT_HEARTBEAT, 200, _aitrader_heartbeat("documented", "extended"))
+    # the seed's WebSocket examples (it shows no `content` on two of them; the mock always sends it)
+    frames = document["x-websocket"]["knownFrames"]
+    assert set(frames) == {"new_reply", "new_follower", "trade_copied", "signal"}
+    assert set(document["x-message-types"]) == set(frames)
+    # and the upstream document refuses the seed's heartbeat
+    _rejects(api_openapi("aitrader", "upstream"), "POST", AIT_HEARTBEAT, 200, _aitrader_heartbeat("documented"))
+
+
+@pytest.mark.parametrize(
+    ("profile", "mutate"),
+    [
+        ("documented", lambda b: b.update(extra=1)),
+        ("documented", lambda b: b.update(status="ok")),  # half of each variant
+        ("documented", lambda b: b["messages"][0].update(agent_id=1)),  # an upstream row
+        ("documented", lambda b: b["messages"][0].update(created_at="2026-03-09 12:00:00")),
+        ("documented", lambda b: b["messages"][0].update(created_at="2026-03-09T12:00:00.000Z")),
+        ("documented", lambda b: b["tasks"].append({"id": 1, "type": "t", "status": "done", "input_data": None, "created_at": "2026-03-09T12:00:00Z"})),
+        ("upstream", lambda b: b.update(extra=1)),
+        ("upstream", lambda b: b.pop("has_more_tasks")),
+        ("upstream", lambda b: b.update(recommended_poll_interval_seconds=60)),
+        ("upstream", lambda b: b.update(server_time="2026-04-24T12:00:00.123Z")),
+        ("upstream", lambda b: b["messages"][0].update(read=1)),
+        ("upstream", lambda b: b["messages"][0].pop("agent_id")),
+        ("upstream", lambda b: b["messages"][0].update(created_at="2026-03-09T12:00:00Z")),
+        ("upstream", lambda b: b["messages"][0].update(data="{}")),
+    ],
+)
+def test_aitrader_heartbeat_with_a_defect_is_rejected(profile: str, mutate: Any) -> None:
+    body = _aitrader_heartbeat(profile)
+    mutate(body)
+    _rejects(api_openapi("aitrader", profile), "POST", AIT_HEARTBEAT, 200, body, match="-> 200: body does not match")
+
+
+@pytest.mark.parametrize("profile", AITRADER_PROFILES)
+def test_aitrader_error_shapes(profile: str) -> None:
+    document = api_openapi("aitrader", profile)
+    assert_matches_openapi(document, "POST", AIT_HEARTBEAT, 401, {"detail": "Invalid token"})
+    assert_matches_openapi(document, "POST", "/api/signals/follow", 400, {"detail": "Cannot follow yourself"})
+    assert_matches_openapi(document, "POST", "/api/signals/3/replies/4/accept", 403, {"detail": "Only the original author can accept a reply"})
+    assert_matches_openapi(document, "GET", "/api/signals/3/replies", 404, {"detail": "Signal not found"})
+    assert_matches_openapi(document, "GET", "/api/signals/feed", 405, {"detail": "Method Not Allowed"})
+    invalid = {"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}, "ctx": {"error": "Expecting value"}}]}
+    assert_matches_openapi(document, "POST", "/api/claw/messages", 422, invalid)
+    assert_matches_openapi(document, "POST", "/api/claw/messages", 422, {"detail": [{"type": "missing", "loc": ["body", "type"], "msg": "Field required", "input": None}]})
+    assert_matches_openapi(document, "POST", "/api/claw/messages", 503, {"detail": "Service Unavailable"})  # default: faults
+    _rejects(document, "POST", "/api/claw/messages", 422, {"detail": "Field required"})
+    _rejects(document, "POST", "/api/claw/messages", 422, {"detail": [{"type": "missing", "loc": ["body"], "msg": "m"}]})
+    _rejects(document, "POST", "/api/claw/messages", 401, {"detail": "Invalid token", "extra": 1})
+    _rejects(document, "POST", "/api/claw/messages", 500, {"success": False, "error": "x", "message": "y"})
+    if profile == "upstream":
+        assert_matches_openapi(document, "POST", "/api/signals/discussion", 429, {"detail": "Discussion rate limit reached. Please slow down."})
+        assert_matches_openapi(document, "GET", "/api/signals/my/discussions", 200, {"message": "AI-Trader API"})
+        _rejects(document, "GET", "/api/signals/my/discussions", 200, {"discussions": [], "total": 0})
+    else:
+        assert_matches_openapi(document, "GET", "/api/signals/my/discussions/with-new-replies", 422, {"detail": "since must be an ISO 8601 date-time, got 'x'"})
+        _rejects(document, "GET", "/api/signals/my/discussions", 200, {"message": "AI-Trader API"})
+
+
 # -- the checker, on the seed's examples ---------------------------------------------------------------------
 
 
@@ -334,7 +463,7 @@ def _runtime(**state: Any) -> Any:
         clock=ClockSettings(start=parse_instant(T0), speed=0.0),
         apis={"luckylobster": ApiSettings(name="luckylobster", state=base)},
     )
-    return Runtime(scenario)
+    return Runtime(scenario, wall_time=lambda: parse_instant(T0))  # "now" for inline scenarios without a start
 
 
 def _client(app: Any) -> Any:

@@ -98,3 +98,48 @@ def test_cli_schema_and_scenarios() -> None:
     assert '"additionalProperties": false' in schema.stdout
     listing = subprocess.run([sys.executable, "-m", "mockserver", "scenarios"], capture_output=True, text=True, check=True)
     assert "luckylobster/sleeping-overnight" in listing.stdout
+
+
+ALIAS_BOMB = "id: t\ndescription: d\na: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ALIAS_BOMB, "expands to more than 200000 values"),
+        ("id: t\ndescription: d\nbase: &b {seed: 1}\nclock:\n  <<: *b\n", ":5:3: YAML merge keys (<<) are not supported"),
+        ("id: t\ndescription: d\nclock: {speed: .nan}\n", ":3:16: clock.speed: nan is not a finite number"),
+        ("id: t\ndescription: d\nclock: {start: '9999-12-31T23:59:59-10:00'}\n", "clock.start: '9999-12-31T23:59:59-10:00' is out of range"),
+        ("id: t\ndescription: d\ntimeline:\n  - {at: 2m, fault: {id: f, kind: error}}\n  - {at: 1m, stop_fault: f}\n", "timeline[1].stop_fault: no fault 'f' was started before this step"),
+    ],
+)
+def test_hostile_or_impossible_scenarios_are_refused_quickly(text: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_yaml(text, source="<s>")
+    assert expected in str(info.value)
+
+
+def test_luckylobster_key_references_duplicates_and_zones_in_state_steps() -> None:
+    text = """id: t
+description: d
+apis:
+  luckylobster:
+    state:
+      keys:
+        - {name: a, key: ll_aaaaaaaaaaaa}
+        - {name: b, key: ll_aaaaaaaaaaaa}
+        - {name: c, key: ll_cccccccccccc, copies: 2}
+timeline:
+  - {at: 1m, state: {api: luckylobster, set: {keys: {nobody: {interval_ms: 5000}}}}}
+  - {at: 2m, state: {api: luckylobster, set: {keys: {a: {active_hours: {start: "08:00", end: "09:00", timezone: Mars/Olympus}}}}}}
+"""
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_yaml(text, source="<s>")
+    text_out = str(info.value)
+    assert "keys.1.key: the key 'll_aaaaaaaaaaaa' is already keys[0]" in text_out
+    assert "keys.2.copies: copies > 1 generates the keys" in text_out
+    assert "<s>:11:" in text_out and "no key named 'nobody'" in text_out
+    assert "unknown IANA time zone 'Mars/Olympus'" in text_out

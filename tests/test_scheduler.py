@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver.core.clock import VirtualClock
+from mockserver.core.clock import ClockError, VirtualClock
 from mockserver.core.scheduler import Scheduler
 
+T0 = 1_770_000_000.0
 
-def make(start: float = 0.0) -> tuple[VirtualClock, Scheduler]:
+
+def make(start: float = T0) -> tuple[VirtualClock, Scheduler]:
     clock = VirtualClock(start=start, speed=0)
     return clock, Scheduler(clock)
 
@@ -19,12 +22,12 @@ def test_advance_runs_due_timers_in_order_at_their_instants(delays: list[float],
     clock, scheduler = make()
     ran: list[tuple[float, float, int]] = []
     for index, delay in enumerate(delays):
-        scheduler.call_at(delay, lambda due, i=index: ran.append((due, clock.now(), i)))
+        scheduler.call_at(T0 + delay, lambda due, i=index: ran.append((due, clock.now(), i)))
     scheduler.advance(horizon)
-    expected = sorted((d, i) for i, d in enumerate(delays) if d <= horizon)
+    expected = sorted((T0 + d, i) for i, d in enumerate(delays) if T0 + d <= T0 + horizon)
     assert [(due, i) for due, _, i in ran] == expected
     assert all(due == seen for due, seen, _ in ran), "each timer sees the clock at its own instant"
-    assert clock.now() == max(horizon, 0.0)
+    assert clock.now() == T0 + horizon
 
 
 @given(st.lists(st.floats(0, 100), min_size=1, max_size=30), st.lists(st.floats(0.1, 50), min_size=1, max_size=10))
@@ -33,7 +36,7 @@ def test_split_advances_equal_one_big_advance(delays: list[float], steps: list[f
         clock, scheduler = make()
         out: list[tuple[float, int]] = []
         for index, delay in enumerate(delays):
-            scheduler.call_at(delay, lambda due, i=index: out.append((due, i)))
+            scheduler.call_at(T0 + delay, lambda due, i=index: out.append((due, i)))
         for chunk in chunks:
             scheduler.advance(chunk)
         return out
@@ -46,11 +49,11 @@ def test_timers_scheduled_by_timers_run_in_the_same_advance() -> None:
     seen: list[float] = []
 
     def tick(due: float) -> None:
-        seen.append(due)
-        if due < 50:
+        seen.append(due - T0)
+        if due < T0 + 50:
             scheduler.call_at(due + 10, tick)
 
-    scheduler.call_at(0, tick)
+    scheduler.call_at(T0, tick)
     scheduler.advance(100)
     assert seen == [0, 10, 20, 30, 40, 50]
 
@@ -60,10 +63,10 @@ def test_cancelled_timers_do_not_run_and_errors_are_reported() -> None:
     errors: list[str] = []
     scheduler = Scheduler(clock, on_error=lambda timer, exc: errors.append(f"{timer.name}: {exc}"))
     ran: list[str] = []
-    timer = scheduler.call_at(5, lambda due: ran.append("cancelled"))
+    timer = scheduler.call_at(T0 + 5, lambda due: ran.append("cancelled"))
     timer.cancel()
-    scheduler.call_at(6, lambda due: (_ for _ in ()).throw(ValueError("boom")), name="broken")
-    scheduler.call_at(7, lambda due: ran.append("after"))
+    scheduler.call_at(T0 + 6, lambda due: (_ for _ in ()).throw(ValueError("boom")), name="broken")
+    scheduler.call_at(T0 + 7, lambda due: ran.append("after"))
     scheduler.advance(10)
     assert ran == ["after"]
     assert errors == ["broken: boom"]
@@ -71,12 +74,41 @@ def test_cancelled_timers_do_not_run_and_errors_are_reported() -> None:
 
 def test_running_clock_reports_real_delay_and_run_due() -> None:
     real = [0.0]
-    clock = VirtualClock(start=0.0, speed=10, real_time=lambda: real[0])
+    clock = VirtualClock(start=T0, speed=10, real_time=lambda: real[0])
     scheduler = Scheduler(clock)
     ran: list[float] = []
-    scheduler.call_at(100, ran.append)
+    scheduler.call_at(T0 + 100, ran.append)
     assert scheduler.real_delay() == 10.0
     real[0] = 5.0
     assert scheduler.run_due() == 0
     real[0] = 10.0
-    assert scheduler.run_due() == 1 and ran == [100]
+    assert scheduler.run_due() == 1 and ran == [T0 + 100]
+
+
+def test_a_jump_past_a_step_that_repeats_forever_is_refused_not_spun() -> None:
+    clock, scheduler = make()
+
+    def forever(due: float) -> None:
+        scheduler.call_at(due + 300, forever)
+
+    scheduler.call_at(T0, forever)
+    with pytest.raises(ClockError, match="more than 1000 timers"):
+        scheduler.advance(10 * 365 * 86400, max_timers=1000)
+    with pytest.raises(ClockError):
+        scheduler.advance(float("nan"))
+
+
+@given(st.lists(st.tuples(st.floats(0, 100), st.sampled_from([0.0, 0.5, 2.0, 60.0])), min_size=1, max_size=20))
+def test_timers_run_in_order_whatever_the_speed_changes(plan: list[tuple[float, float]]) -> None:
+    real = [0.0]
+    clock = VirtualClock(start=T0, speed=1, real_time=lambda: real[0])
+    scheduler = Scheduler(clock)
+    ran: list[float] = []
+    for index in range(30):
+        scheduler.call_at(T0 + index * 7.0, ran.append)
+    for real_step, speed in plan:
+        clock.set_speed(speed)
+        real[0] += real_step
+        scheduler.run_due()
+        assert all(due <= clock.now() for due in ran)
+    assert ran == sorted(ran), "timers ran in virtual-time order across every speed change"

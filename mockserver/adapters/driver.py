@@ -21,7 +21,9 @@ class ClockDriver:
         self.runtime = runtime
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sleepers: set[asyncio.Future[None]] = set()
         runtime.scheduler.on_change = self._wake.set
+        runtime.on_reset.append(self._release_sleepers)
 
     def start(self) -> None:
         if self._task is None:
@@ -61,7 +63,15 @@ class ClockDriver:
                 future.set_result(None)
 
         timer = self.runtime.scheduler.call_later(seconds, wake, name="sleep")
+        self._sleepers.add(future)
         try:
             await future
         finally:
             timer.cancel()
+            self._sleepers.discard(future)
+
+    def _release_sleepers(self) -> None:
+        """A reset clears every timer: whoever was waiting (a latency fault, a dribble) goes on now."""
+        for future in list(self._sleepers):
+            if not future.done():
+                future.set_result(None)

@@ -132,8 +132,15 @@ class ApiEdge:
         more = True
         while more:
             message: Message = await receive()
-            if message["type"] == "http.disconnect":
-                journal.record(self.api, "http.disconnect", {"path": scope["path"]}, conn=conn, direction="in")
+            if message["type"] == "http.disconnect":  # gone mid-body: keep what did arrive
+                journal.record(
+                    self.api,
+                    "http.request",
+                    {"method": scope["method"], "path": scope["path"], "query": scope["query_string"].decode("latin-1"),
+                     "headers": RawHeaders(scope["headers"]), "body": _body_text(b"".join(chunks)), "outcome": "client disconnected"},
+                    conn=conn,
+                    direction="in",
+                )
                 return
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
@@ -215,7 +222,11 @@ class ApiEdge:
                 if not message.get("more_body", False):
                     record["body"] = _body_text(b"".join(parts))
                     self.runtime.journal.record(self.api, "http.response", record, conn=conn, direction="out")
-            await send(message)
+            try:
+                await send(message)
+            except Exception as exc:  # the client went away: say so, then let the server clean up
+                self.runtime.journal.record(self.api, "http.send_failed", {"path": path, "error": f"{type(exc).__name__}: {exc}"}, conn=conn)
+                raise
 
         await self.app(scope, receive, tap)
 
@@ -296,7 +307,9 @@ class ApiEdge:
             payload = self.error_body(status, reason)
         else:
             payload = spec.body
-        if isinstance(payload, (dict, list)):
+        if status in (204, 304):  # these carry no body
+            body, content_type = b"", b"text/plain; charset=utf-8"
+        elif isinstance(payload, (dict, list)):
             body = orjson.dumps(payload)
             content_type = b"application/json"
         else:

@@ -14,6 +14,7 @@ from .aitrader import schema as aitrader_schema
 from .aitrader.domain import AiTrader
 from .luckylobster import schema as luckylobster_schema
 from .luckylobster.domain import LuckyLobster
+from .luckylobster.domain import validate_patch as luckylobster_validate_patch
 from .luckylobster.domain import validate_state as luckylobster_validate
 
 __all__ = ["API_NAMES", "APIS", "CONTROL_PORT", "ApiDescriptor"]
@@ -39,6 +40,8 @@ class ApiDescriptor:
     options_schema: Mapping[str, Any] = field(default_factory=dict)
     events: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     validate_state: Callable[[Mapping[str, Any]], list[tuple[tuple[Any, ...], str]]] = _no_checks
+    #: (initial state, a state step's ``set``) -> problems
+    validate_patch: Callable[[Mapping[str, Any], Mapping[str, Any]], list[tuple[tuple[Any, ...], str]]] = lambda state, changes: []
 
 
 APIS: dict[str, ApiDescriptor] = {
@@ -66,6 +69,7 @@ APIS: dict[str, ApiDescriptor] = {
         options_schema=luckylobster_schema.OPTIONS_SCHEMA,
         events=luckylobster_schema.EVENT_SCHEMAS,
         validate_state=luckylobster_validate,
+        validate_patch=luckylobster_validate_patch,
     ),
 }
 

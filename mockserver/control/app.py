@@ -201,9 +201,12 @@ def build_control_app(
         name = request.path_params["api"]
         if name not in APIS:
             raise ControlError(f"unknown API {name!r}; known: {', '.join(APIS)}", status=404)
+        profile = request.query_params.get("profile") or runtime.profiles.get(name, APIS[name].profiles[0])
+        if profile not in APIS[name].profiles:
+            raise ControlError(f"{name} has no profile {profile!r}; it offers: {', '.join(APIS[name].profiles)}")
         from .openapi import api_openapi
 
-        return _json(api_openapi(name))
+        return _json(api_openapi(name, profile))
 
     async def schema(request: Request) -> Response:
         from ..scenario.schema import scenario_schema

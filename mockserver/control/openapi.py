@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 documents the mock publishes (``GET /_mock/openapi.json`` and ``/_mock/openapi/<api>.json``).
 
 The documents are YAML files shipped inside the package: ``control/openapi.yaml``
-for the control API and ``apis/<name>/openapi.yaml`` for each mocked API. They are
+for the control API and, for each mocked API, ``apis/<name>/openapi.<profile>.yaml``
+(one per profile) or ``apis/<name>/openapi.yaml`` (one for all its profiles). They are
 parsed once and cached; the returned dicts are shared, so callers must not mutate
 them (serialize them, or ``copy.deepcopy`` first).
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ..apis.registry import APIS
 from ..faults.model import FAULT_KINDS, FAULT_SCHEMA
 
 __all__ = ["api_openapi", "control_openapi"]
@@ -47,13 +49,26 @@ def control_openapi() -> dict[str, Any]:
     return document
 
 
-@lru_cache(maxsize=16)
-def api_openapi(name: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the mocked API ``name`` (cached and shared: do not mutate).
+def api_openapi(name: str, profile: str = "documented") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the mocked API ``name`` in ``profile`` (cached and shared: do not mutate).
 
+    ``apis/<name>/openapi.<profile>.yaml`` when the API has one per profile, else
+    ``apis/<name>/openapi.yaml`` (an API whose profiles share one document).
     Raises :class:`FileNotFoundError` when the API has no document and
-    :class:`ValueError` for a name that is not an API name.
+    :class:`ValueError` for a name or profile that is not one, or a profile the API does not offer.
     """
     if not _API_NAME.match(name):
         raise ValueError(f"not an API name: {name!r}")
-    return _load("apis", name, "openapi.yaml")
+    if not _API_NAME.match(profile):
+        raise ValueError(f"not a profile name: {profile!r}")
+    api = APIS.get(name)
+    if api is not None and profile not in api.profiles:
+        raise ValueError(f"{name} has no profile {profile!r}; it offers: {', '.join(api.profiles)}")
+    folder = resources.files("mockserver") / "apis" / name
+    file = f"openapi.{profile}.yaml"
+    return _api_document(name, file if (folder / file).is_file() else "openapi.yaml")
+
+
+@lru_cache(maxsize=16)
+def _api_document(name: str, file: str) -> dict[str, Any]:
+    return _load("apis", name, file)

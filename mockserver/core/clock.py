@@ -14,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-__all__ = ["ClockError", "VirtualClock", "format_instant", "parse_instant"]
+__all__ = ["MAX_INSTANT", "MAX_SPEED", "MIN_INSTANT", "ClockError", "VirtualClock", "check_instant", "format_instant", "parse_instant"]
+
+#: Virtual time stays where datetime can show it, with room for any step offset.
+MIN_INSTANT = 31_536_000.0  # 1971-01-01
+MAX_INSTANT = 253_402_300_799.0 - 20 * 365 * 86_400  # about 9980
+MAX_SPEED = 1_000_000.0
 
 
 class ClockError(ValueError):
@@ -23,6 +28,19 @@ class ClockError(ValueError):
 
 def _frozen_real_time() -> float:
     return 0.0
+
+
+def _check_speed(speed: float) -> float:
+    if not (0 <= speed <= MAX_SPEED):  # also refuses NaN
+        raise ClockError(f"speed must be between 0 and {MAX_SPEED:g}, got {speed}")
+    return float(speed)
+
+
+def check_instant(instant: float) -> float:
+    """``instant``, if virtual time may be there (1971 to 9980; not NaN); else ClockError."""
+    if not (MIN_INSTANT <= instant <= MAX_INSTANT):
+        raise ClockError(f"virtual time must stay between 1971 and 9980, got {instant}")
+    return float(instant)
 
 
 class VirtualClock:
@@ -37,13 +55,11 @@ class VirtualClock:
         speed: float = 1.0,
         real_time: Callable[[], float] = _frozen_real_time,
     ) -> None:
-        if speed < 0:
-            raise ClockError(f"speed must be >= 0, got {speed}")
         self._real_time = real_time
         self._start = float(start)
         self._virtual = float(start)
         self._real = real_time()
-        self._speed = float(speed)
+        self._speed = _check_speed(speed)
 
     # -- reading -----------------------------------------------------------
     @property
@@ -83,34 +99,32 @@ class VirtualClock:
         self._real = self._real_time()
 
     def set_speed(self, speed: float) -> None:
-        if speed < 0:
-            raise ClockError(f"speed must be >= 0, got {speed}")
+        _check_speed(speed)
         self._reanchor(self.now())
         self._speed = float(speed)
 
     def set(self, instant: float) -> None:
         """Jump to ``instant``; raises :class:`ClockError` if that is in the past."""
         current = self.now()
+        check_instant(instant)
         if instant < current:
             raise ClockError(f"time can't go backwards: {format_instant(instant)} is before {format_instant(current)}")
         self._reanchor(float(instant))
 
     def advance(self, seconds: float) -> float:
         """Move forward by ``seconds`` (in any mode); returns the new now."""
-        if seconds < 0:
+        if not seconds >= 0:
             raise ClockError(f"time can't go backwards: advance({seconds})")
-        target = self.now() + seconds
+        target = check_instant(self.now() + seconds)
         self._reanchor(target)
         return target
 
     def reset(self, *, start: float, speed: float | None = None) -> None:
         """Restart at ``start`` (the only way back in time: a new run)."""
-        self._start = float(start)
+        speed = self._speed if speed is None else _check_speed(speed)
+        self._start = check_instant(start)
         self._reanchor(float(start))
-        if speed is not None:
-            if speed < 0:
-                raise ClockError(f"speed must be >= 0, got {speed}")
-            self._speed = float(speed)
+        self._speed = speed
 
     def snapshot(self) -> dict[str, object]:
         now = self.now()

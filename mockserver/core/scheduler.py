@@ -21,9 +21,11 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .clock import VirtualClock
+from .clock import ClockError, VirtualClock, check_instant, format_instant
 
-__all__ = ["Scheduler", "Timer", "TimerCallback"]
+__all__ = ["MAX_TIMERS_PER_ADVANCE", "Scheduler", "Timer", "TimerCallback"]
+
+MAX_TIMERS_PER_ADVANCE = 1_000_000
 
 TimerCallback = Callable[[float], None]
 
@@ -114,16 +116,22 @@ class Scheduler:
             self._run(timer)
             ran += 1
 
-    def advance(self, seconds: float) -> int:
+    def advance(self, seconds: float, *, max_timers: int = MAX_TIMERS_PER_ADVANCE) -> int:
         """Move the clock forward by ``seconds``, running each timer at its instant."""
-        if seconds < 0:
-            self.clock.advance(seconds)  # raises ClockError
-        target = self.clock.now() + seconds
-        return self.advance_to(target)
+        if not seconds >= 0:
+            self.clock.advance(seconds)  # raises ClockError (negative or NaN)
+        return self.advance_to(self.clock.now() + seconds, max_timers=max_timers)
 
-    def advance_to(self, target: float) -> int:
+    def advance_to(self, target: float, *, max_timers: int = MAX_TIMERS_PER_ADVANCE) -> int:
+        """Step to ``target``; raise ClockError after ``max_timers`` rather than spin on a repeating step."""
+        check_instant(target)
         ran = 0
         while True:
+            if ran >= max_timers:
+                raise ClockError(
+                    f"advancing would run more than {max_timers} timers (a repeating step?); "
+                    f"stopped at {format_instant(self.clock.now())}: advance in smaller steps"
+                )
             deadline = self.next_deadline()
             if deadline is None or deadline > target:
                 break

@@ -66,9 +66,14 @@ FAULT_SCHEMA: dict[str, Any] = {
         "delay": _DURATION,
         "min_delay": _DURATION,
         "max_delay": _DURATION,
-        "status": {"type": "integer", "minimum": 100, "maximum": 599},
+        "status": {"type": "integer", "minimum": 200, "maximum": 599, "description": "200-599 (a fault answers with a final status)"},
         "body": {},
-        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "headers": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+            "additionalProperties": {"type": "string", "pattern": "^[^\\r\\n]*$"},
+            "description": "extra headers: token names, values without line breaks",
+        },
         "retry_after": _DURATION,
         "limit": {"type": "integer", "minimum": 0},
         "window": _DURATION,
@@ -159,7 +164,7 @@ class FaultSpec:
             return True
         if any(ch in self.route for ch in "*?["):
             return fnmatch.fnmatchcase(path, self.route)
-        return path == self.route or path.startswith(self.route.rstrip("/") + "/") or path.endswith(self.route)
+        return path == self.route or path.startswith(self.route.rstrip("/") + "/")
 
 
 class ActiveFault:

@@ -8,6 +8,7 @@ with "did you mean" for misspelt keys and values. Only safe YAML is accepted
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Iterator, Mapping
 from importlib import resources
@@ -19,7 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from ..apis.registry import APIS
-from ..core.clock import parse_instant
+from ..core.clock import MAX_INSTANT, MIN_INSTANT, parse_instant
 from ..core.durations import DURATION_PATTERN, parse_duration
 from ..core.errors import ScenarioError
 from ..faults.model import FaultSpec
@@ -51,16 +52,24 @@ class _Positions:
 
 
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+#: Aliases can make a few hundred bytes expand into billions of nodes: stop long before.
+MAX_NODES = 200_000
 
 
 def _build(node: yaml.Node, path: Path_, positions: _Positions, constructor: yaml.constructor.SafeConstructor) -> Any:
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if len(positions.values) > MAX_NODES:
+        where = f"{{file}}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+        raise ScenarioError("too large", [f"{where}: the scenario expands to more than {MAX_NODES} values (aliases?); expected a plain, smaller file"])
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
         where = f"{{file}}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
         raise ScenarioError("unsupported YAML tag", [f"{where}: unsupported YAML tag {node.tag!r}; only plain YAML is accepted"])
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                where = f"{{file}}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}"
+                raise ScenarioError("merge key", [f"{where}: YAML merge keys (<<) are not supported; expected the keys written out"])
             key = _build(key_node, (*path, "<key>"), positions, constructor)
             if isinstance(key, (list, dict)):
                 raise ScenarioError(
@@ -165,10 +174,20 @@ def _duration(value: Any) -> float:
     return parse_duration(value)
 
 
+def _safe_offset(value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except (ValueError, TypeError):
+        return 0.0
+
+
 def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) -> list[str]:
     problems: list[str] = []
     known_faults: set[str] = set()
-    for index, step in enumerate(data.get("timeline") or []):
+    timeline = list(enumerate(data.get("timeline") or []))
+    # in the order the steps will run, so stop_fault can only name a fault started before it
+    timeline.sort(key=lambda item: _safe_offset(item[1].get("at")))
+    for index, step in timeline:
         where = ("timeline", index)
         line, col = positions.at(where)
         actions = [a for a in ACTIONS if a in step]
@@ -185,7 +204,13 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) ->
         if action == "state":
             api = APIS[args["api"]]
             validator = Draft202012Validator(dict(api.patch_schema) or {"type": "object"})
-            problems += _schema_problems(validator, args["set"], (*where, "state", "set"), positions, source)
+            patch_problems = _schema_problems(validator, args["set"], (*where, "state", "set"), positions, source)
+            if not patch_problems:
+                initial = ((data.get("apis") or {}).get(api.name) or {}).get("state") or {}
+                for path, message in api.validate_patch(initial, args["set"]):
+                    pline, pcol = positions.at((*where, "state", "set", *path))
+                    patch_problems.append(f"{source}:{pline}:{pcol}: timeline[{index}].state.set.{'.'.join(map(str, path))}: {message}")
+            problems += patch_problems
         elif action == "emit":
             api = APIS[args["api"]]
             event = str(args["event"])
@@ -227,14 +252,29 @@ def _check_apis(data: Mapping[str, Any], positions: _Positions, source: str) -> 
             problems.append(f"{source}:{line}:{col}: apis.{name}.state.{'.'.join(map(str, path))}: {message}")
     start = (data.get("clock") or {}).get("start")
     if isinstance(start, str) and start != "now":
+        line, col = positions.at(("clock", "start"))
         try:
-            parse_instant(start)
+            instant = parse_instant(start)
         except ValueError:
-            line, col = positions.at(("clock", "start"))
-            problems.append(
-                f"{source}:{line}:{col}: clock.start: {start!r} is not an ISO 8601 instant; expected 'now' or e.g. 2026-02-06T22:00:00-05:00"
-            )
+            problems.append(f"{source}:{line}:{col}: clock.start: {start!r} is not an ISO 8601 instant; expected 'now' or e.g. 2026-02-06T22:00:00-05:00")
+        else:
+            if not MIN_INSTANT <= instant <= MAX_INSTANT:
+                problems.append(f"{source}:{line}:{col}: clock.start: {start!r} is out of range; expected an instant between 1971 and 9980")
+    for path, value in _non_finite(data, ()):
+        line, col = positions.at(path)
+        problems.append(f"{source}:{line}:{col}: {_path_text(path)}: {value!r} is not a finite number")
     return problems
+
+
+def _non_finite(value: Any, path: Path_) -> Iterator[tuple[Path_, float]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, (*path, index))
 
 
 def _to_model(data: Mapping[str, Any], source: str | None) -> Scenario:

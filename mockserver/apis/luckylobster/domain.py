@@ -300,7 +300,7 @@ class LuckyLobster:
                 "heartbeat": heartbeat,
             }
             return Reply(200, {"success": True, "data": data})
-        fresh = [n for n in self.notices if n.seq > key.cursor]
+        fresh = self.notices[key.cursor :]  # notice n has seq n + 1: no scan of the whole history
         actions = self._actions(now, fresh)
         data = {"status": "ACTION_NEEDED" if actions else "OK", "timestamp": _iso(stamp)}
         if actions:
@@ -341,7 +341,12 @@ class LuckyLobster:
         }
 
     def _order_activity(self, now: float, fresh: list[Notice]) -> dict[str, Any]:
-        recent = [n.data for n in reversed(self.notices) if n.kind == "fill" and n.at >= now - self.recent_window][:10]
+        recent: list[Mapping[str, Any]] = []
+        for notice in reversed(self.notices):  # newest first; stop at the window's edge
+            if notice.at < now - self.recent_window or len(recent) == 10:
+                break
+            if notice.kind == "fill":
+                recent.append(notice.data)
         return {
             "openOrders": self.open_orders,
             "filledSinceLastHeartbeat": sum(1 for n in fresh if n.kind == "fill"),
@@ -775,14 +780,38 @@ class LuckyLobster:
         }
 
 
+def _check_zone(hours: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    if isinstance(hours, Mapping) and isinstance(hours.get("timezone"), str):
+        try:
+            ZoneInfo(hours["timezone"])
+        except Exception:
+            return [((*path, "timezone"), f"unknown IANA time zone {hours['timezone']!r}")]
+    return []
+
+
 def validate_state(state: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
-    """Checks JSON Schema cannot express (time zones); returns (path, message) pairs."""
+    """Checks JSON Schema cannot express (time zones, unique keys); returns (path, message) pairs."""
     problems: list[tuple[tuple[Any, ...], str]] = []
+    seen: dict[str, int] = {}
     for index, key in enumerate(state.get("keys") or []):
-        hours = key.get("active_hours")
-        if isinstance(hours, Mapping) and isinstance(hours.get("timezone"), str):
-            try:
-                ZoneInfo(hours["timezone"])
-            except Exception:
-                problems.append((("keys", index, "active_hours", "timezone"), f"unknown IANA time zone {hours['timezone']!r}"))
+        problems += _check_zone(key.get("active_hours"), ("keys", index, "active_hours"))
+        if key.get("key") is not None:
+            if key["key"] in seen:
+                problems.append((("keys", index, "key"), f"the key {key['key']!r} is already keys[{seen[key['key']]}]; expected each key once"))
+            seen[key["key"]] = index
+            if key.get("copies", 1) > 1:
+                problems.append((("keys", index, "copies"), "copies > 1 generates the keys: expected no 'key' beside it"))
+    return problems
+
+
+def validate_patch(state: Mapping[str, Any], changes: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """A ``state`` step's ``set``: key references must name a key of the initial state."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    keys = state.get("keys") or [{}]
+    names = [str(k["name"]) for k in keys if k.get("name")] + [str(k["key"]) for k in keys if k.get("key")]
+    for ref, patch in (changes.get("keys") or {}).items():
+        ref = str(ref)
+        if ref not in names and not (ref.isdigit() and int(ref) < len(keys)):
+            problems.append((("keys", ref), f"no key named {ref!r}; expected a name, key or index of apis.luckylobster.state.keys ({', '.join(names) or '0'})"))
+        problems += _check_zone(patch.get("active_hours"), ("keys", ref, "active_hours"))
     return problems
