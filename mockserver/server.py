@@ -27,6 +27,7 @@ from .adapters.driver import ClockDriver
 from .adapters.edge import TRANSPORT_KEY, ApiEdge
 from .apis.registry import APIS, CONTROL_PORT
 from .control.app import build_control_app
+from .core.errors import MockServerError
 from .faults.model import FaultSpec
 from .runtime import Runtime
 from .scenario.model import Scenario
@@ -146,8 +147,16 @@ class MockServer:
             apps[name] = (self.host, self.ports[name], edge)
         control = build_control_app(self.runtime, self.driver, urls=self.urls, token=self.control_token)
         apps["control"] = (self.control_host, self.control_port, control)
-        for name, (host, port, app) in apps.items():
-            sock = _bind(host, port)
+        sockets: dict[str, socket.socket] = {}
+        try:  # bind every port before serving any, so a taken port leaves nothing running
+            for name, (host, port, _app) in apps.items():
+                sockets[name] = _bind(host, port)
+        except OSError as exc:
+            for sock in sockets.values():
+                sock.close()
+            raise MockServerError(f"cannot listen on {host}:{port} for {name}: {exc.strerror or exc}") from None
+        for name, (host, _port, app) in apps.items():
+            sock = sockets[name]
             listener = _Listener(name, host, sock.getsockname()[1], _Server(self._config(app)))
             listener.task = asyncio.get_running_loop().create_task(listener.server.serve(sockets=[sock]), name=f"listen-{name}")
             self.listeners[name] = listener
@@ -278,7 +287,8 @@ class ThreadedMockServer:
 
     def start(self) -> ThreadedMockServer:
         self._thread.start()
-        self._ready.wait(30)
+        if not self._ready.wait(30):
+            raise MockServerError("the mock server did not start within 30 seconds")
         if self._error is not None:
             raise self._error
         return self

@@ -55,8 +55,15 @@ def scenario(profile: str, options: dict[str, Any] | None = None, **state: Any) 
     base.update(state)
     apis = {"aitrader": {"profile": profile, "options": options or {}, "state": base}}
     # JSON is YAML: the scenario loader takes it as is
-    return json.dumps({"id": f"test/aitrader-openapi-{profile}", "description": "every AI-Trader route", "seed": 11,
-                       "clock": {"start": "2026-03-09T12:00:00Z"}, "apis": apis})
+    return json.dumps(
+        {
+            "id": f"test/aitrader-openapi-{profile}",
+            "description": "every AI-Trader route",
+            "seed": 11,
+            "clock": {"start": "2026-03-09T12:00:00Z"},
+            "apis": apis,
+        }
+    )
 
 
 class Api:
@@ -126,9 +133,13 @@ def test_every_route_and_status_matches_the_document(api: Api) -> None:
     bad_json = {"content": b"{not json", "headers": {"content-type": "application/json"}}
 
     # registration and login
-    gamma = api("POST", "/api/claw/agents/selfRegister", 200, json={"name": "gamma-bot", "password": "gamma-pass", "email": "ignored@example.com"})
+    gamma = api(
+        "POST", "/api/claw/agents/selfRegister", 200, json={"name": "gamma-bot", "password": "gamma-pass", "email": "ignored@example.com"}
+    )
     assert gamma["name"] == "gamma-bot" and gamma["initial_balance"] == 100000.0
-    assert api("POST", "/api/claw/agents/selfRegister", 400, json={"name": "gamma-bot", "password": "x"}) == {"detail": "Agent name already exists"}
+    assert api("POST", "/api/claw/agents/selfRegister", 400, json={"name": "gamma-bot", "password": "x"}) == {
+        "detail": "Agent name already exists"
+    }
     missing = api("POST", "/api/claw/agents/selfRegister", 422, json={"name": "delta-bot"})
     assert [(e["type"], e["loc"]) for e in missing["detail"]] == [("missing", ["body", "password"])]
     invalid = api("POST", "/api/claw/agents/selfRegister", 422, **bad_json)
@@ -170,7 +181,9 @@ def test_every_route_and_status_matches_the_document(api: Api) -> None:
         api("POST", "/api/claw/agents/heartbeat", 200, token=ALPHA)  # no body at all
 
     # messages and tasks
-    sent = api("POST", "/api/claw/messages", 200, token=ALPHA, json={"agent_id": 2, "type": "discussion_reply", "content": "hi", "data": {"k": 1}})
+    sent = api(
+        "POST", "/api/claw/messages", 200, token=ALPHA, json={"agent_id": 2, "type": "discussion_reply", "content": "hi", "data": {"k": 1}}
+    )
     api("POST", "/api/claw/messages", 200, token=ALPHA, json={"agent_id": 2, "type": "custom_note", "content": "no data"})
     assert sent["success"] is True
     api("POST", "/api/claw/messages", 422, token=ALPHA, json={"agent_id": 2, "type": "x"})
@@ -212,7 +225,13 @@ def test_every_route_and_status_matches_the_document(api: Api) -> None:
     api("GET", f"/api/signals/{some}/replies", 200)
     assert api("GET", "/api/signals/9999/replies", 404) == {"detail": "Signal not found"}
 
-    posted = api("POST", "/api/signals/discussion", 200, token=ALPHA, json={"title": "BTC breakout?", "content": "Watching 70k.", "market": "crypto", "symbol": "BTC/USD"})
+    posted = api(
+        "POST",
+        "/api/signals/discussion",
+        200,
+        token=ALPHA,
+        json={"title": "BTC breakout?", "content": "Watching 70k.", "market": "crypto", "symbol": "BTC/USD"},
+    )
     signal = posted["signal_id"]
     api("POST", "/api/signals/discussion", 422, token=ALPHA, json={"title": "no content"})
     api("POST", "/api/signals/discussion", 422, token=ALPHA, **bad_json)
@@ -296,7 +315,9 @@ def test_injected_fault_bodies_match_the_default_response(make_mock: MockFactory
         assert http.post(control, json={"kind": "rate_limit", "api": "aitrader", "window": "1m", "times": 1}).status_code == 201
         response = http.post(mock.url("aitrader") + "/api/claw/agents/heartbeat", headers={"Authorization": f"Bearer {ALPHA}"})
         assert (response.status_code, response.json()) == (429, {"detail": "Too Many Requests"})
-        assert_matches_openapi(api_openapi("aitrader", profile), "POST", "/api/claw/agents/heartbeat", 429, response.json(), response.headers)
+        assert_matches_openapi(
+            api_openapi("aitrader", profile), "POST", "/api/claw/agents/heartbeat", 429, response.json(), response.headers
+        )
         assert http.post(control, json={"kind": "error", "api": "aitrader", "status": 503}).status_code == 201
         response = http.get(mock.url("aitrader") + "/api/signals/feed")
         assert (response.status_code, response.json()) == (503, {"detail": "Service Unavailable"})
@@ -306,15 +327,20 @@ def test_injected_fault_bodies_match_the_default_response(make_mock: MockFactory
 # -- the heartbeat variants ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("variant", "keys"), [
-    (None, ["messages", "tasks"]),
-    ("minimal", ["messages", "tasks"]),
-    ("extended", ["status", "agent_status", "heartbeat_interval_ms", "messages", "tasks", "server_time"]),
-])
+@pytest.mark.parametrize(
+    ("variant", "keys"),
+    [
+        (None, ["messages", "tasks"]),
+        ("minimal", ["messages", "tasks"]),
+        ("extended", ["status", "agent_status", "heartbeat_interval_ms", "messages", "tasks", "server_time"]),
+    ],
+)
 def test_documented_heartbeat_variants(make_mock: MockFactory, http: httpx.Client, variant: str | None, keys: list[str]) -> None:
     mock = make_mock(yaml=scenario("documented", {"heartbeat_variant": variant} if variant else {}))
     document = api_openapi("aitrader", "documented")
-    response = http.post(mock.url("aitrader") + "/api/claw/agents/heartbeat", headers={"X-Claw-Token": ALPHA}, json={"agent_id": 1, "status": "alive"})
+    response = http.post(
+        mock.url("aitrader") + "/api/claw/agents/heartbeat", headers={"X-Claw-Token": ALPHA}, json={"agent_id": 1, "status": "alive"}
+    )
     body = response.json()
     assert response.status_code == 200 and list(body) == keys
     assert_matches_openapi(document, "POST", "/api/claw/agents/heartbeat", 200, body)
@@ -350,7 +376,12 @@ def test_upstream_heartbeat_has_the_twelve_keys(make_mock: MockFactory, http: ht
     second = http.post(url, headers={"Authorization": ALPHA}).json()
     assert list(second) == UPSTREAM_HEARTBEAT_KEYS
     assert_matches_openapi(document, "POST", "/api/claw/agents/heartbeat", 200, second)
-    assert (second["message_count"], second["remaining_unread_count"], second["has_more_messages"], second["task_count"]) == (1, 0, False, 2)
+    assert (second["message_count"], second["remaining_unread_count"], second["has_more_messages"], second["task_count"]) == (
+        1,
+        0,
+        False,
+        2,
+    )
 
 
 # -- the notify WebSocket --------------------------------------------------------------------------------------------------
@@ -369,7 +400,10 @@ def test_notify_frames_and_rows_match_x_websocket(make_mock: MockFactory, http: 
         mock = make_mock(yaml=scenario(profile, unread=0, pending_tasks=0))
         api = Api(http, mock, profile)
         ws_base = mock.url("aitrader").replace("http://", "ws://") + "/ws/notify/"
-        with connect(ws_base + ("1" if api.upstream else "agent_1")) as alpha, connect(ws_base + ("2" if api.upstream else "beta-bot")) as beta:
+        with (
+            connect(ws_base + ("1" if api.upstream else "agent_1")) as alpha,
+            connect(ws_base + ("2" if api.upstream else "beta-bot")) as beta,
+        ):
             _notify(api, mock, alpha, beta)
 
 
@@ -421,16 +455,19 @@ def test_upstream_notify_refuses_a_non_integer_client_id(make_mock: MockFactory)
 # -- the control API and the CLI serve the profile's document ---------------------------------------------------------------------
 
 
+def _control_get(http: httpx.Client, mock: ThreadedMockServer, path: str, expect: int) -> Any:
+    response = http.get(mock.url("control") + "/_mock/openapi" + path)
+    assert response.status_code == expect, response.text
+    assert_matches_openapi(control_openapi(), "GET", "/_mock/openapi" + path.split("?")[0], expect, response.json())
+    return response.json()
+
+
 def test_control_serves_the_active_profile_document(make_mock: MockFactory, http: httpx.Client) -> None:
     for profile in PROFILES:
         mock = make_mock(yaml=scenario(profile))
-        control = mock.url("control") + "/_mock/openapi"
 
-        def get(path: str, expect: int) -> Any:
-            response = http.get(control + path)
-            assert response.status_code == expect, response.text
-            assert_matches_openapi(control_openapi(), "GET", "/_mock/openapi" + path.split("?")[0], expect, response.json())
-            return response.json()
+        def get(path: str, expect: int, mock: ThreadedMockServer = mock) -> Any:
+            return _control_get(http, mock, path, expect)
 
         assert get("/aitrader.json", 200) == api_openapi("aitrader", profile)
         for other in PROFILES:

@@ -77,7 +77,9 @@ def test_serve_prints_the_table_and_sleeps_from_22_to_08_new_york(serve: tuple[s
         data = client.get(f"{base}/heartbeat").json()["data"]
         seen.append((data["timestamp"], data["status"], data["heartbeat"]["next_check_at"]))
     statuses = [s for _, s, _ in seen]
-    assert statuses[0] == "OK" and statuses[-3:] == ["SLEEPING", "SLEEPING", "ACTION_NEEDED"]  # the overnight fill
+    # the first answers may be OK or already SLEEPING (a slow machine starts late); the relation
+    # between each answer's local time and its status below is what must hold
+    assert statuses[-3:] == ["SLEEPING", "SLEEPING", "ACTION_NEEDED"]  # the overnight fill on waking
     for stamp, status, next_check in seen:
         local_hour = (int(stamp[11:13]) - 5) % 24  # New York is UTC-5 in February
         assert (status == "SLEEPING") == (local_hour >= 22 or local_hour < 8), (stamp, status)

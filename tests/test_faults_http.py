@@ -79,13 +79,27 @@ def test_latency_waits_virtual_time(make_mock: MockFactory) -> None:
 
 
 def test_random_latency_is_drawn_from_the_seed(make_mock: MockFactory) -> None:
-    def draws() -> list[float]:
+    def delays() -> list[float]:
+        """Five requests through a 1-5 s random latency; the delays the journal says each met."""
         mock, url = start(make_mock, kind="latency", min_delay=1, max_delay=5)
-        fault = mock.runtime.faults["fault-1"]
-        return [fault.latency() for _ in range(5)]
+        for _ in range(5):
+            worker = threading.Thread(target=get, args=(url,))
+            worker.start()
+            for _ in range(100):  # wait until the request is parked on the virtual clock (real time: socket I/O)
+                if mock.call(lambda: any(e.kind == "fault.applied" for e in mock.runtime.journal if e.seq > last[0])):
+                    break
+                threading.Event().wait(0.02)
+            mock.advance(5)
+            worker.join(10)
+            last[0] = mock.call(lambda: mock.runtime.journal.last_seq)
+        return mock.call(lambda: [e.data["delay"] for e in mock.runtime.journal if e.kind == "fault.applied"])
 
-    first, second = draws(), draws()
-    assert first == second and all(1 <= d <= 5 for d in first)
+    last = [0]
+    first = delays()
+    last[0] = 0
+    second = delays()
+    assert first == second and len(first) == 5 and all(1 <= d <= 5 for d in first)
+    assert len(set(first)) == 5, "a fresh draw per request"
 
 
 @pytest.mark.parametrize("kind", ["reset", "empty"])

@@ -222,21 +222,50 @@ def test_every_aitrader_route_is_documented(profile: str) -> None:
 
 def _aitrader_row(profile: str) -> dict[str, Any]:
     if profile == "upstream":
-        return {"id": 1, "agent_id": 1, "type": "new_follower", "content": "x started following you",
-                "data": {"leader_id": 1, "follower_id": 2, "follower_name": "x"}, "read": 0, "created_at": "2026-03-09 12:00:00"}
-    return {"id": 1, "type": "new_reply", "content": "Someone replied to your discussion", "data": {"signal_id": 456, "reply_id": 789},
-            "created_at": "2026-03-09T12:00:00Z"}
+        return {
+            "id": 1,
+            "agent_id": 1,
+            "type": "new_follower",
+            "content": "x started following you",
+            "data": {"leader_id": 1, "follower_id": 2, "follower_name": "x"},
+            "read": 0,
+            "created_at": "2026-03-09 12:00:00",
+        }
+    return {
+        "id": 1,
+        "type": "new_reply",
+        "content": "Someone replied to your discussion",
+        "data": {"signal_id": 456, "reply_id": 789},
+        "created_at": "2026-03-09T12:00:00Z",
+    }
 
 
 def _aitrader_heartbeat(profile: str, variant: str = "minimal") -> dict[str, Any]:
     row = _aitrader_row(profile)
     if profile == "upstream":
-        return {"agent_id": 1, "server_time": "2026-04-24T12:00:00.123456Z", "recommended_poll_interval_seconds": 30, "messages": [row],
-                "tasks": [], "message_count": 1, "task_count": 0, "unread_count": 1, "remaining_unread_count": 0,
-                "remaining_task_count": 0, "has_more_messages": False, "has_more_tasks": False}
+        return {
+            "agent_id": 1,
+            "server_time": "2026-04-24T12:00:00.123456Z",
+            "recommended_poll_interval_seconds": 30,
+            "messages": [row],
+            "tasks": [],
+            "message_count": 1,
+            "task_count": 0,
+            "unread_count": 1,
+            "remaining_unread_count": 0,
+            "remaining_task_count": 0,
+            "has_more_messages": False,
+            "has_more_tasks": False,
+        }
     if variant == "extended":  # the seed's second example
-        return {"status": "ok", "agent_status": "online", "heartbeat_interval_ms": 300000, "messages": [row], "tasks": [],
-                "server_time": "2026-03-04T10:00:00Z"}
+        return {
+            "status": "ok",
+            "agent_status": "online",
+            "heartbeat_interval_ms": 300000,
+            "messages": [row],
+            "tasks": [],
+            "server_time": "2026-03-04T10:00:00Z",
+        }
     return {"messages": [row], "tasks": []}  # the seed's first example
 
 
@@ -263,7 +292,10 @@ def test_aitrader_seed_examples_match_the_documented_profile() -> None:
         ("documented", lambda b: b["messages"][0].update(agent_id=1)),  # an upstream row
         ("documented", lambda b: b["messages"][0].update(created_at="2026-03-09 12:00:00")),
         ("documented", lambda b: b["messages"][0].update(created_at="2026-03-09T12:00:00.000Z")),
-        ("documented", lambda b: b["tasks"].append({"id": 1, "type": "t", "status": "done", "input_data": None, "created_at": "2026-03-09T12:00:00Z"})),
+        (
+            "documented",
+            lambda b: b["tasks"].append({"id": 1, "type": "t", "status": "done", "input_data": None, "created_at": "2026-03-09T12:00:00Z"}),
+        ),
         ("upstream", lambda b: b.update(extra=1)),
         ("upstream", lambda b: b.pop("has_more_tasks")),
         ("upstream", lambda b: b.update(recommended_poll_interval_seconds=60)),
@@ -285,23 +317,39 @@ def test_aitrader_error_shapes(profile: str) -> None:
     document = api_openapi("aitrader", profile)
     assert_matches_openapi(document, "POST", AIT_HEARTBEAT, 401, {"detail": "Invalid token"})
     assert_matches_openapi(document, "POST", "/api/signals/follow", 400, {"detail": "Cannot follow yourself"})
-    assert_matches_openapi(document, "POST", "/api/signals/3/replies/4/accept", 403, {"detail": "Only the original author can accept a reply"})
+    assert_matches_openapi(
+        document, "POST", "/api/signals/3/replies/4/accept", 403, {"detail": "Only the original author can accept a reply"}
+    )
     assert_matches_openapi(document, "GET", "/api/signals/3/replies", 404, {"detail": "Signal not found"})
     assert_matches_openapi(document, "GET", "/api/signals/feed", 405, {"detail": "Method Not Allowed"})
-    invalid = {"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}, "ctx": {"error": "Expecting value"}}]}
+    invalid = {
+        "detail": [
+            {"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}, "ctx": {"error": "Expecting value"}}
+        ]
+    }
     assert_matches_openapi(document, "POST", "/api/claw/messages", 422, invalid)
-    assert_matches_openapi(document, "POST", "/api/claw/messages", 422, {"detail": [{"type": "missing", "loc": ["body", "type"], "msg": "Field required", "input": None}]})
+    assert_matches_openapi(
+        document,
+        "POST",
+        "/api/claw/messages",
+        422,
+        {"detail": [{"type": "missing", "loc": ["body", "type"], "msg": "Field required", "input": None}]},
+    )
     assert_matches_openapi(document, "POST", "/api/claw/messages", 503, {"detail": "Service Unavailable"})  # default: faults
     _rejects(document, "POST", "/api/claw/messages", 422, {"detail": "Field required"})
     _rejects(document, "POST", "/api/claw/messages", 422, {"detail": [{"type": "missing", "loc": ["body"], "msg": "m"}]})
     _rejects(document, "POST", "/api/claw/messages", 401, {"detail": "Invalid token", "extra": 1})
     _rejects(document, "POST", "/api/claw/messages", 500, {"success": False, "error": "x", "message": "y"})
     if profile == "upstream":
-        assert_matches_openapi(document, "POST", "/api/signals/discussion", 429, {"detail": "Discussion rate limit reached. Please slow down."})
+        assert_matches_openapi(
+            document, "POST", "/api/signals/discussion", 429, {"detail": "Discussion rate limit reached. Please slow down."}
+        )
         assert_matches_openapi(document, "GET", "/api/signals/my/discussions", 200, {"message": "AI-Trader API"})
         _rejects(document, "GET", "/api/signals/my/discussions", 200, {"discussions": [], "total": 0})
     else:
-        assert_matches_openapi(document, "GET", "/api/signals/my/discussions/with-new-replies", 422, {"detail": "since must be an ISO 8601 date-time, got 'x'"})
+        assert_matches_openapi(
+            document, "GET", "/api/signals/my/discussions/with-new-replies", 422, {"detail": "since must be an ISO 8601 date-time, got 'x'"}
+        )
         _rejects(document, "GET", "/api/signals/my/discussions", 200, {"message": "AI-Trader API"})
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-__all__ = ["DURATION_PATTERN", "format_duration", "parse_duration"]
+__all__ = ["DURATION_PATTERN", "DURATION_SCHEMA", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 #: The JSON Schema pattern for a duration string (kept in step with parse_duration).
 DURATION_PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$|^\s*\d+(\.\d+)?\s*$"
+#: The JSON Schema of a duration, shared by every schema that takes one.
+DURATION_SCHEMA: dict[str, Any] = {
+    "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}],
+    "description": "seconds, or a string like 500ms, 10s, 5m, 1h30m, 2d",
+}
 
 
 def parse_duration(value: str | int | float) -> float:

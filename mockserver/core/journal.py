@@ -145,7 +145,6 @@ class Journal:
         self._spill_path: str | None = None
         self._spilled = 0
         self._next_seq = 1
-        self._listeners: list[Callable[[Entry], None]] = []
 
     # -- writing ---------------------------------------------------------------
     def record(
@@ -172,14 +171,7 @@ class Journal:
         self._memory.append(entry)
         if len(self._memory) > self.memory_limit:
             self._spill_oldest(max(1, min(self._spill_batch, len(self._memory) - self.memory_limit // 2)))
-        for listener in self._listeners:
-            listener(entry)
         return entry
-
-    def subscribe(self, listener: Callable[[Entry], None]) -> Callable[[], None]:
-        """Call ``listener`` with every new entry; returns an unsubscribe function."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
     def _spill_oldest(self, count: int) -> None:
         if self._spill is None:

@@ -14,6 +14,3 @@ class Reply:
     status: int
     body: Any
     headers: Mapping[str, str] = field(default_factory=dict)
-
-    def with_headers(self, headers: Mapping[str, str]) -> Reply:
-        return Reply(self.status, self.body, {**self.headers, **headers})

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.durations import DURATION_PATTERN, parse_duration
+from ..core.durations import DURATION_SCHEMA, parse_duration
 
 __all__ = ["FAULT_KINDS", "FAULT_SCHEMA", "HTTP_KINDS", "WS_KINDS", "ActiveFault", "FaultSpec"]
 
@@ -45,10 +45,6 @@ HTTP_KINDS = ("latency", "error", "rate_limit", "reset", "empty", "truncate", "m
 WS_KINDS = ("close", "reset", "silence", "refuse_upgrade")
 FAULT_KINDS = (*HTTP_KINDS, *(k for k in WS_KINDS if k not in HTTP_KINDS))
 
-_DURATION: dict[str, Any] = {
-    "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}],
-    "description": "seconds, or a string like 500ms, 10s, 5m, 1h30m",
-}
 
 FAULT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -61,11 +57,11 @@ FAULT_SCHEMA: dict[str, Any] = {
         "route": {"type": "string", "description": "path glob (fnmatch) or prefix the fault applies to"},
         "method": {"type": "string"},
         "probability": {"type": "number", "minimum": 0, "maximum": 1},
-        "duration": _DURATION,
+        "duration": DURATION_SCHEMA,
         "times": {"type": "integer", "minimum": 1, "description": "apply at most this many times"},
-        "delay": _DURATION,
-        "min_delay": _DURATION,
-        "max_delay": _DURATION,
+        "delay": DURATION_SCHEMA,
+        "min_delay": DURATION_SCHEMA,
+        "max_delay": DURATION_SCHEMA,
         "status": {"type": "integer", "minimum": 200, "maximum": 599, "description": "200-599 (a fault answers with a final status)"},
         "body": {},
         "headers": {
@@ -74,11 +70,11 @@ FAULT_SCHEMA: dict[str, Any] = {
             "additionalProperties": {"type": "string", "pattern": "^[^\\r\\n]*$"},
             "description": "extra headers: token names, values without line breaks",
         },
-        "retry_after": _DURATION,
+        "retry_after": DURATION_SCHEMA,
         "limit": {"type": "integer", "minimum": 0},
-        "window": _DURATION,
+        "window": DURATION_SCHEMA,
         "chunks": {"type": "integer", "minimum": 1},
-        "interval": _DURATION,
+        "interval": DURATION_SCHEMA,
         "fraction": {"type": "number", "minimum": 0, "maximum": 1},
         "code": {"type": "integer", "minimum": 1000, "maximum": 4999, "description": "close: the WebSocket close code"},
         "reason": {"type": "string", "maxLength": 123},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..apis.registry import APIS
-from ..core.durations import DURATION_PATTERN
+from ..core.durations import DURATION_SCHEMA
 from ..faults.model import FAULT_SCHEMA
 
 __all__ = ["SCENARIO_ID_PATTERN", "scenario_schema"]
@@ -13,10 +13,6 @@ __all__ = ["SCENARIO_ID_PATTERN", "scenario_schema"]
 SCENARIO_ID_PATTERN = r"^[a-z0-9][a-z0-9._/-]*$"
 RULE_ID_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$"
 
-_DURATION: dict[str, Any] = {
-    "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}],
-    "description": "seconds, or a string like 500ms, 10s, 5m, 1h30m, 2d",
-}
 
 
 def _api_settings(name: str) -> dict[str, Any]:
@@ -84,8 +80,8 @@ def scenario_schema() -> dict[str, Any]:
                     "additionalProperties": False,
                     "required": ["at"],
                     "properties": {
-                        "at": {**_DURATION, "description": "virtual offset from the scenario start"},
-                        "every": {**_DURATION, "description": "repeat this step this often"},
+                        "at": {**DURATION_SCHEMA, "description": "virtual offset from the scenario start"},
+                        "every": {**DURATION_SCHEMA, "description": "repeat this step this often"},
                         "count": {"type": "integer", "minimum": 1, "description": "how many times in all (with every)"},
                         **step_actions,
                     },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.durations import DURATION_PATTERN
+from ...core.durations import DURATION_SCHEMA
 
 __all__ = ["ACTION_TYPES", "EVENT_SCHEMAS", "LIMITED_BY", "PERMISSIONS", "STATE_SCHEMA", "STRATEGY_STATUSES"]
 
@@ -27,7 +27,6 @@ STRATEGY_TYPES = ("PRICE_ALERT", "RECURRING_BUY", "TAKE_PROFIT", "STOP_LOSS")
 STRATEGY_STATUSES = ("ACTIVE", "PAUSED", "ERROR", "COMPLETED", "CANCELLED")
 
 _HHMM = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$", "description": "HH:MM, 24-hour clock"}
-_DURATION: dict[str, Any] = {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}]}
 
 ACTIVE_HOURS: dict[str, Any] = {
     "oneOf": [
@@ -68,7 +67,7 @@ POSITION: dict[str, Any] = {
         "currentPrice": {"type": "number", "minimum": 0, "maximum": 1},
         "redeemable": {"type": "boolean"},
         "negRisk": {"type": "boolean"},
-        "closes_in": {**_DURATION, "description": "market closes this long after the scenario start"},
+        "closes_in": {**DURATION_SCHEMA, "description": "market closes this long after the scenario start"},
     },
 }
 
@@ -110,7 +109,7 @@ STATE_SCHEMA: dict[str, Any] = {
         "strategies": {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "array", "items": STRATEGY}]},
         "seek_trades": {"type": "boolean", "description": "raise SEEK_TRADES while budget is available"},
         "builder_api": {"type": "boolean", "description": "false: POST /settlements/redeem answers 501"},
-        "recent_fills_window": {**_DURATION, "description": "how far back recentFills looks (default 24h)"},
+        "recent_fills_window": {**DURATION_SCHEMA, "description": "how far back recentFills looks (default 24h)"},
     },
 }
 
@@ -154,7 +153,7 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "description": "open positions' markets now close soon",
-        "properties": {"count": {"type": "integer", "minimum": 1}, "within": _DURATION},
+        "properties": {"count": {"type": "integer", "minimum": 1}, "within": DURATION_SCHEMA},
     },
     "strategy": {
         "type": "object",
