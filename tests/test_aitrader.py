@@ -190,3 +190,17 @@ def test_ws_silence_keeps_frames_back_and_refuse_upgrade_answers_503(make_mock: 
 
     assert asyncio.run(refused()) == 503
     assert journal(mock, "ws.reject")[-1].data["status"] == 503
+
+
+def test_odd_input_gets_fastapi_errors_not_500s(make_mock: MockFactory) -> None:
+    mock = make_mock("aitrader/duplicate-delivery")
+    base = mock.url("aitrader")
+    headers = {"X-Claw-Token": "claw_duplicatedelivery000000000000"}
+    for path in ("/api/claw/messages/recent?limit=--5", "/api/signals/feed?limit=--5", "/api/signals/feed?offset=%C2%B2"):
+        response = httpx.get(base + path, headers=headers)
+        assert response.status_code == 422 and response.json()["detail"][0]["type"] == "int_parsing", path
+    spoof = httpx.post(base + "/api/claw/messages", headers=headers, json={"agent_id": 1, "type": "x_note", "content": "hi", "data": {"type": "spoofed"}})
+    assert spoof.status_code == 200
+    assert mock.call(lambda: mock.runtime.apis["aitrader"].frame(mock.runtime.apis["aitrader"].messages[-1], 0.0))["type"] == "x_note"
+    rich = httpx.post(base + "/api/claw/agents/selfRegister", json={"name": "poor-bot", "password": "pw", "initial_balance": 0})
+    assert rich.json()["initial_balance"] == 0

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ...adapters.responses import reply_response
 from ...core.reply import Reply
 from ...runtime import Runtime
-from .domain import Agent, AiTrader
+from .domain import Agent, AiTrader, int_param, int_param_error
 
 __all__ = ["build_app", "error_body"]
 
@@ -77,8 +77,9 @@ class _Notifier:
 
     def resolve(self, client_id: str) -> int | None:
         """upstream: ``int(client_id)`` or nothing; documented: also ``agent_<id>`` or the agent's name."""
-        if client_id.lstrip("-").isdigit():
-            return int(client_id)
+        number = int_param(client_id)
+        if number is not None:
+            return number
         if self.domain.upstream:
             return None
         candidate = client_id.removeprefix("agent_")
@@ -171,10 +172,11 @@ def build_app(runtime: Runtime) -> Starlette:
         return app.unread_summary(agent)
 
     async def recent(app: AiTrader, agent: Agent, request: Request, now: float) -> Reply:
-        limit = request.query_params.get("limit", "20")
-        if not limit.lstrip("-").isdigit():
-            return Reply(422, {"detail": [{"type": "int_parsing", "loc": ["query", "limit"], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": limit}]})
-        return app.recent(agent, request.query_params.get("category"), int(limit))
+        text = request.query_params.get("limit", "20")
+        limit = int_param(text)
+        if limit is None:
+            return int_param_error("limit", text)
+        return app.recent(agent, request.query_params.get("category"), limit)
 
     async def feed(app: AiTrader, request: Request, now: float) -> Reply:
         viewer = app.authenticate(request.headers.get("authorization"), request.headers.get("x-claw-token"))

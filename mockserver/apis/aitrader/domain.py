@@ -28,7 +28,7 @@ from ...core.clock import format_instant
 from ...core.reply import Reply
 from .schema import DOCUMENTED_TYPES
 
-__all__ = ["Agent", "AiTrader", "Message", "Task", "detail", "validation_error"]
+__all__ = ["Agent", "AiTrader", "Message", "Task", "detail", "int_param", "int_param_error", "validation_error"]
 
 _URLSAFE = string.ascii_letters + string.digits + "-_"
 
@@ -56,6 +56,17 @@ def check_body(body: Any, fields: Mapping[str, type | tuple[type, ...]], optiona
         if body.get(name) is not None and not isinstance(body[name], kinds):
             errors.append((("body", name), "type_error", f"Input should be a valid {_type_name(kinds)}", body[name]))
     return validation_error(errors) if errors else None
+
+
+def int_param(value: str) -> int | None:
+    """A query parameter FastAPI would parse as an int (ASCII digits, one optional sign), else None."""
+    text = value.strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    return int(text) if digits.isascii() and digits.isdigit() else None
+
+
+def int_param_error(name: str, value: str) -> Reply:
+    return Reply(422, {"detail": [{"type": "int_parsing", "loc": ["query", name], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": value}]})
 
 
 def _type_name(kinds: type | tuple[type, ...]) -> str:
@@ -215,7 +226,7 @@ class AiTrader:
             return problem
         if any(a.name == body["name"] for a in self.agents.values()):
             return detail(400, "Agent name already exists")
-        agent = self._new_agent(body["name"], body["password"], now, balance=float(body.get("initial_balance") or 100000.0))
+        agent = self._new_agent(body["name"], body["password"], now, balance=float(body["initial_balance"] if body.get("initial_balance") is not None else 100000.0))
         self.record("agent.registered", {"agent_id": agent.id, "name": agent.name})
         return Reply(200, {"token": agent.token, "agent_id": agent.id, "name": agent.name, "initial_balance": agent.initial_balance})
 
@@ -251,7 +262,12 @@ class AiTrader:
     def frame(self, message: Message, now: float) -> dict[str, Any]:
         if self.upstream:
             return {"type": message.type, "content": message.content, "data": message.data}
-        return {"type": message.type, **(message.data or {}), **message.frame_extra, "content": message.frame_extra.get("content", message.content), "timestamp": format_instant(now)}
+        frame: dict[str, Any] = {"type": message.type}
+        # the seed's frames are flat: the payload's fields at the top, never overriding type/content/timestamp
+        frame.update((k, v) for k, v in {**(message.data or {}), **message.frame_extra}.items() if k not in ("type", "content", "timestamp"))
+        frame["content"] = message.frame_extra.get("content", message.content)
+        frame["timestamp"] = format_instant(now)
+        return frame
 
     def _lost(self) -> bool:
         pattern = self.ws_loss.get("pattern")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.clock import parse_instant
 from ...core.reply import Reply
-from .domain import Agent, Message, check_body, detail
+from .domain import Agent, Message, check_body, detail, int_param, int_param_error
 
 if TYPE_CHECKING:
     from .domain import AiTrader
@@ -208,11 +208,13 @@ class Social:
         }
 
     def feed(self, params: Mapping[str, str], viewer: Agent | None) -> Reply:
-        try:
-            limit = min(100, max(1, int(params.get("limit", "50"))))
-            offset = max(0, int(params.get("offset", "0")))
-        except ValueError:
-            return self._query_error(params)
+        numbers: dict[str, int] = {}
+        for name, default in (("limit", "50"), ("offset", "0")):
+            value = int_param(params.get(name, default))
+            if value is None:
+                return int_param_error(name, params[name])
+            numbers[name] = value
+        limit, offset = min(100, max(1, numbers["limit"])), max(0, numbers["offset"])
         keyword = (params.get("keyword") or "").lower()
         rows = [s for s in self.signals.values()
                 if (not params.get("message_type") or s.message_type == params["message_type"])
@@ -229,11 +231,6 @@ class Social:
         page = rows[offset : offset + limit]
         return Reply(200, {"signals": [self._view(s, viewer) for s in page], "total": len(rows), "limit": limit, "offset": offset,
                            "has_more": offset + len(page) < len(rows)})
-
-    @staticmethod
-    def _query_error(params: Mapping[str, str]) -> Reply:
-        name = next(k for k in ("limit", "offset") if k in params and not params[k].lstrip("-").isdigit())
-        return Reply(422, {"detail": [{"type": "int_parsing", "loc": ["query", name], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": params[name]}]})
 
     def replies(self, signal_id: int) -> Reply:
         signal = self.signals.get(signal_id)
@@ -287,6 +284,7 @@ class Social:
         signal.content = body["content"]
         signal.market = body.get("market") or signal.market
         signal.symbol = body.get("symbol") or signal.symbol
+        signal.tags = [str(t) for t in body["tags"]] if body.get("tags") is not None else [signal.market, signal.symbol.split("/")[0].lower()]
         self._announce(signal, now)
         return Reply(200, {"success": True, "signal_id": signal.id})
 
