@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .apis.registry import APIS, CONTROL_PORT
-from .core.clock import format_instant, parse_instant
+from .core.clock import MAX_SPEED, ClockError, check_instant, format_instant, parse_instant
 from .core.errors import MockServerError, ScenarioError
 from .scenario.loader import builtin_scenarios, load_builtin, load_scenario, resolve_scenario
 from .scenario.schema import scenario_schema
@@ -34,22 +34,50 @@ def _pairs(values: Sequence[str], what: str, *, known: Sequence[str]) -> dict[st
     return out
 
 
+def _speed(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= MAX_SPEED:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected a number from 0 (manual clock) to {MAX_SPEED:g}, got {text!r}")
+    return value
+
+
+def _instant(text: str) -> float:
+    try:
+        return check_instant(parse_instant(text))
+    except (ValueError, ClockError):
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 instant between 1971 and 9980 (e.g. 2026-02-06T22:00:00-05:00), got {text!r}"
+        ) from None
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 (ephemeral) to 65535, got {text!r}")
+    return int(text)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mockserver", description="A scriptable fake of five trading-agent notification APIs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve every API with a scenario")
     serve.add_argument("--scenario", default="demo", help="built-in scenario id or a YAML file (default: demo)")
-    serve.add_argument("--speed", type=float, help="virtual seconds per real second (0 = manual clock)")
-    serve.add_argument("--start", help="virtual start instant, ISO 8601 (default: the scenario's, else now)")
+    serve.add_argument("--speed", type=_speed, help="virtual seconds per real second (0 = manual clock)")
+    serve.add_argument("--start", type=_instant, help="virtual start instant, ISO 8601 (default: the scenario's, else now)")
     serve.add_argument("--profile", action="append", default=[], metavar="API=PROFILE", help="documented or upstream, per API")
     serve.add_argument("--host", default="127.0.0.1", help="address the API listeners bind (default 127.0.0.1)")
     serve.add_argument("--port", action="append", default=[], metavar="API=PORT", help="port of an API (0 = ephemeral)")
-    serve.add_argument("--control-port", type=int, default=CONTROL_PORT)
+    serve.add_argument("--control-port", type=_port, default=CONTROL_PORT)
     serve.add_argument("--control-host", default="127.0.0.1")
     serve.add_argument("--control-token", help="require this token on the control API")
     serve.add_argument("--env-file", help="write the client environment (DECISIONS D6) to this file")
-    serve.add_argument("--journal-limit", type=int, default=50_000, help="journal entries kept in memory before spilling")
+    serve.add_argument("--journal-limit", type=_positive, default=50_000, help="journal entries kept in memory before spilling")
     serve.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     validate = sub.add_parser("validate", help="check scenario files")
@@ -71,9 +99,12 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import MockServer, env_lines
 
     scenario = resolve_scenario(args.scenario)
-    ports = {name: int(port) for name, port in _pairs(args.port, "port", known=list(APIS)).items()}
+    try:
+        ports = {name: _port(port) for name, port in _pairs(args.port, "port", known=list(APIS)).items()}
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"mockserver serve: --port: {exc}") from None
     profiles = _pairs(args.profile, "profile", known=list(APIS))
-    start = parse_instant(args.start) if args.start else None
+    start = args.start
     runtime = Runtime(
         scenario,
         real_time=time.monotonic,

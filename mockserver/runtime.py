@@ -100,7 +100,9 @@ class Runtime:
             apis = {}
             for name, api in APIS.items():
                 settings = scenario.api(name)
-                apis[name] = api.factory(state=settings.state, options=settings.options, seed=scenario.seed, start=start, profile=profiles[name])
+                apis[name] = api.factory(
+                    state=settings.state, options=settings.options, seed=scenario.seed, start=start, profile=profiles[name]
+                )
         except (ClockError, ValueError, KeyError, TypeError) as exc:
             raise ScenarioError(f"scenario {scenario.id!r} cannot start: {exc}") from None
         for fault_id in list(self.faults):

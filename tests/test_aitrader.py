@@ -15,7 +15,9 @@ from tests.conftest import MockFactory
 
 
 def heartbeat(base: str, headers: dict[str, str], body: Any = None) -> dict[str, Any]:
-    response = httpx.post(f"{base}/api/claw/agents/heartbeat", json=body if body is not None else {"status": "alive"}, headers=headers, timeout=10)
+    response = httpx.post(
+        f"{base}/api/claw/agents/heartbeat", json=body if body is not None else {"status": "alive"}, headers=headers, timeout=10
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -155,7 +157,9 @@ def test_upstream_drops_a_non_integer_client_id_right_after_accept(make_mock: Mo
     assert closes[-1].data["code"] == 1006 and closes[-1].direction == "out"
 
 
-@pytest.mark.parametrize(("fault", "expected_code"), [({"kind": "close", "code": 1012, "reason": "restart"}, 1012), ({"kind": "reset"}, 1006)])
+@pytest.mark.parametrize(
+    ("fault", "expected_code"), [({"kind": "close", "code": 1012, "reason": "restart"}, 1012), ({"kind": "reset"}, 1006)]
+)
 def test_ws_close_and_reset_faults_drop_open_sockets(make_mock: MockFactory, fault: dict[str, Any], expected_code: int) -> None:
     mock = make_mock("aitrader/ws-drops-notifications")
 
@@ -199,7 +203,9 @@ def test_odd_input_gets_fastapi_errors_not_500s(make_mock: MockFactory) -> None:
     for path in ("/api/claw/messages/recent?limit=--5", "/api/signals/feed?limit=--5", "/api/signals/feed?offset=%C2%B2"):
         response = httpx.get(base + path, headers=headers)
         assert response.status_code == 422 and response.json()["detail"][0]["type"] == "int_parsing", path
-    spoof = httpx.post(base + "/api/claw/messages", headers=headers, json={"agent_id": 1, "type": "x_note", "content": "hi", "data": {"type": "spoofed"}})
+    spoof = httpx.post(
+        base + "/api/claw/messages", headers=headers, json={"agent_id": 1, "type": "x_note", "content": "hi", "data": {"type": "spoofed"}}
+    )
     assert spoof.status_code == 200
     assert mock.call(lambda: mock.runtime.apis["aitrader"].frame(mock.runtime.apis["aitrader"].messages[-1], 0.0))["type"] == "x_note"
     rich = httpx.post(base + "/api/claw/agents/selfRegister", json={"name": "poor-bot", "password": "pw", "initial_balance": 0})

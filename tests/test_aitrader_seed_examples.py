@@ -28,7 +28,9 @@ timeline:
 """
 
 
-def test_seed_examples_print_what_the_scenario_sent(make_mock: MockFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_examples_print_what_the_scenario_sent(
+    make_mock: MockFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     mock = make_mock(yaml=SCENARIO)
     monkeypatch.setenv("AITRADER_BASE_URL", mock.url("aitrader"))
     monkeypatch.setenv("AITRADER_TOKEN", "claw_xxx_seed_example_000000000000")
@@ -64,7 +66,11 @@ def test_seed_examples_print_what_the_scenario_sent(make_mock: MockFactory, monk
     trade = next(m.data["trade"] for m in messages if m.type == "trade_copied")
     assert [line for line in out if line.startswith("New message: ")] == [f"New message: {m.type} - {m.content}" for m in messages]
     assert "New task: analyze_market" in out
-    assert [line for line in out if line.startswith("Received: ")] == ["Received: new_reply", "Received: new_follower", "Received: trade_copied"]
+    assert [line for line in out if line.startswith("Received: ")] == [
+        "Received: new_reply",
+        "Received: new_follower",
+        "Received: trade_copied",
+    ]
     assert f"New reply to: {titles.pop()}" in out
     assert f"New follower: {follower}" in out
     assert f"Trade copied: {trade}" in out

@@ -99,3 +99,18 @@ def test_python_dash_m_and_bad_arguments() -> None:
     assert bad.returncode == 1 and "no built-in scenario 'nope/nothing'" in bad.stderr
     port = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", "lobster=1"], capture_output=True, text=True, check=False)
     assert port.returncode != 0 and "unknown API 'lobster'" in port.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--speed", "-1"], "argument --speed: expected a number from 0"),
+        (["--speed", "nan"], "argument --speed: expected a number from 0"),
+        (["--start", "garbage"], "argument --start: expected an ISO 8601 instant"),
+        (["--journal-limit", "0"], "argument --journal-limit: expected a whole number >= 1"),
+        (["--port", "luckylobster=70000"], "--port: expected a port from 0 (ephemeral) to 65535"),
+    ],
+)
+def test_bad_serve_arguments_get_a_message_not_a_traceback(args: list[str], expected: str) -> None:
+    run = subprocess.run([sys.executable, "-m", "mockserver", "serve", *args], capture_output=True, text=True, check=False, timeout=60)
+    assert run.returncode != 0 and expected in run.stderr and "Traceback" not in run.stderr

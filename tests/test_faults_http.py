@@ -203,7 +203,10 @@ def test_a_refuse_fault_at_zero_seconds_refuses_from_the_start(make_mock: MockFa
         socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=2).close()
 
 
-@pytest.mark.parametrize("bad", [{"kind": "error", "status": 101}, {"kind": "error", "headers": {"X-A": "a\nb"}}, {"kind": "error", "headers": {"Bad Name": "x"}}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"kind": "error", "status": 101}, {"kind": "error", "headers": {"X-A": "a\nb"}}, {"kind": "error", "headers": {"Bad Name": "x"}}],
+)
 def test_faults_that_would_break_http_are_refused(make_mock: MockFactory, bad: dict[str, Any]) -> None:
     mock, _url = start(make_mock)
     response = httpx.post(mock.url("control") + "/_mock/faults", json=bad)
@@ -224,7 +227,7 @@ def test_no_content_fault_sends_no_body_and_garbage_bytes_are_journaled(make_moc
 def test_a_client_that_leaves_mid_body_is_journaled_with_what_it_sent(make_mock: MockFactory) -> None:
     mock, _url = start(make_mock)
     with socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=5) as raw:
-        raw.sendall(b"POST /api/agent/v1/settlements/redeem HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"dryRun\": tr")
+        raw.sendall(b'POST /api/agent/v1/settlements/redeem HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"dryRun": tr')
         threading.Event().wait(0.3)  # let the server read the partial body (real time: socket I/O, not protocol time)
     for _ in range(50):
         partial = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.request" and e.data.get("outcome")])

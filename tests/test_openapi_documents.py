@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+from starlette.routing import WebSocketRoute
 
 from mockserver.control.openapi import api_openapi, control_openapi
 
@@ -151,28 +152,19 @@ def test_document_examples_match_their_schemas(ll: dict[str, Any]) -> None:
             assert_matches_openapi(ll, "GET", HEARTBEAT, 599, response["content"]["application/json"]["example"]), name
 
 
-def _routes(source: Path, prefix_var: str, prefix: str) -> set[tuple[str, str]]:
-    text = source.read_text(encoding="utf-8")
-    found: set[tuple[str, str]] = set()
-    for path, methods in re.findall(r'Route\(f"\{' + prefix_var + r'\}([^"]*)",.*?methods=\[([^\]]*)\]', text):
-        for method in re.findall(r'"([A-Z]+)"', methods):
-            found.add((method.lower(), prefix + path.replace("{{", "{").replace("}}", "}")))
-    return found
-
-
 def _documented(document: dict[str, Any]) -> set[tuple[str, str]]:
     methods = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
     return {(m, path) for path, item in document["paths"].items() for m in item if m in methods}
 
 
 def test_every_control_route_is_documented(control: dict[str, Any]) -> None:
-    routes = _routes(ROOT / "mockserver" / "control" / "app.py", "p", "/_mock")
+    routes = _control_routes()
     assert len(routes) >= 20, routes
     assert routes == _documented(control)
 
 
 def test_every_luckylobster_route_is_documented(ll: dict[str, Any]) -> None:
-    routes = _routes(ROOT / "mockserver" / "apis" / "luckylobster" / "app.py", "PREFIX", "/api/agent/v1")
+    routes, _sockets = _app_routes("luckylobster")
     assert routes == _documented(ll)
 
 
@@ -200,15 +192,39 @@ def test_aitrader_documents_per_profile() -> None:
         api_openapi("nosuchapi", "upstream")
 
 
-def _aitrader_routes() -> tuple[set[tuple[str, str]], set[str]]:
-    """The HTTP routes and WebSocket paths of the AI-Trader app, read from its source."""
-    text = (ROOT / "mockserver" / "apis" / "aitrader" / "app.py").read_text(encoding="utf-8")
+def _app_routes(api: str) -> tuple[set[tuple[str, str]], set[str]]:
+    """The HTTP routes (method, path) and WebSocket paths of an API's app, read from the app itself."""
+    import importlib
+
+    from mockserver import Runtime, scenario_from_yaml
+    from mockserver.apis.registry import APIS
+
+    module_name, _, func = APIS[api].adapter.partition(":")
+    runtime = Runtime(scenario_from_yaml("id: t\ndescription: routes\nclock: {start: '2026-03-09T12:00:00Z'}\n"))
+    app = getattr(importlib.import_module(module_name), func)(runtime)
     found: set[tuple[str, str]] = set()
-    for path, methods in re.findall(r'\bRoute\("([^"]*)",.*?methods=\[([^\]]*)\]', text):
-        for method in re.findall(r'"([A-Z]+)"', methods):
-            found.add((method.lower(), re.sub(r"\{(\w+):\w+\}", r"{\1}", path)))
-    sockets = set(re.findall(r'\bWebSocketRoute\("([^"]*)"', text))
+    sockets: set[str] = set()
+    for route in app.routes:
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        if isinstance(route, WebSocketRoute):
+            sockets.add(path)
+        else:
+            found |= {(method.lower(), path) for method in route.methods or () if method != "HEAD"}
     return found, sockets
+
+
+def _aitrader_routes() -> tuple[set[tuple[str, str]], set[str]]:
+    return _app_routes("aitrader")
+
+
+def _control_routes() -> set[tuple[str, str]]:
+    from mockserver import Runtime, scenario_from_yaml
+    from mockserver.adapters.driver import ClockDriver
+    from mockserver.control.app import build_control_app
+
+    runtime = Runtime(scenario_from_yaml("id: t\ndescription: routes\nclock: {start: '2026-03-09T12:00:00Z'}\n"))
+    app = build_control_app(runtime, ClockDriver(runtime), urls=dict)
+    return {(method.lower(), route.path) for route in app.routes for method in route.methods or () if method != "HEAD"}
 
 
 @pytest.mark.parametrize("profile", AITRADER_PROFILES)
@@ -487,12 +503,10 @@ MS_KEY = "ll_" + "m" * 64
 
 
 def _runtime(**state: Any) -> Any:
-    try:
-        from mockserver.core.clock import parse_instant
-        from mockserver.runtime import Runtime
-        from mockserver.scenario.model import ApiSettings, ClockSettings, Scenario
-    except ImportError as exc:  # the package may still be under construction
-        pytest.skip(f"runtime not importable: {exc}")
+    from mockserver.core.clock import parse_instant
+    from mockserver.runtime import Runtime
+    from mockserver.scenario.model import ApiSettings, ClockSettings, Scenario
+
     base: dict[str, Any] = {
         "keys": [
             {"key": AWAKE, "name": "awake"},
@@ -557,10 +571,8 @@ class Recorder:
 @pytest.fixture
 def ll_live(ll: dict[str, Any]) -> Iterator[tuple[Any, Recorder]]:
     runtime = _runtime()
-    try:
-        from mockserver.apis.luckylobster.app import build_app
-    except ImportError as exc:
-        pytest.skip(f"luckylobster app not importable: {exc}")
+    from mockserver.apis.luckylobster.app import build_app
+
     yield runtime, Recorder(ll, _client(build_app(runtime)))
 
 
@@ -660,11 +672,9 @@ def test_live_routing_errors(ll_live: tuple[Any, Recorder]) -> None:
 @pytest.fixture
 def control_live(control: dict[str, Any]) -> Iterator[tuple[Any, Recorder]]:
     runtime = _runtime()
-    try:
-        from mockserver.adapters.driver import ClockDriver
-        from mockserver.control.app import build_control_app
-    except ImportError as exc:
-        pytest.skip(f"control app not importable: {exc}")
+    from mockserver.adapters.driver import ClockDriver
+    from mockserver.control.app import build_control_app
+
     app = build_control_app(runtime, ClockDriver(runtime), urls=lambda: {"control": "http://127.0.0.1:8700"}, token="sekrit")
     yield runtime, Recorder(control, _client(app), {"X-Mock-Token": "sekrit"})
 

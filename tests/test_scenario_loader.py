@@ -112,8 +112,14 @@ ALIAS_BOMB = "id: t\ndescription: d\na: &a [x, x, x, x, x, x, x, x, x, x]\n" + "
         (ALIAS_BOMB, "expands to more than 200000 values"),
         ("id: t\ndescription: d\nbase: &b {seed: 1}\nclock:\n  <<: *b\n", ":5:3: YAML merge keys (<<) are not supported"),
         ("id: t\ndescription: d\nclock: {speed: .nan}\n", ":3:16: clock.speed: nan is not a finite number"),
-        ("id: t\ndescription: d\nclock: {start: '9999-12-31T23:59:59-10:00'}\n", "clock.start: '9999-12-31T23:59:59-10:00' is out of range"),
-        ("id: t\ndescription: d\ntimeline:\n  - {at: 2m, fault: {id: f, kind: error}}\n  - {at: 1m, stop_fault: f}\n", "timeline[1].stop_fault: no fault 'f' was started before this step"),
+        (
+            "id: t\ndescription: d\nclock: {start: '9999-12-31T23:59:59-10:00'}\n",
+            "clock.start: '9999-12-31T23:59:59-10:00' is out of range",
+        ),
+        (
+            "id: t\ndescription: d\ntimeline:\n  - {at: 2m, fault: {id: f, kind: error}}\n  - {at: 1m, stop_fault: f}\n",
+            "timeline[1].stop_fault: no fault 'f' was started before this step",
+        ),
     ],
 )
 def test_hostile_or_impossible_scenarios_are_refused_quickly(text: str, expected: str) -> None:

@@ -136,8 +136,14 @@ class ApiEdge:
                 journal.record(
                     self.api,
                     "http.request",
-                    {"method": scope["method"], "path": scope["path"], "query": scope["query_string"].decode("latin-1"),
-                     "headers": RawHeaders(scope["headers"]), "body": _body_text(b"".join(chunks)), "outcome": "client disconnected"},
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "query": scope["query_string"].decode("latin-1"),
+                        "headers": RawHeaders(scope["headers"]),
+                        "body": _body_text(b"".join(chunks)),
+                        "outcome": "client disconnected",
+                    },
                     conn=conn,
                     direction="in",
                 )
@@ -225,7 +231,9 @@ class ApiEdge:
             try:
                 await send(message)
             except Exception as exc:  # the client went away: say so, then let the server clean up
-                self.runtime.journal.record(self.api, "http.send_failed", {"path": path, "error": f"{type(exc).__name__}: {exc}"}, conn=conn)
+                self.runtime.journal.record(
+                    self.api, "http.send_failed", {"path": path, "error": f"{type(exc).__name__}: {exc}"}, conn=conn
+                )
                 raise
 
         await self.app(scope, receive, tap)

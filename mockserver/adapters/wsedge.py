@@ -111,7 +111,12 @@ class WebSocketEdge:
                     self._record("ws.frame", {"path": path, "bytes": (message.get("bytes") or b"").hex()}, conn, "in")
             elif kind == "websocket.disconnect":
                 if not handle.closed:
-                    self._record("ws.close", {"path": path, "by": "client", "code": message.get("code", 1005), "reason": message.get("reason") or ""}, conn, "in")
+                    self._record(
+                        "ws.close",
+                        {"path": path, "by": "client", "code": message.get("code", 1005), "reason": message.get("reason") or ""},
+                        conn,
+                        "in",
+                    )
                 handle.closed = True
             return message
 
@@ -129,7 +134,11 @@ class WebSocketEdge:
                 if handle.closed:
                     return
                 silence = self.runtime.silenced(self.api, path)
-                frame = {"path": path, "text": message["text"]} if message.get("text") is not None else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
+                frame = (
+                    {"path": path, "text": message["text"]}
+                    if message.get("text") is not None
+                    else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
+                )
                 if silence is not None:
                     silence.applied += 1
                     self._record("ws.suppressed", {**frame, "fault": silence.spec.id}, conn, "internal")
@@ -142,7 +151,12 @@ class WebSocketEdge:
                     return
                 handle.closed = True
                 await send(message)
-                self._record("ws.close", {"path": path, "by": "server", "code": message.get("code", 1000), "reason": message.get("reason") or ""}, conn, "out")
+                self._record(
+                    "ws.close",
+                    {"path": path, "by": "server", "code": message.get("code", 1000), "reason": message.get("reason") or ""},
+                    conn,
+                    "out",
+                )
                 return
             await send(message)
 
@@ -154,9 +168,13 @@ class WebSocketEdge:
             if not handle.closed:
                 handle.closed = True
                 # uvicorn closes the TCP connection without a close frame: the client sees 1006
-                self._record("ws.close", {"path": path, "by": "server", "code": 1006, "reason": "handler ended without a close frame"}, conn, "out")
+                self._record(
+                    "ws.close", {"path": path, "by": "server", "code": 1006, "reason": "handler ended without a close frame"}, conn, "out"
+                )
 
-    async def _refuse(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], fault: ActiveFault, conn: str, path: str) -> None:
+    async def _refuse(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], fault: ActiveFault, conn: str, path: str
+    ) -> None:
         status = fault.spec.status
         body = b'{"detail":"Service Unavailable"}' if status == 503 else b""
         if "websocket.http.response" in (scope.get("extensions") or {}):

@@ -83,7 +83,11 @@ def build_control_app(
     async def load_scenario(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
         if "yaml" in content_type:
-            scenario = scenario_from_yaml((await request.body()).decode("utf-8"), source="<request body>")
+            try:
+                text = (await request.body()).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ControlError("the YAML body is not UTF-8") from None
+            scenario = scenario_from_yaml(text, source="<request body>")
         else:
             body = await _body(request)
             if "yaml" in body:

@@ -60,7 +60,9 @@ def _build(node: yaml.Node, path: Path_, positions: _Positions, constructor: yam
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if len(positions.values) > MAX_NODES:
         where = f"{{file}}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
-        raise ScenarioError("too large", [f"{where}: the scenario expands to more than {MAX_NODES} values (aliases?); expected a plain, smaller file"])
+        raise ScenarioError(
+            "too large", [f"{where}: the scenario expands to more than {MAX_NODES} values (aliases?); expected a plain, smaller file"]
+        )
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
         where = f"{{file}}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
         raise ScenarioError("unsupported YAML tag", [f"{where}: unsupported YAML tag {node.tag!r}; only plain YAML is accepted"])
@@ -256,7 +258,9 @@ def _check_apis(data: Mapping[str, Any], positions: _Positions, source: str) -> 
         try:
             instant = parse_instant(start)
         except ValueError:
-            problems.append(f"{source}:{line}:{col}: clock.start: {start!r} is not an ISO 8601 instant; expected 'now' or e.g. 2026-02-06T22:00:00-05:00")
+            problems.append(
+                f"{source}:{line}:{col}: clock.start: {start!r} is not an ISO 8601 instant; expected 'now' or e.g. 2026-02-06T22:00:00-05:00"
+            )
         else:
             if not MIN_INSTANT <= instant <= MAX_INSTANT:
                 problems.append(f"{source}:{line}:{col}: clock.start: {start!r} is out of range; expected an instant between 1971 and 9980")

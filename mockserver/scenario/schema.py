@@ -14,7 +14,6 @@ SCENARIO_ID_PATTERN = r"^[a-z0-9][a-z0-9._/-]*$"
 RULE_ID_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$"
 
 
-
 def _api_settings(name: str) -> dict[str, Any]:
     api = APIS[name]
     return {

@@ -41,7 +41,14 @@ async def _json(request: Request) -> Any:
 
 
 def _json_error() -> Reply:
-    return Reply(422, {"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}, "ctx": {"error": "Expecting value"}}]})
+    return Reply(
+        422,
+        {
+            "detail": [
+                {"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}, "ctx": {"error": "Expecting value"}}
+            ]
+        },
+    )
 
 
 class _Notifier:
@@ -216,14 +223,24 @@ def build_app(runtime: Runtime) -> Starlette:
         Route("/api/claw/tasks", authed(with_body(lambda app, agent, body, now: app.create_task(body, now))), methods=["POST"]),
         Route("/api/claw/messages/unread-summary", authed(unread_summary), methods=["GET"]),
         Route("/api/claw/messages/recent", authed(recent), methods=["GET"]),
-        Route("/api/claw/messages/mark-read", authed(with_body(lambda app, agent, body, now: app.mark_read(agent, body))), methods=["POST"]),
+        Route(
+            "/api/claw/messages/mark-read", authed(with_body(lambda app, agent, body, now: app.mark_read(agent, body))), methods=["POST"]
+        ),
         Route("/api/signals/feed", public(feed), methods=["GET"]),
         Route("/api/signals/my/discussions", my_discussions, methods=["GET"]),
         Route("/api/signals/my/discussions/with-new-replies", my_discussions, methods=["GET"]),
         Route("/api/signals/{signal_id:int}/replies", public(replies), methods=["GET"]),
-        Route("/api/signals/discussion", authed(with_body(lambda app, agent, body, now: app.social.post_discussion(agent, body, now))), methods=["POST"]),
-        Route("/api/signals/reply", authed(with_body(lambda app, agent, body, now: app.social.post_reply(agent, body, now))), methods=["POST"]),
-        Route("/api/signals/follow", authed(with_body(lambda app, agent, body, now: app.social.follow(agent, body, now))), methods=["POST"]),
+        Route(
+            "/api/signals/discussion",
+            authed(with_body(lambda app, agent, body, now: app.social.post_discussion(agent, body, now))),
+            methods=["POST"],
+        ),
+        Route(
+            "/api/signals/reply", authed(with_body(lambda app, agent, body, now: app.social.post_reply(agent, body, now))), methods=["POST"]
+        ),
+        Route(
+            "/api/signals/follow", authed(with_body(lambda app, agent, body, now: app.social.follow(agent, body, now))), methods=["POST"]
+        ),
         Route("/api/signals/{signal_id:int}/replies/{reply_id:int}/accept", authed(accept), methods=["POST"]),
         WebSocketRoute("/ws/notify/{client_id}", notifier.serve),
     ]
@@ -233,5 +250,3 @@ def build_app(runtime: Runtime) -> Starlette:
 def _spa_fallback() -> Response:
     """What the live server answers for a GET no API route matches (no frontend build present)."""
     return reply_response(Reply(200, {"message": "AI-Trader API"}))
-
-

@@ -43,14 +43,20 @@ def validation_error(errors: list[tuple[tuple[str, ...], str, str, Any]]) -> Rep
     return Reply(422, {"detail": [{"type": kind, "loc": list(loc), "msg": msg, "input": given} for loc, kind, msg, given in errors]})
 
 
-def check_body(body: Any, fields: Mapping[str, type | tuple[type, ...]], optional: Mapping[str, type | tuple[type, ...]] | None = None) -> Reply | None:
+def check_body(
+    body: Any, fields: Mapping[str, type | tuple[type, ...]], optional: Mapping[str, type | tuple[type, ...]] | None = None
+) -> Reply | None:
     if not isinstance(body, dict):
-        return validation_error([(("body",), "model_attributes_type", "Input should be a valid dictionary or object to extract fields from", body)])
+        return validation_error(
+            [(("body",), "model_attributes_type", "Input should be a valid dictionary or object to extract fields from", body)]
+        )
     errors: list[tuple[tuple[str, ...], str, str, Any]] = []
     for name, kinds in fields.items():
         if name not in body:
             errors.append((("body", name), "missing", "Field required", body))
-        elif not isinstance(body[name], kinds) or (isinstance(body[name], bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))):
+        elif not isinstance(body[name], kinds) or (
+            isinstance(body[name], bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))
+        ):
             errors.append((("body", name), "type_error", f"Input should be a valid {_type_name(kinds)}", body[name]))
     for name, kinds in (optional or {}).items():
         if body.get(name) is not None and not isinstance(body[name], kinds):
@@ -66,7 +72,19 @@ def int_param(value: str) -> int | None:
 
 
 def int_param_error(name: str, value: str) -> Reply:
-    return Reply(422, {"detail": [{"type": "int_parsing", "loc": ["query", name], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": value}]})
+    return Reply(
+        422,
+        {
+            "detail": [
+                {
+                    "type": "int_parsing",
+                    "loc": ["query", name],
+                    "msg": "Input should be a valid integer, unable to parse string as an integer",
+                    "input": value,
+                }
+            ]
+        },
+    )
 
 
 def _type_name(kinds: type | tuple[type, ...]) -> str:
@@ -122,7 +140,9 @@ class Task:
 class AiTrader:
     name = "aitrader"
 
-    def __init__(self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float, profile: str = "documented") -> None:
+    def __init__(
+        self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float, profile: str = "documented"
+    ) -> None:
         from .social import Social  # the social graph builds on agents made here
 
         self.profile = profile
@@ -147,7 +167,13 @@ class AiTrader:
         #: set by the runtime: journal an internal event of this API
         self.record: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
         for spec in state.get("agents") or [{"name": "demo-bot", "password": "demo-password"}]:
-            self._new_agent(spec.get("name") or self._peer_name(), spec.get("password") or "password", start, agent_id=spec.get("id"), token=spec.get("token"))
+            self._new_agent(
+                spec.get("name") or self._peer_name(),
+                spec.get("password") or "password",
+                start,
+                agent_id=spec.get("id"),
+                token=spec.get("token"),
+            )
         self.me = next(iter(self.agents.values()))
         self.social = Social(self, state, start)
         for _ in range(int(state.get("unread", 0))):
@@ -168,7 +194,9 @@ class AiTrader:
             return "".join(self.rng.choice(_URLSAFE) for _ in range(43))
         return "claw_" + "".join(self.rng.choice("0123456789abcdef") for _ in range(32))
 
-    def _new_agent(self, name: str, password: str, now: float, *, agent_id: int | None = None, token: str | None = None, balance: float = 100000.0) -> Agent:
+    def _new_agent(
+        self, name: str, password: str, now: float, *, agent_id: int | None = None, token: str | None = None, balance: float = 100000.0
+    ) -> Agent:
         if agent_id is None:
             agent_id = self.next_id("agent")
             while agent_id in self.agents:
@@ -226,7 +254,12 @@ class AiTrader:
             return problem
         if any(a.name == body["name"] for a in self.agents.values()):
             return detail(400, "Agent name already exists")
-        agent = self._new_agent(body["name"], body["password"], now, balance=float(body["initial_balance"] if body.get("initial_balance") is not None else 100000.0))
+        agent = self._new_agent(
+            body["name"],
+            body["password"],
+            now,
+            balance=float(body["initial_balance"] if body.get("initial_balance") is not None else 100000.0),
+        )
         self.record("agent.registered", {"agent_id": agent.id, "name": agent.name})
         return Reply(200, {"token": agent.token, "agent_id": agent.id, "name": agent.name, "initial_balance": agent.initial_balance})
 
@@ -247,13 +280,23 @@ class AiTrader:
         self.record("token.rotated", {"agent_id": agent.id, "reason": reason, "old": old[:8] + "...", "new": agent.token[:8] + "..."})
 
     def me_view(self, agent: Agent) -> Reply:
-        return Reply(200, {
-            "id": agent.id, "name": agent.name, "token": agent.token, "wallet_address": agent.wallet_address,
-            "points": agent.points, "cash": agent.initial_balance, "reputation_score": agent.reputation_score,
-        })
+        return Reply(
+            200,
+            {
+                "id": agent.id,
+                "name": agent.name,
+                "token": agent.token,
+                "wallet_address": agent.wallet_address,
+                "points": agent.points,
+                "cash": agent.initial_balance,
+                "reputation_score": agent.reputation_score,
+            },
+        )
 
     # -- messages and their push -------------------------------------------------------
-    def store_message(self, agent_id: int, kind: str, content: str, data: dict[str, Any] | None, now: float, *, frame_extra: dict[str, Any] | None = None) -> Message:
+    def store_message(
+        self, agent_id: int, kind: str, content: str, data: dict[str, Any] | None, now: float, *, frame_extra: dict[str, Any] | None = None
+    ) -> Message:
         message = Message(self.next_id("message"), agent_id, kind, content, data, now, frame_extra=frame_extra or {})
         self.messages.append(message)
         self._push(message, now)
@@ -264,7 +307,9 @@ class AiTrader:
             return {"type": message.type, "content": message.content, "data": message.data}
         frame: dict[str, Any] = {"type": message.type}
         # the seed's frames are flat: the payload's fields at the top, never overriding type/content/timestamp
-        frame.update((k, v) for k, v in {**(message.data or {}), **message.frame_extra}.items() if k not in ("type", "content", "timestamp"))
+        frame.update(
+            (k, v) for k, v in {**(message.data or {}), **message.frame_extra}.items() if k not in ("type", "content", "timestamp")
+        )
         frame["content"] = message.frame_extra.get("content", message.content)
         frame["timestamp"] = format_instant(now)
         return frame
@@ -289,15 +334,42 @@ class AiTrader:
 
     def _row(self, message: Message) -> dict[str, Any]:
         if self.upstream:
-            return {"id": message.id, "agent_id": message.agent_id, "type": message.type, "content": message.content,
-                    "data": message.data, "read": 0, "created_at": self.stamp(message.created_at)}
-        return {"id": message.id, "type": message.type, "content": message.content, "data": message.data, "created_at": self.stamp(message.created_at)}
+            return {
+                "id": message.id,
+                "agent_id": message.agent_id,
+                "type": message.type,
+                "content": message.content,
+                "data": message.data,
+                "read": 0,
+                "created_at": self.stamp(message.created_at),
+            }
+        return {
+            "id": message.id,
+            "type": message.type,
+            "content": message.content,
+            "data": message.data,
+            "created_at": self.stamp(message.created_at),
+        }
 
     def _task_row(self, task: Task) -> dict[str, Any]:
         if self.upstream:
-            return {"id": task.id, "agent_id": task.agent_id, "type": task.type, "status": task.status, "input_data": task.input_data,
-                    "result_data": task.result_data, "created_at": self.stamp(task.created_at), "updated_at": self.stamp(task.updated_at)}
-        return {"id": task.id, "type": task.type, "status": task.status, "input_data": task.input_data, "created_at": self.stamp(task.created_at)}
+            return {
+                "id": task.id,
+                "agent_id": task.agent_id,
+                "type": task.type,
+                "status": task.status,
+                "input_data": task.input_data,
+                "result_data": task.result_data,
+                "created_at": self.stamp(task.created_at),
+                "updated_at": self.stamp(task.updated_at),
+            }
+        return {
+            "id": task.id,
+            "type": task.type,
+            "status": task.status,
+            "input_data": task.input_data,
+            "created_at": self.stamp(task.created_at),
+        }
 
     # -- heartbeat ----------------------------------------------------------------------------
     def heartbeat(self, agent: Agent, body: Any, now: float) -> Reply:
@@ -320,14 +392,25 @@ class AiTrader:
             t.delivered = True
         task_rows = [self._task_row(t) for t in tasks]
         if self.options.get("heartbeat_variant") == "extended":
-            return Reply(200, {"status": "ok", "agent_status": "online", "heartbeat_interval_ms": 300000,
-                               "messages": rows, "tasks": task_rows, "server_time": format_instant(now)})
+            return Reply(
+                200,
+                {
+                    "status": "ok",
+                    "agent_status": "online",
+                    "heartbeat_interval_ms": 300000,
+                    "messages": rows,
+                    "tasks": task_rows,
+                    "server_time": format_instant(now),
+                },
+            )
         return Reply(200, {"messages": rows, "tasks": task_rows})
 
     def _heartbeat_upstream(self, agent: Agent, now: float) -> Reply:
         limit = int(self.options.get("message_limit", 50))
         task_limit = int(self.options.get("task_limit", 10))
-        unread = sorted((m for m in self.messages if m.agent_id == agent.id and not m.read), key=lambda m: (m.created_at, m.id), reverse=True)
+        unread = sorted(
+            (m for m in self.messages if m.agent_id == agent.id and not m.read), key=lambda m: (m.created_at, m.id), reverse=True
+        )
         page = unread[:limit]
         rows = [self._row(m) for m in page]
         for m in page:
@@ -336,20 +419,23 @@ class AiTrader:
         task_rows = [self._task_row(t) for t in pending[:task_limit]]
         remaining = len(unread) - len(page)
         remaining_tasks = max(0, len(pending) - len(task_rows))
-        return Reply(200, {
-            "agent_id": agent.id,
-            "server_time": self.server_time(now),
-            "recommended_poll_interval_seconds": 30,
-            "messages": rows,
-            "tasks": task_rows,
-            "message_count": len(rows),
-            "task_count": len(task_rows),
-            "unread_count": len(rows),
-            "remaining_unread_count": remaining,
-            "remaining_task_count": remaining_tasks,
-            "has_more_messages": remaining > 0,
-            "has_more_tasks": remaining_tasks > 0,
-        })
+        return Reply(
+            200,
+            {
+                "agent_id": agent.id,
+                "server_time": self.server_time(now),
+                "recommended_poll_interval_seconds": 30,
+                "messages": rows,
+                "tasks": task_rows,
+                "message_count": len(rows),
+                "task_count": len(task_rows),
+                "unread_count": len(rows),
+                "remaining_unread_count": remaining,
+                "remaining_task_count": remaining_tasks,
+                "has_more_messages": remaining > 0,
+                "has_more_tasks": remaining_tasks > 0,
+            },
+        )
 
     # -- the inbox API -------------------------------------------------------------------------
     def send_message(self, body: Any, now: float) -> Reply:
@@ -379,7 +465,9 @@ class AiTrader:
                 by_type[m.type] = by_type.get(m.type, 0) + 1
         discussion = sum(n for k, n in by_type.items() if self.category(k) == "discussion")
         strategy = sum(n for k, n in by_type.items() if self.category(k) == "strategy")
-        return Reply(200, {"discussion_unread": discussion, "strategy_unread": strategy, "total_unread": discussion + strategy, "by_type": by_type})
+        return Reply(
+            200, {"discussion_unread": discussion, "strategy_unread": strategy, "total_unread": discussion + strategy, "by_type": by_type}
+        )
 
     def recent(self, agent: Agent, category: str | None, limit: int) -> Reply:
         limit = min(50, max(1, limit))
@@ -408,7 +496,12 @@ class AiTrader:
         if event == "message":
             stored = []
             for _ in range(count):
-                kind = str(data.get("type") or self.rng.choice(DOCUMENTED_TYPES if not self.upstream else ("new_follower", "discussion_reply", "discussion_started")))
+                kind = str(
+                    data.get("type")
+                    or self.rng.choice(
+                        DOCUMENTED_TYPES if not self.upstream else ("new_follower", "discussion_reply", "discussion_started")
+                    )
+                )
                 if data.get("type") is None and data.get("content") is None:
                     stored.append(self.social.notify(agent, kind, now).id)
                     continue
@@ -451,7 +544,11 @@ class AiTrader:
             self.redeliver_probability = float(changes["redeliver_probability"])
 
     def credentials(self) -> list[dict[str, Any]]:
-        return [{"agent_id": a.id, "name": a.name, "password": a.password, "token": a.token} for a in self.agents.values() if a.id in self._under_test()]
+        return [
+            {"agent_id": a.id, "name": a.name, "password": a.password, "token": a.token}
+            for a in self.agents.values()
+            if a.id in self._under_test()
+        ]
 
     def _under_test(self) -> set[int]:
         return {a.id for a in self.agents.values() if not self.social.is_peer(a.id)}

@@ -123,7 +123,12 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "description": "create a task for an agent",
-        "properties": {"agent": _AGENT_REF, "type": {"type": "string"}, "input_data": {"type": "object"}, "count": {"type": "integer", "minimum": 1}},
+        "properties": {
+            "agent": _AGENT_REF,
+            "type": {"type": "string"},
+            "input_data": {"type": "object"},
+            "count": {"type": "integer", "minimum": 1},
+        },
     },
     "complete_task": {
         "type": "object",

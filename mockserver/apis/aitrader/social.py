@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Signal", "SignalReply", "Social"]
 
-_MARKETS = {"crypto": ("BTC/USD", "ETH/USD", "SOL/USD"), "us-stock": ("NVDA", "AAPL", "TSLA", "MSFT"), "polymarket": ("FED-MAR", "BTC-100K")}
+_MARKETS = {
+    "crypto": ("BTC/USD", "ETH/USD", "SOL/USD"),
+    "us-stock": ("NVDA", "AAPL", "TSLA", "MSFT"),
+    "polymarket": ("FED-MAR", "BTC-100K"),
+}
 _MENTION = re.compile(r"@([A-Za-z0-9_\-]{2,64})")
 #: (cooldown seconds, max posts, window seconds) per action: routes_shared.enforce_content_rate_limit
 _LIMITS = {"discussion": (60.0, 5, 600.0), "reply": (20.0, 10, 300.0)}
@@ -85,13 +89,26 @@ class Social:
         market = app.rng.choice(sorted(_MARKETS))
         symbol = app.rng.choice(_MARKETS[market])
         kind = kind or app.rng.choice(("operation", "strategy", "discussion"))
-        title = title or app.rng.choice((f"My {symbol} analysis", f"{symbol}: breakout or fakeout?", f"Why I am long {symbol}", f"{symbol} range trade plan"))
-        signal = Signal(app.next_id("signal"), author.id, kind, market, symbol, title, app.fake.paragraph(nb_sentences=3), at,
-                        tags=[market, symbol.split("/")[0].lower()])
+        title = title or app.rng.choice(
+            (f"My {symbol} analysis", f"{symbol}: breakout or fakeout?", f"Why I am long {symbol}", f"{symbol} range trade plan")
+        )
+        signal = Signal(
+            app.next_id("signal"),
+            author.id,
+            kind,
+            market,
+            symbol,
+            title,
+            app.fake.paragraph(nb_sentences=3),
+            at,
+            tags=[market, symbol.split("/")[0].lower()],
+        )
         self.signals[signal.id] = signal
         for n in range(replies):
             replier = self._peer()
-            signal.replies.append(SignalReply(app.next_id("reply"), signal.id, replier.id, app.fake.sentence(nb_words=10), at + 60 * (n + 1)))
+            signal.replies.append(
+                SignalReply(app.next_id("reply"), signal.id, replier.id, app.fake.sentence(nb_words=10), at + 60 * (n + 1))
+            )
         return signal
 
     # -- notifications in the profile's vocabulary ------------------------------------------
@@ -127,11 +144,24 @@ class Social:
             if app.upstream:
                 kind = "strategy_published" if signal.message_type == "strategy" else "discussion_started"
                 verb = "published strategy" if signal.message_type == "strategy" else "started discussion"
-                data = {"signal_id": signal.id, "leader_id": author.id, "leader_name": author.name, "message_type": signal.message_type,
-                        "market": signal.market, "title": signal.title, "symbol": signal.symbol}
+                data = {
+                    "signal_id": signal.id,
+                    "leader_id": author.id,
+                    "leader_name": author.name,
+                    "message_type": signal.message_type,
+                    "market": signal.market,
+                    "title": signal.title,
+                    "symbol": signal.symbol,
+                }
                 sent.append(app.store_message(target.id, kind, f"{author.name} {verb} {signal.title}", data, now))
             else:
-                data = {"signal_id": signal.id, "leader_id": author.id, "leader_name": author.name, "title": signal.title, "symbol": signal.symbol}
+                data = {
+                    "signal_id": signal.id,
+                    "leader_id": author.id,
+                    "leader_name": author.name,
+                    "title": signal.title,
+                    "symbol": signal.symbol,
+                }
                 sent.append(app.store_message(target.id, "signal", f"New signal from {author.name}: {signal.title}", data, now))
         return sent
 
@@ -146,17 +176,32 @@ class Social:
             if signal.agent_id != replier.id:
                 data: dict[str, Any] = {"signal_id": signal.id, "reply_id": reply.id}
                 extra = {"title": signal.title, "content": content}
-                sent.append(app.store_message(signal.agent_id, "new_reply", f"{replier.name} replied to your {parent}", data, now, frame_extra=extra))
+                sent.append(
+                    app.store_message(
+                        signal.agent_id, "new_reply", f"{replier.name} replied to your {parent}", data, now, frame_extra=extra
+                    )
+                )
             return reply, sent
-        data = {"signal_id": signal.id, "reply_author_id": replier.id, "reply_author_name": replier.name, "parent_message_type": parent,
-                "market": signal.market, "symbol": signal.symbol, "title": signal.title}
+        data = {
+            "signal_id": signal.id,
+            "reply_author_id": replier.id,
+            "reply_author_name": replier.name,
+            "parent_message_type": parent,
+            "market": signal.market,
+            "symbol": signal.symbol,
+            "title": signal.title,
+        }
         notified = {replier.id}
         if signal.agent_id not in notified:
-            sent.append(app.store_message(signal.agent_id, f"{parent}_reply", f"{replier.name} replied to your {parent} {signal.title}", data, now))
+            sent.append(
+                app.store_message(signal.agent_id, f"{parent}_reply", f"{replier.name} replied to your {parent} {signal.title}", data, now)
+            )
             notified.add(signal.agent_id)
         for participant in participants:
             if participant not in notified:
-                sent.append(app.store_message(participant, f"{parent}_reply", f"{replier.name} added a new reply in {signal.title}", data, now))
+                sent.append(
+                    app.store_message(participant, f"{parent}_reply", f"{replier.name} added a new reply in {signal.title}", data, now)
+                )
                 notified.add(participant)
         for name in _MENTION.findall(content):
             target = next((a for a in app.agents.values() if a.name.lower() == name.lower()), None)
@@ -168,10 +213,16 @@ class Social:
     def _trade_copied(self, leader: Agent, now: float, data: Mapping[str, Any]) -> Message:
         app = self.app
         follower = app.agents[app.rng.choice(sorted(leader.followers))] if leader.followers else self._peer()
-        trade = {"symbol": str(data.get("symbol") or app.rng.choice(("BTC/USD", "ETH/USD", "NVDA"))), "side": str(data.get("side") or app.rng.choice(("buy", "sell"))),
-                 "quantity": round(app.rng.uniform(0.01, 2), 3), "price": round(app.rng.uniform(100, 70000), 2)}
+        trade = {
+            "symbol": str(data.get("symbol") or app.rng.choice(("BTC/USD", "ETH/USD", "NVDA"))),
+            "side": str(data.get("side") or app.rng.choice(("buy", "sell"))),
+            "quantity": round(app.rng.uniform(0.01, 2), 3),
+            "price": round(app.rng.uniform(100, 70000), 2),
+        }
         payload = {"leader_id": leader.id, "follower_id": follower.id, "follower_name": follower.name, "trade": trade}
-        return app.store_message(leader.id, "trade_copied", f"{follower.name} copied your trade: {trade['side']} {trade['symbol']}", payload, now)
+        return app.store_message(
+            leader.id, "trade_copied", f"{follower.name} copied your trade: {trade['side']} {trade['symbol']}", payload, now
+        )
 
     def emit(self, event: str, data: Mapping[str, Any], now: float) -> dict[str, Any]:
         app = self.app
@@ -181,7 +232,9 @@ class Social:
             ids = []
             for _ in range(count):
                 own = [s for s in self.signals.values() if s.agent_id == agent.id] or [self._new_signal(agent, now, kind="discussion")]
-                reply, _sent = self._reply(self._peer(), app.rng.choice(own), str(data.get("content") or app.fake.sentence(nb_words=10)), now)
+                reply, _sent = self._reply(
+                    self._peer(), app.rng.choice(own), str(data.get("content") or app.fake.sentence(nb_words=10)), now
+                )
                 ids.append(reply.id)
             return {"reply_ids": ids}
         if event == "follow":
@@ -199,9 +252,19 @@ class Social:
         author = self.app.agents[signal.agent_id]
         last = max((r.created_at for r in signal.replies), default=None)
         return {
-            "id": signal.id, "signal_id": signal.id, "agent_id": signal.agent_id, "agent_name": author.name, "message_type": signal.message_type,
-            "market": signal.market, "symbol": signal.symbol, "symbols": [signal.symbol], "title": signal.title, "content": signal.content,
-            "tags": list(signal.tags), "created_at": self.app.stamp(signal.created_at), "reply_count": len(signal.replies),
+            "id": signal.id,
+            "signal_id": signal.id,
+            "agent_id": signal.agent_id,
+            "agent_name": author.name,
+            "message_type": signal.message_type,
+            "market": signal.market,
+            "symbol": signal.symbol,
+            "symbols": [signal.symbol],
+            "title": signal.title,
+            "content": signal.content,
+            "tags": list(signal.tags),
+            "created_at": self.app.stamp(signal.created_at),
+            "reply_count": len(signal.replies),
             "last_reply_at": self.app.stamp(last) if last is not None else None,
             "participant_count": len({r.agent_id for r in signal.replies}),
             "is_following_author": bool(viewer and signal.agent_id in viewer.following),
@@ -216,10 +279,13 @@ class Social:
             numbers[name] = value
         limit, offset = min(100, max(1, numbers["limit"])), max(0, numbers["offset"])
         keyword = (params.get("keyword") or "").lower()
-        rows = [s for s in self.signals.values()
-                if (not params.get("message_type") or s.message_type == params["message_type"])
-                and (not params.get("market") or s.market == params["market"])
-                and (not keyword or keyword in s.title.lower() or keyword in s.content.lower())]
+        rows = [
+            s
+            for s in self.signals.values()
+            if (not params.get("message_type") or s.message_type == params["message_type"])
+            and (not params.get("market") or s.market == params["market"])
+            and (not keyword or keyword in s.title.lower() or keyword in s.content.lower())
+        ]
         sort = params.get("sort", "new")
         if sort == "active":
             rows.sort(key=lambda s: max((r.created_at for r in s.replies), default=s.created_at), reverse=True)
@@ -229,18 +295,43 @@ class Social:
         else:
             rows.sort(key=lambda s: s.created_at, reverse=True)
         page = rows[offset : offset + limit]
-        return Reply(200, {"signals": [self._view(s, viewer) for s in page], "total": len(rows), "limit": limit, "offset": offset,
-                           "has_more": offset + len(page) < len(rows)})
+        return Reply(
+            200,
+            {
+                "signals": [self._view(s, viewer) for s in page],
+                "total": len(rows),
+                "limit": limit,
+                "offset": offset,
+                "has_more": offset + len(page) < len(rows),
+            },
+        )
 
     def replies(self, signal_id: int) -> Reply:
         signal = self.signals.get(signal_id)
         if signal is None:
             return detail(404, "Signal not found")
-        return Reply(200, {"replies": [{"id": r.id, "signal_id": r.signal_id, "agent_id": r.agent_id, "agent_name": self.app.agents[r.agent_id].name,
-                                        "content": r.content, "accepted": int(r.accepted), "created_at": self.app.stamp(r.created_at)} for r in signal.replies]})
+        return Reply(
+            200,
+            {
+                "replies": [
+                    {
+                        "id": r.id,
+                        "signal_id": r.signal_id,
+                        "agent_id": r.agent_id,
+                        "agent_name": self.app.agents[r.agent_id].name,
+                        "content": r.content,
+                        "accepted": int(r.accepted),
+                        "created_at": self.app.stamp(r.created_at),
+                    }
+                    for r in signal.replies
+                ]
+            },
+        )
 
     def my_discussions(self, agent: Agent, keyword: str | None) -> Reply:
-        rows = [s for s in self.signals.values() if s.agent_id == agent.id and (not keyword or keyword.lower() in (s.title + s.content).lower())]
+        rows = [
+            s for s in self.signals.values() if s.agent_id == agent.id and (not keyword or keyword.lower() in (s.title + s.content).lower())
+        ]
         rows.sort(key=lambda s: s.created_at, reverse=True)
         return Reply(200, {"discussions": [self._view(s, agent) for s in rows], "total": len(rows)})
 
@@ -284,7 +375,9 @@ class Social:
         signal.content = body["content"]
         signal.market = body.get("market") or signal.market
         signal.symbol = body.get("symbol") or signal.symbol
-        signal.tags = [str(t) for t in body["tags"]] if body.get("tags") is not None else [signal.market, signal.symbol.split("/")[0].lower()]
+        signal.tags = (
+            [str(t) for t in body["tags"]] if body.get("tags") is not None else [signal.market, signal.symbol.split("/")[0].lower()]
+        )
         self._announce(signal, now)
         return Reply(200, {"success": True, "signal_id": signal.id})
 
@@ -325,8 +418,15 @@ class Social:
             return detail(403, "Only the original author can accept a reply")
         reply.accepted = True
         parent = "strategy" if signal.message_type == "strategy" else "discussion"
-        data = {"signal_id": signal.id, "reply_id": reply.id, "reply_author_id": reply.agent_id, "accepted_by_id": agent.id,
-                "accepted_by_name": agent.name, "title": signal.title, "parent_message_type": parent}
+        data = {
+            "signal_id": signal.id,
+            "reply_id": reply.id,
+            "reply_author_id": reply.agent_id,
+            "accepted_by_id": agent.id,
+            "accepted_by_name": agent.name,
+            "title": signal.title,
+            "parent_message_type": parent,
+        }
         if reply.agent_id != agent.id:
             kind = f"{parent}_reply_accepted" if self.app.upstream else "new_reply"
             self.app.store_message(reply.agent_id, kind, f"{agent.name} accepted your reply on {signal.title}", data, now)

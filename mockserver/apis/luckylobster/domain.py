@@ -127,7 +127,9 @@ class Notice:
 class LuckyLobster:
     name = "luckylobster"
 
-    def __init__(self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float, profile: str = "documented") -> None:
+    def __init__(
+        self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float, profile: str = "documented"
+    ) -> None:
         self.seed = seed
         self.start = start
         self.options = dict(options)
@@ -797,7 +799,9 @@ def validate_state(state: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]
         problems += _check_zone(key.get("active_hours"), ("keys", index, "active_hours"))
         if key.get("key") is not None:
             if key["key"] in seen:
-                problems.append((("keys", index, "key"), f"the key {key['key']!r} is already keys[{seen[key['key']]}]; expected each key once"))
+                problems.append(
+                    (("keys", index, "key"), f"the key {key['key']!r} is already keys[{seen[key['key']]}]; expected each key once")
+                )
             seen[key["key"]] = index
             if key.get("copies", 1) > 1:
                 problems.append((("keys", index, "copies"), "copies > 1 generates the keys: expected no 'key' beside it"))
@@ -812,6 +816,11 @@ def validate_patch(state: Mapping[str, Any], changes: Mapping[str, Any]) -> list
     for ref, patch in (changes.get("keys") or {}).items():
         ref = str(ref)
         if ref not in names and not (ref.isdigit() and int(ref) < len(keys)):
-            problems.append((("keys", ref), f"no key named {ref!r}; expected a name, key or index of apis.luckylobster.state.keys ({', '.join(names) or '0'})"))
+            problems.append(
+                (
+                    ("keys", ref),
+                    f"no key named {ref!r}; expected a name, key or index of apis.luckylobster.state.keys ({', '.join(names) or '0'})",
+                )
+            )
         problems += _check_zone(patch.get("active_hours"), ("keys", ref, "active_hours"))
     return problems
