@@ -11,7 +11,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from mockserver.control.openapi import api_openapi
 from tests.conftest import MockFactory
+from tests.openapi_check import assert_matches_openapi
 
 
 def heartbeat(base: str, headers: dict[str, str], body: Any = None) -> dict[str, Any]:
@@ -20,6 +22,8 @@ def heartbeat(base: str, headers: dict[str, str], body: Any = None) -> dict[str,
     )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
+    profile = "upstream" if "agent_id" in result else "documented"  # the answer must match its profile's document
+    assert_matches_openapi(api_openapi("aitrader", profile), "POST", "/api/claw/agents/heartbeat", 200, result)
     return result
 
 
