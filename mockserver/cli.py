@@ -165,9 +165,13 @@ def _print_table(server: object) -> None:
     creds = runtime.credentials()
     for name in APIS:
         base = urls[name] + ("/api/agent/v1" if name == "luckylobster" else "")
+        if name == "tradeready":
+            base = urls[name].replace("http://", "ws://", 1) + "/ws/v1?api_key=..."
         first = creds[name][0] if creds.get(name) else {}
         more = f" (+{len(creds[name]) - 1} more)" if len(creds.get(name, [])) > 1 else ""
-        if "key" in first:
+        if "key" in first and name == "tradeready":
+            cred_text = f"api_key={first['key']}{more}"
+        elif "key" in first:
             cred_text = f"Authorization: Bearer {first['key']}{more}"
         elif "token" in first:
             header = "Authorization: Bearer" if runtime.profiles[name] == "upstream" else "X-Claw-Token:"

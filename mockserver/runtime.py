@@ -116,6 +116,8 @@ class Runtime:
         for name, domain in apis.items():
             if hasattr(domain, "record"):  # let the domain journal what only it knows (a lost push, a rotated token)
                 domain.record = self._recorder(name)
+            if hasattr(domain, "attach"):  # domains with their own timers (a market) run on the one scheduler
+                domain.attach(self.scheduler)
         self.steps_done = 0
         self._fault_ids = itertools.count(1)
         self.journal.record(
@@ -264,6 +266,15 @@ class Runtime:
         for active in list(self.faults.values()):
             spec = active.spec
             if spec.kind in ("refuse_upgrade", "reset", "close") and spec.applies_to(api, "GET", path) and active.draw():
+                active.applied += 1
+                return active
+        return None
+
+    def mangle_frame(self, api: str, path: str) -> ActiveFault | None:
+        """A ``duplicate`` or ``reorder`` fault hitting this outgoing frame (drawn from its seeded stream)."""
+        for active in list(self.faults.values()):
+            spec = active.spec
+            if spec.kind in ("duplicate", "reorder") and spec.applies_to(api, "GET", path) and active.draw():
                 active.applied += 1
                 return active
         return None

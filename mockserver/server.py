@@ -240,6 +240,9 @@ def env_lines(server: MockServer) -> list[str]:
     if "aitrader" in urls:
         agent = creds["aitrader"][0]
         lines += [f"AITRADER_BASE_URL={urls['aitrader']}", f"AITRADER_TOKEN={agent['token']}", f"AITRADER_AGENT_ID={agent['agent_id']}"]
+    if "tradeready" in urls:
+        lines.append("TRADEREADY_WS_URL=" + urls["tradeready"].replace("http://", "ws://", 1))
+        lines.append(f"TRADEREADY_API_KEY={creds['tradeready'][0]['key']}")
     if "luckylobster" in urls:
         lines.append(f"LUCKYLOBSTER_BASE_URL={urls['luckylobster']}/api/agent/v1")
         lines.append(f"LUCKYLOBSTER_API_KEY={creds['luckylobster'][0]['key']}")

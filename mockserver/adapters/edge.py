@@ -31,7 +31,7 @@ ASGIApp = Callable[..., Any]
 Message = dict[str, Any]
 
 
-def connection_id(scope: dict[str, Any]) -> str:
+def connection_id(scope: Mapping[str, Any]) -> str:
     client = scope.get("client")
     return f"{client[0]}:{client[1]}" if client else "local"
 

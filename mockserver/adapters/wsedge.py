@@ -33,6 +33,7 @@ class SocketHandle:
         self._send = send
         self.transport = transport
         self.closed = False
+        self.held: tuple[Message, dict[str, Any]] | None = None  # a frame a reorder fault holds back
         self._tasks: set[asyncio.Task[None]] = set()
 
     def close(self, code: int, reason: str = "") -> None:
@@ -133,18 +134,30 @@ class WebSocketEdge:
             if kind == "websocket.send":
                 if handle.closed:
                     return
+                journaled = message.pop("agentfeed.journaled", False)  # a broadcast frame, journaled once for all recipients
+                text = message.get("text")
+                frame = {"path": path, "text": text} if text is not None else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
                 silence = self.runtime.silenced(self.api, path)
-                frame = (
-                    {"path": path, "text": message["text"]}
-                    if message.get("text") is not None
-                    else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
-                )
                 if silence is not None:
                     silence.applied += 1
                     self._record("ws.suppressed", {**frame, "fault": silence.spec.id}, conn, "internal")
                     return
+                mangle = self.runtime.mangle_frame(self.api, path) if self.runtime.faults else None
+                if mangle is not None and mangle.spec.kind == "reorder" and handle.held is None:
+                    handle.held = (message, frame)  # sent after the next frame
+                    self._record("ws.held", {**frame, "fault": mangle.spec.id}, conn, "internal")
+                    return
                 await send(message)
-                self._record("ws.frame", frame, conn, "out")
+                if not journaled:
+                    self._record("ws.frame", frame, conn, "out")
+                if mangle is not None and mangle.spec.kind == "duplicate":
+                    await send(message)
+                    self._record("ws.frame", {**frame, "duplicate": True, "fault": mangle.spec.id}, conn, "out")
+                if handle.held is not None:
+                    held, held_frame = handle.held
+                    handle.held = None
+                    await send(held)
+                    self._record("ws.frame", {**held_frame, "reordered": True}, conn, "out")
                 return
             if kind == "websocket.close":
                 if handle.closed:

@@ -16,6 +16,8 @@ from .luckylobster import schema as luckylobster_schema
 from .luckylobster.domain import LuckyLobster
 from .luckylobster.domain import validate_patch as luckylobster_validate_patch
 from .luckylobster.domain import validate_state as luckylobster_validate
+from .tradeready import schema as tradeready_schema
+from .tradeready.domain import TradeReady
 
 __all__ = ["API_NAMES", "APIS", "CONTROL_PORT", "ApiDescriptor"]
 
@@ -70,6 +72,18 @@ APIS: dict[str, ApiDescriptor] = {
         events=luckylobster_schema.EVENT_SCHEMAS,
         validate_state=luckylobster_validate,
         validate_patch=luckylobster_validate_patch,
+    ),
+    "tradeready": ApiDescriptor(
+        name="tradeready",
+        title="TradeReady AgentExchange WebSocket (ticker, candles, orders, portfolio)",
+        default_port=8703,
+        profiles=("documented", "upstream"),
+        adapter="mockserver.apis.tradeready.app:build_app",
+        factory=TradeReady,
+        state_schema=tradeready_schema.STATE_SCHEMA,
+        patch_schema=tradeready_schema.STATE_PATCH_SCHEMA,
+        options_schema=tradeready_schema.OPTIONS_SCHEMA,
+        events=tradeready_schema.EVENT_SCHEMAS,
     ),
 }
 

@@ -23,6 +23,8 @@ WebSocket connections (the routes of a streaming API) meet these:
 ``reset``           the same, by TCP reset with no close frame
 ``silence``         send nothing (no data, no pings) while it lasts; TCP stays open
 ``refuse_upgrade``  answer new handshakes with HTTP ``status`` (503) while it lasts
+``duplicate``       send an outgoing frame twice (each frame drawn with ``probability``)
+``reorder``         hold an outgoing frame back and send it after the next one
 ==================  ======================================================
 
 Whether a matching request is hit is drawn from a random stream seeded by the
@@ -42,7 +44,7 @@ from ..core.durations import DURATION_SCHEMA, parse_duration
 __all__ = ["FAULT_KINDS", "FAULT_SCHEMA", "HTTP_KINDS", "WS_KINDS", "ActiveFault", "FaultSpec"]
 
 HTTP_KINDS = ("latency", "error", "rate_limit", "reset", "empty", "truncate", "malformed", "dribble", "refuse")
-WS_KINDS = ("close", "reset", "silence", "refuse_upgrade")
+WS_KINDS = ("close", "reset", "silence", "refuse_upgrade", "duplicate", "reorder")
 FAULT_KINDS = (*HTTP_KINDS, *(k for k in WS_KINDS if k not in HTTP_KINDS))
 
 

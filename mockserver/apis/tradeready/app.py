@@ -1,0 +1,231 @@
+"""TradeReady's ``/ws/v1`` over a Starlette WebSocket route: auth, the channel protocol, pings, fan-out.
+
+Every connection has a bounded queue and a sender task. When a slow consumer's queue is
+full, the oldest market frame (ticker, candle) is dropped and journaled (``ws.dropped``);
+order, portfolio, reply and ping frames are never dropped: if the queue holds only those,
+the connection is closed 1013 ("try again later"), journaled. So the server never grows
+without bound and never loses a frame silently. Fan-out frames are journaled once per
+message with their recipients (``ws.broadcast``) instead of once per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ...adapters.edge import connection_id
+from ...core.scheduler import Timer
+from ...runtime import Runtime
+from .channels import Session, candle_message, order_message, portfolio_message, ticker_message
+from .domain import TradeReady
+from .market import Candle, Trade
+
+__all__ = ["build_app", "error_body"]
+
+API = "tradeready"
+PATH = "/ws/v1"
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"detail": message}
+
+
+def _text(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+@dataclass(slots=True)
+class _Conn:
+    conn: str
+    websocket: WebSocket
+    session: Session
+    key: str
+    queue: deque[tuple[str, bool]] = field(default_factory=deque)  # (frame, critical)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    ping_timer: Timer | None = None
+    awaiting_pong: Timer | None = None
+    closing: bool = False
+
+
+class _Hub:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.conns: dict[str, _Conn] = {}
+        runtime.on_reset.append(self.rewire)
+        self.rewire(close=False)
+
+    @property
+    def domain(self) -> TradeReady:
+        domain: TradeReady = self.runtime.apis[API]
+        return domain
+
+    def rewire(self, close: bool = True) -> None:
+        self.domain.listener = self.on_market
+        if close:
+            for conn in list(self.conns.values()):
+                self._close(conn, 1012, "scenario reset")
+
+    # -- queues -----------------------------------------------------------------------------------
+    def _put(self, conn: _Conn, frame: str, *, critical: bool) -> None:
+        if conn.closing:
+            return
+        queue = conn.queue
+        if len(queue) >= self.domain.queue_limit:
+            for index, (_old, old_critical) in enumerate(queue):
+                if not old_critical:
+                    dropped, _ = queue[index]
+                    del queue[index]
+                    self.runtime.journal.record(
+                        API, "ws.dropped", {"path": PATH, "text": dropped, "reason": "slow consumer: queue full"}, conn=conn.conn
+                    )
+                    break
+            else:
+                self.runtime.journal.record(
+                    API,
+                    "ws.overflow",
+                    {"path": PATH, "queued": len(queue), "reason": "slow consumer: queue full of frames that may not be dropped"},
+                    conn=conn.conn,
+                )
+                self._close(conn, 1013, "slow consumer")
+                return
+        queue.append((frame, critical))
+        conn.wake.set()
+
+    def _send_direct(self, conn: _Conn, message: dict[str, Any]) -> None:
+        """A reply, ping or per-key frame: journaled by the edge as an ordinary frame."""
+        self._put(conn, _text(message), critical=True)
+
+    def _broadcast(self, message: dict[str, Any], recipients: list[_Conn]) -> None:
+        if not recipients:
+            return
+        text = _text(message)
+        self.runtime.journal.record(
+            API, "ws.broadcast", {"path": PATH, "text": text, "conns": [c.conn for c in recipients]}, direction="out"
+        )
+        for conn in recipients:
+            self._put(conn, "\x00" + text, critical=False)  # \x00: already journaled
+
+    async def _sender(self, conn: _Conn) -> None:
+        websocket = conn.websocket
+        with contextlib.suppress(Exception):
+            while not conn.closing:
+                await conn.wake.wait()
+                conn.wake.clear()
+                while conn.queue and not conn.closing:
+                    frame, _critical = conn.queue.popleft()
+                    if frame.startswith("\x00"):
+                        await websocket.send({"type": "websocket.send", "text": frame[1:], "agentfeed.journaled": True})
+                    else:
+                        await websocket.send({"type": "websocket.send", "text": frame})
+
+    def _close(self, conn: _Conn, code: int, reason: str) -> None:
+        if conn.closing:
+            return
+        conn.closing = True
+        conn.wake.set()
+        task = asyncio.get_running_loop().create_task(conn.websocket.close(code=code, reason=reason))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    # -- the market, orders, portfolios -----------------------------------------------------------------
+    def on_market(self, kind: str, *args: Any) -> None:
+        profile = self.domain.profile
+        conns = list(self.conns.values())
+        if kind == "trades":
+            trades: list[Trade] = args[0]
+            for trade in trades:
+                self._broadcast(ticker_message(profile, trade), [c for c in conns if c.session.wants_ticker(trade.symbol)])
+        elif kind == "candles":
+            candles: list[Candle] = args[0]
+            for candle in candles:
+                key = f"candles:{candle.symbol}:{candle.interval}"
+                self._broadcast(candle_message(profile, candle), [c for c in conns if key in c.session.subscriptions])
+        elif kind in ("order", "portfolio"):
+            owner, payload = args
+            channel = "orders" if kind == "order" else "portfolio"
+            # upstream broadcast_to_agent ignores subscriptions; the documented SDK subscribes first
+            targets = [c for c in conns if c.key == owner and (profile == "upstream" or channel in c.session.subscriptions)]
+            build = order_message if kind == "order" else portfolio_message
+            for conn in targets:
+                self._send_direct(conn, build(profile, payload))
+
+    # -- pings on the virtual clock --------------------------------------------------------------------
+    def _schedule_ping(self, conn: _Conn, at: float) -> None:
+        scheduler = self.runtime.scheduler
+
+        def ping(due: float) -> None:
+            if conn.closing:
+                return
+            if self.runtime.silenced(API, PATH) is None:  # a silenced server neither pings nor waits for pongs
+                self._send_direct(conn, {"type": "ping"})
+                if conn.awaiting_pong is None:
+                    conn.awaiting_pong = scheduler.call_at(
+                        due + self.domain.pong_timeout, lambda when: self._pong_missed(conn, when), name="pong deadline"
+                    )
+            self._schedule_ping(conn, due + self.domain.ping_interval)
+
+        conn.ping_timer = scheduler.call_at(at, ping, name="tradeready ping")
+
+    def _pong_missed(self, conn: _Conn, due: float) -> None:
+        conn.awaiting_pong = None
+        self.runtime.journal.record(API, "ws.pong_timeout", {"path": PATH, "timeout": self.domain.pong_timeout}, conn=conn.conn, vtime=due)
+        self._close(conn, 1000, "pong timeout")
+
+    # -- one connection ---------------------------------------------------------------------------------
+    async def serve(self, websocket: WebSocket) -> None:
+        domain = self.domain
+        key = domain.authenticate(websocket.query_params.get("api_key"))
+        if key is None:
+            if domain.auth_failure == "close_4401":  # what the docs say
+                await websocket.accept()
+                await websocket.close(code=4401, reason="Invalid API key")
+            else:  # what the server does: close before accept, which ASGI turns into HTTP 403
+                await websocket.close(code=4401)
+            return
+        await websocket.accept()
+        conn = _Conn(connection_id(websocket.scope), websocket, Session(domain.profile), key.key)
+        self.conns[conn.conn] = conn
+        domain.watch(+1)
+        self._schedule_ping(conn, self.runtime.clock.now() + domain.ping_interval)
+        sender = asyncio.get_running_loop().create_task(self._sender(conn))
+        try:
+            while not conn.closing:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text")
+                if raw is None:  # a binary frame is not a JSON text message either
+                    raw = (message.get("bytes") or b"").decode("utf-8", "replace") + "\x00"
+                incoming = conn.session.receive(raw)
+                if incoming.pong and conn.awaiting_pong is not None:
+                    conn.awaiting_pong.cancel()
+                    conn.awaiting_pong = None
+                for reply in incoming.replies:
+                    self._send_direct(conn, reply)
+                if incoming.close is not None:
+                    self._close(conn, incoming.close, "invalid message")
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            conn.closing = True
+            conn.wake.set()
+            for timer in (conn.ping_timer, conn.awaiting_pong):
+                if timer is not None:
+                    timer.cancel()
+            self.conns.pop(conn.conn, None)
+            if self.domain is domain:
+                domain.watch(-1)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(sender, 1.0)
+
+
+def build_app(runtime: Runtime) -> Starlette:
+    hub = _Hub(runtime)
+    return Starlette(routes=[WebSocketRoute(PATH, hub.serve)])
