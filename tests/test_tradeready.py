@@ -1,0 +1,187 @@
+"""TradeReady's /ws/v1 over real sockets: handshake, pings on the virtual clock, limits, slow consumers, frame faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.conftest import MockFactory
+
+KEY = "ak_live_behaviour0000000000000000000000000000000000000000000000000000"
+
+
+def scenario(profile: str = "documented", options: str = "{}", market: str = "{tick_interval: 1s, symbols_per_tick: 5}") -> str:
+    return f"""
+id: t/tradeready
+description: behaviour
+seed: 9
+clock: {{start: "2026-02-23T15:30:00Z"}}
+apis:
+  tradeready:
+    profile: {profile}
+    options: {options}
+    state: {{keys: [{{key: {KEY}, name: tester}}], market: {market}}}
+"""
+
+
+def url(mock: Any, key: str = KEY) -> str:
+    return mock.url("tradeready").replace("http://", "ws://") + f"/ws/v1?api_key={key}"
+
+
+def journal(mock: Any, kind: str) -> list[Any]:
+    if kind == "ws.frame_in":
+        return mock.call(
+            lambda: [e for e in mock.runtime.journal if e.api == "tradeready" and e.kind == "ws.frame" and e.direction == "in"]
+        )
+    return mock.call(lambda: [e for e in mock.runtime.journal if e.api == "tradeready" and e.kind == kind])
+
+
+async def arrived(mock: Any, count: int) -> None:
+    """Wait (real time: socket I/O) until the server has read ``count`` frames from clients."""
+    for _ in range(200):
+        if len(await asyncio.to_thread(journal, mock, "ws.frame_in")) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the server did not read the frame")
+
+
+async def drain(socket: Any, wait: float = 0.2) -> list[dict[str, Any]]:
+    frames = []
+    while True:
+        try:
+            frames.append(json.loads(await asyncio.wait_for(socket.recv(), wait)))
+        except TimeoutError:
+            return frames
+
+
+@pytest.mark.parametrize("key", ["", "ak_live_unknown", None])
+def test_a_bad_key_is_refused_at_the_handshake_with_403(make_mock: MockFactory, key: str | None) -> None:
+    mock = make_mock(yaml=scenario())
+    target = url(mock, key or "") if key is not None else mock.url("tradeready").replace("http://", "ws://") + "/ws/v1"
+
+    async def run() -> int:
+        with pytest.raises(InvalidStatus) as info:
+            async with websockets.connect(target):
+                pass
+        return info.value.response.status_code
+
+    assert asyncio.run(run()) == 403
+
+
+def test_the_documented_4401_variant_accepts_then_closes(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(options="{auth_failure: close_4401}"))
+
+    async def run() -> int | None:
+        async with websockets.connect(url(mock, "ak_live_nope")) as socket:
+            with pytest.raises(ConnectionClosed) as info:
+                await socket.recv()
+            return info.value.rcvd.code if info.value.rcvd else None
+
+    assert asyncio.run(run()) == 4401
+
+
+@pytest.mark.parametrize(("profile", "pong"), [("documented", {"type": "pong"}), ("upstream", {"action": "pong"})])
+def test_pings_every_30_virtual_seconds_and_a_pong_keeps_the_connection(make_mock: MockFactory, profile: str, pong: dict[str, str]) -> None:
+    mock = make_mock(yaml=scenario(profile))
+
+    async def run() -> list[dict[str, Any]]:
+        async with websockets.connect(url(mock)) as socket:
+            pings = []
+            for step in range(4):  # two minutes in 30-second steps
+                await asyncio.to_thread(mock.advance, 30)
+                frames = await drain(socket)
+                pings += [f for f in frames if f.get("type") == "ping"]
+                await socket.send(json.dumps(pong))
+                await arrived(mock, step + 1)  # the pong is in before time moves on
+            return pings
+
+    assert len(asyncio.run(run())) == 4
+    assert journal(mock, "ws.pong_timeout") == []
+
+
+@pytest.mark.parametrize("profile", ["documented", "upstream"])
+def test_no_pong_closes_the_connection_10_seconds_after_the_ping(make_mock: MockFactory, profile: str) -> None:
+    mock = make_mock(yaml=scenario(profile))
+
+    async def run() -> tuple[int | None, list[dict[str, Any]]]:
+        async with websockets.connect(url(mock)) as socket:
+            await socket.send(json.dumps({"type": "pong"}))  # the SDK's pong: the upstream server does not know it
+            await asyncio.to_thread(mock.advance, 30)
+            frames = await drain(socket)
+            await asyncio.to_thread(mock.advance, 10)
+            with pytest.raises(ConnectionClosed) as info:
+                while True:
+                    frames.append(json.loads(await asyncio.wait_for(socket.recv(), 5)))
+            return (info.value.rcvd.code if info.value.rcvd else None), frames
+
+    code, frames = asyncio.run(run())
+    assert code == 1000
+    timeouts = journal(mock, "ws.pong_timeout")
+    assert len(timeouts) == 1 and timeouts[0].vtime - mock.runtime.clock.start == 40
+    if profile == "upstream":
+        assert {"type": "error", "code": "UNKNOWN_ACTION", "message": "Unknown action: None"} in frames
+
+
+def test_upstream_limits_subscriptions_and_closes_on_invalid_json(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario("upstream"))
+
+    async def run() -> tuple[list[dict[str, Any]], int | None]:
+        async with websockets.connect(url(mock)) as socket:
+            for symbol in ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "DOT", "LINK", "LTC"):
+                await socket.send(json.dumps({"action": "subscribe", "channel": "ticker", "symbol": f"{symbol}usdt"}))
+            replies = await drain(socket)
+            await socket.send("not json")
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(socket.recv(), 5)
+            return replies, info.value.rcvd.code if info.value.rcvd else None
+
+    replies, code = asyncio.run(run())
+    assert [r["type"] for r in replies] == ["subscribed"] * 10 + ["error"]
+    assert replies[0]["channel"] == "ticker:BTCUSDT" and replies[-1]["code"] == "SUBSCRIPTION_LIMIT"
+    assert code == 1000
+
+
+def test_a_slow_consumer_meets_a_bounded_queue_and_every_drop_is_journaled(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(options="{queue_limit: 50}", market="{tick_interval: 1h, symbols_per_tick: 620}"))
+
+    async def run() -> int:
+        async with websockets.connect(url(mock), max_queue=1, max_size=2**20) as socket:
+            await socket.send(json.dumps({"action": "subscribe", "channel": "ticker:all"}))
+            await asyncio.sleep(0.2)  # subscribed (real time: the frame crossing the socket)
+            await asyncio.to_thread(mock.call, lambda: mock.runtime.emit("tradeready", "burst", {"ticks": 100}))
+            await asyncio.sleep(0.5)  # the client reads nothing meanwhile: TCP buffers fill, then the server's queue
+            return len([f for f in await drain(socket, 0.5) if "price" in f])
+
+    received = asyncio.run(run())
+    broadcast = sum(len(e.data["conns"]) for e in journal(mock, "ws.broadcast"))
+    dropped = len(journal(mock, "ws.dropped"))
+    assert broadcast == 100 * 620
+    assert dropped > 0, "the queue stayed bounded"
+    assert received + dropped == broadcast, "every ticker frame was either delivered or journaled as dropped"
+    assert received == 50, "the newest 50 (the queue's bound) got through"
+
+
+def test_duplicate_and_reorder_faults_change_what_the_client_sees(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario())
+
+    async def run(kind: str) -> list[str]:
+        async with websockets.connect(url(mock)) as socket:
+            await socket.send(json.dumps({"action": "subscribe", "channel": "ticker:BTCUSDT"}))
+            await drain(socket)
+            await asyncio.to_thread(
+                mock.call, lambda: mock.runtime.start_fault({"id": kind, "api": "tradeready", "kind": kind, "times": 1})
+            )
+            for price in (100.0, 101.0, 102.0):
+                await asyncio.to_thread(
+                    mock.call, lambda p=price: mock.runtime.emit("tradeready", "price", {"symbol": "BTCUSDT", "price": p})
+                )
+            return [f["price"] for f in await drain(socket)]
+
+    assert asyncio.run(run("duplicate")) == ["100.0000", "100.0000", "101.0000", "102.0000"]
+    assert asyncio.run(run("reorder")) == ["101.0000", "100.0000", "102.0000"]
+    assert len(journal(mock, "ws.held")) == 1
