@@ -61,6 +61,11 @@ class _AgentfeedWsProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][TRANSPORT_KEY] = self.transport
 
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            self.handshake_complete = True  # a denial response completes the handshake (uvicorn would log an error)
+
 
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to us (several run in one loop)."""

@@ -110,7 +110,9 @@ def test_no_pong_closes_the_connection_10_seconds_after_the_ping(make_mock: Mock
 
     async def run() -> tuple[int | None, list[dict[str, Any]]]:
         async with websockets.connect(url(mock)) as socket:
-            await socket.send(json.dumps({"type": "pong"}))  # the SDK's pong: the upstream server does not know it
+            if profile == "upstream":
+                await socket.send(json.dumps({"type": "pong"}))  # the SDK's pong: the upstream server does not know it
+                await arrived(mock, 1)
             await asyncio.to_thread(mock.advance, 30)
             frames = await drain(socket)
             await asyncio.to_thread(mock.advance, 10)

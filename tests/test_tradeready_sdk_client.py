@@ -16,7 +16,8 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import Request, Response, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from fixtures.clients.tradeready_sdk import WATCHDOG_S, AgentExchangeWS, AuthenticationError, Message
 

@@ -39,6 +39,7 @@ class SocketHandle:
     def close(self, code: int, reason: str = "") -> None:
         if self.closed:
             return
+        self.closed = True
         task = asyncio.get_running_loop().create_task(self._close(code, reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -86,7 +87,13 @@ class WebSocketEdge:
         if spec.kind == "reset":
             self._record("ws.reset", {"path": handle.path, "fault": spec.id}, handle.conn, "out")
             handle.reset()
-        else:
+        elif not handle.closed:
+            self._record(
+                "ws.close",
+                {"path": handle.path, "by": "server", "code": spec.code, "reason": spec.reason, "fault": spec.id},
+                handle.conn,
+                "out",
+            )
             handle.close(spec.code, spec.reason)
 
     # -- one connection --------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The OpenAPI 3.1 documents the mock publishes (``GET /_mock/openapi.json`` and ``/_mock/openapi/<api>.json``).
+"""The OpenAPI 3.1 documents the mock publishes (``GET /_mock/openapi.json`` and ``/_mock/openapi/<api>.json``),
+and the AsyncAPI 3.0 documents of its WebSocket protocols.
 
 The documents are YAML files shipped inside the package: ``control/openapi.yaml``
 for the control API and, for each mocked API, ``apis/<name>/openapi.<profile>.yaml``
-(one per profile) or ``apis/<name>/openapi.yaml`` (one for all its profiles). They are
+(one per profile) or ``apis/<name>/openapi.yaml`` (one for all its profiles); likewise
+``apis/<name>/asyncapi.<profile>.yaml`` or ``apis/<name>/asyncapi.yaml``. They are
 parsed once and cached; the returned dicts are shared, so callers must not mutate
 them (serialize them, or ``copy.deepcopy`` first).
 """
@@ -20,18 +22,18 @@ import yaml
 from ..apis.registry import APIS
 from ..faults.model import FAULT_KINDS, FAULT_SCHEMA
 
-__all__ = ["api_openapi", "control_openapi"]
+__all__ = ["api_asyncapi", "api_openapi", "control_openapi"]
 
 _API_NAME = re.compile(r"^[a-z0-9_]+$")
 
 
-def _load(*parts: str) -> dict[str, Any]:
+def _load(*parts: str, kind: str = "OpenAPI") -> dict[str, Any]:
     resource = resources.files("mockserver")
     for part in parts:
         resource = resource / part
     document = yaml.safe_load(resource.read_text(encoding="utf-8"))
     if not isinstance(document, dict):
-        raise ValueError(f"mockserver/{'/'.join(parts)} is not an OpenAPI document (a YAML mapping)")
+        raise ValueError(f"mockserver/{'/'.join(parts)} is not an {kind} document (a YAML mapping)")
     return document
 
 
@@ -49,14 +51,8 @@ def control_openapi() -> dict[str, Any]:
     return document
 
 
-def api_openapi(name: str, profile: str = "documented") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the mocked API ``name`` in ``profile`` (cached and shared: do not mutate).
-
-    ``apis/<name>/openapi.<profile>.yaml`` when the API has one per profile, else
-    ``apis/<name>/openapi.yaml`` (an API whose profiles share one document).
-    Raises :class:`FileNotFoundError` when the API has no document and
-    :class:`ValueError` for a name or profile that is not one, or a profile the API does not offer.
-    """
+def _document_file(name: str, profile: str, stem: str) -> str:
+    """``<stem>.<profile>.yaml`` when the API has one per profile, else ``<stem>.yaml``; checks name and profile."""
     if not _API_NAME.match(name):
         raise ValueError(f"not an API name: {name!r}")
     if not _API_NAME.match(profile):
@@ -65,10 +61,32 @@ def api_openapi(name: str, profile: str = "documented") -> dict[str, Any]:
     if api is not None and profile not in api.profiles:
         raise ValueError(f"{name} has no profile {profile!r}; it offers: {', '.join(api.profiles)}")
     folder = resources.files("mockserver") / "apis" / name
-    file = f"openapi.{profile}.yaml"
-    return _api_document(name, file if (folder / file).is_file() else "openapi.yaml")
+    file = f"{stem}.{profile}.yaml"
+    return file if (folder / file).is_file() else f"{stem}.yaml"
+
+
+def api_openapi(name: str, profile: str = "documented") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the mocked API ``name`` in ``profile`` (cached and shared: do not mutate).
+
+    ``apis/<name>/openapi.<profile>.yaml`` when the API has one per profile, else
+    ``apis/<name>/openapi.yaml`` (an API whose profiles share one document).
+    Raises :class:`FileNotFoundError` when the API has no document and
+    :class:`ValueError` for a name or profile that is not one, or a profile the API does not offer.
+    """
+    return _api_document(name, _document_file(name, profile, "openapi"))
+
+
+def api_asyncapi(name: str, profile: str = "documented") -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of the mocked API ``name``'s WebSocket in ``profile`` (cached and shared: do not mutate).
+
+    ``apis/<name>/asyncapi.<profile>.yaml`` when the API has one per profile, else
+    ``apis/<name>/asyncapi.yaml``. Raises :class:`FileNotFoundError` when the API has no
+    AsyncAPI document and :class:`ValueError` for a name or profile that is not one, or a
+    profile the API does not offer.
+    """
+    return _api_document(name, _document_file(name, profile, "asyncapi"))
 
 
 @lru_cache(maxsize=16)
 def _api_document(name: str, file: str) -> dict[str, Any]:
-    return _load("apis", name, file)
+    return _load("apis", name, file, kind="AsyncAPI" if file.startswith("asyncapi") else "OpenAPI")

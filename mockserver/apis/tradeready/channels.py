@@ -75,11 +75,17 @@ class Session:
             return Incoming(replies=[key])
         if action == "unsubscribe":
             self.subscriptions.discard(key)
-            return Incoming(replies=[{"type": "unsubscribed", "channel": key}])
+            return Incoming(replies=[self._ack("unsubscribed", key)])
         if key not in self.subscriptions and self.profile == "upstream" and len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             return Incoming(replies=[self._error("SUBSCRIPTION_LIMIT", f"Maximum {MAX_SUBSCRIPTIONS} subscriptions per connection")])
         self.subscriptions.add(key)
-        return Incoming(replies=[{"type": "subscribed", "channel": key}])
+        return Incoming(replies=[self._ack("subscribed", key)])
+
+    def _ack(self, kind: str, key: str) -> dict[str, Any]:
+        # The SDK dispatches anything with a "channel" to that key's handlers, so an ack shaped
+        # like the server's would reach the seed's ticker handler, which reads data['price']:
+        # the documented profile names the key "subscription" so the seed's examples work as written.
+        return {"type": kind, "channel": key} if self.profile == "upstream" else {"type": kind, "subscription": key}
 
     def resolve(self, frame: dict[str, Any]) -> str | dict[str, Any]:
         """The subscription key a subscribe/unsubscribe frame names, or an INVALID_CHANNEL error."""
