@@ -187,3 +187,30 @@ def test_duplicate_and_reorder_faults_change_what_the_client_sees(make_mock: Moc
     assert asyncio.run(run("duplicate")) == ["100.0000", "100.0000", "101.0000", "102.0000"]
     assert asyncio.run(run("reorder")) == ["101.0000", "100.0000", "102.0000"]
     assert len(journal(mock, "ws.held")) == 1
+
+
+def test_a_key_revoked_mid_session_is_closed_and_then_refused_at_the_handshake(make_mock: MockFactory) -> None:
+    mock = make_mock("tradeready/auth-revoked")
+    target = url(mock, "ak_live_authrevoked0000000000000000000000000000000000000000000000000")
+
+    async def run() -> tuple[int | None, int]:
+        async with websockets.connect(target) as socket:
+            await asyncio.to_thread(mock.advance, 29)
+            await socket.send(json.dumps({"type": "pong"}))
+            await asyncio.to_thread(mock.advance, 31)  # 1 m: revoked, open sockets closed 1008
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(socket.recv(), 5)
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(target):
+                pass
+        return (closed.value.rcvd.code if closed.value.rcvd else None), refused.value.response.status_code
+
+    assert asyncio.run(run()) == (1008, 403)
+    mock.advance(240)  # 5 m: restored
+
+    async def again() -> None:
+        async with websockets.connect(target):
+            pass
+
+    asyncio.run(again())
