@@ -25,7 +25,12 @@ bottleneck at some point.
 runs ``bench/ws_fanout_client.py`` pinned to CPU 1 (``taskset``, when present and
 there are 2 CPUs; ``--no-pin`` turns it off), stops the server (SIGINT), and prints a
 table, the median per N and ``results/ws_baseline.json`` (git-ignored), with the
-client's JSON of every round and the server's counters. Compare the mock with
+client's JSON of every round and the server's counters. ``cli cpu`` / ``srv cpu`` are
+the CPU seconds per second of the window of client and server: the side near 1.00 is
+the bottleneck. With one connection it is the client (one Python process receiving
+~270k frames/s at 100 %, the server at ~50 % and pausing on backpressure), so the N=1
+figure is a floor of what the server can send; from about 100 connections both sides
+are near saturation. Compare the mock with
 ``ws_fanout_client.py`` in the same run on the same machine, never with figures from
 another run (machines drift +-15 %).
 """

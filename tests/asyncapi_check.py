@@ -132,10 +132,20 @@ def direction_messages(document: Mapping[str, Any], direction: Direction) -> dic
     return found
 
 
+_VALIDATORS: dict[tuple[int, str], tuple[Mapping[str, Any], Draft7Validator]] = {}
+
+
 def payload_validator(document: Mapping[str, Any], pointer: str) -> Draft7Validator:
-    """A Draft 7 validator for the schema at ``pointer``, ``$ref`` resolved against the whole document."""
+    """A Draft 7 validator for the schema at ``pointer``, ``$ref`` resolved against the whole document.
+
+    Cached per document object and pointer (the documents are cached and never mutated)."""
+    cached = _VALIDATORS.get((id(document), pointer))
+    if cached is not None and cached[0] is document:
+        return cached[1]
     registry: Registry[Any] = Registry().with_resource(_DOCUMENT_URI, Resource.from_contents(document, default_specification=DRAFT7))
-    return Draft7Validator({"$ref": f"{_DOCUMENT_URI}#{pointer}"}, registry=registry)
+    validator = Draft7Validator({"$ref": f"{_DOCUMENT_URI}#{pointer}"}, registry=registry)
+    _VALIDATORS[(id(document), pointer)] = (document, validator)  # the document is kept alive: its id stays its own
+    return validator
 
 
 def _leaves(error: ValidationError) -> list[ValidationError]:
@@ -156,7 +166,7 @@ def _wrong_discriminators(leaves: list[ValidationError]) -> set[str]:
         if len(e.path) == 1 and e.path[0] in _DISCRIMINATORS and e.validator in ("const", "enum", "pattern", "type"):
             wrong.add(str(e.path[0]))
         elif len(e.path) == 0 and isinstance(e.instance, Mapping) and isinstance(e.schema, Mapping):
-            if e.validator == "required":
+            if e.validator == "required" and isinstance(e.validator_value, list):
                 wrong.update(k for k in e.validator_value if k in _DISCRIMINATORS and k not in e.instance)
             elif e.validator == "additionalProperties":
                 known = e.schema.get("properties") or {}

@@ -284,12 +284,13 @@ ORDER = {"channel": "orders", "type": "order", "order_id": "o-1", "symbol": "BTC
 ORDER_NO_CHANNEL = {"type": "order_update", "order_id": "o-2", "status": "cancelled"}
 PORTFOLIO = {"channel": "portfolio", "type": "portfolio", "total_equity": "10000.00", "available_cash": "9000.00", "unrealized_pnl": "0", "roi_pct": "0"}  # fmt: skip
 ACK = {"type": "subscribed", "channel": "ticker:BTCUSDT"}
+ACK_NO_CHANNEL = {"type": "subscribed", "subscription": "orders"}  # no channel: recorded, never dispatched
 ERROR = {"type": "error", "code": "INVALID_CHANNEL", "message": "Unknown channel"}
 
 
 @pytest.mark.parametrize("dispatch_acks", [True, False])
 def test_dispatch_by_flat_key_with_ticker_all_and_type_fallback(dispatch_acks: bool) -> None:
-    sequence = [ACK, BTC, ETH, BTC_NO_CHANNEL, UPSTREAM_BTC, CANDLE, ERROR, ORDER, ORDER_NO_CHANNEL, "not json", PORTFOLIO]
+    sequence = [ACK, ACK_NO_CHANNEL, BTC, ETH, BTC_NO_CHANNEL, UPSTREAM_BTC, CANDLE, ERROR, ORDER, ORDER_NO_CHANNEL, "not json", PORTFOLIO]
 
     async def handler(ws: ServerConnection) -> None:
         await frames(ws, 5)
@@ -335,7 +336,7 @@ def test_dispatch_by_flat_key_with_ticker_all_and_type_fallback(dispatch_acks: b
         assert got["portfolio"] == [PORTFOLIO]
         assert client.unrouted == {"ticker": 1}  # the upstream envelope matches no flat key
         assert client.errors == [ERROR]
-        assert client.event_values("subscribed") == ["ticker:BTCUSDT"]
+        assert client.event_values("subscribed") == ["ticker:BTCUSDT", "orders"]
         assert client.event_values("handler-error") == [("candles:BTCUSDT:1m", "KeyError('data')")]
         assert client.event_values("bad-message") == ["not json"]
         assert client.events[-1] == ("stopped", None)
