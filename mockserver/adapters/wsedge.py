@@ -24,6 +24,11 @@ Message = dict[str, Any]
 TRANSPORT_KEY = "agentfeed.transport"
 
 
+def _frame(path: str, message: Message) -> dict[str, Any]:
+    text = message.get("text")
+    return {"path": path, "text": text} if text is not None else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
+
+
 class SocketHandle:
     """One open WebSocket: what a fault needs to close or reset it from outside the app."""
 
@@ -142,6 +147,11 @@ class WebSocketEdge:
                 if handle.closed:
                     return
                 journaled = message.pop("agentfeed.journaled", False)  # a broadcast frame, journaled once for all recipients
+                if not self.runtime.faults:  # the hot path: no fault can touch this frame
+                    await send(message)
+                    if not journaled:
+                        self._record("ws.frame", _frame(path, message), conn, "out")
+                    return
                 text = message.get("text")
                 frame = {"path": path, "text": text} if text is not None else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
                 silence = self.runtime.silenced(self.api, path)

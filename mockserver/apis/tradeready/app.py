@@ -110,8 +110,14 @@ class _Hub:
         self.runtime.journal.record(
             API, "ws.broadcast", {"path": PATH, "text": text, "conns": [c.conn for c in recipients]}, direction="out"
         )
+        marked = "\x00" + text  # \x00: already journaled
+        limit = self.domain.queue_limit
         for conn in recipients:
-            self._put(conn, "\x00" + text, critical=False)  # \x00: already journaled
+            if len(conn.queue) < limit and not conn.closing:  # the common case, inline
+                conn.queue.append((marked, False))
+                conn.wake.set()
+            else:
+                self._put(conn, marked, critical=False)
 
     async def _sender(self, conn: _Conn) -> None:
         websocket = conn.websocket
@@ -140,8 +146,17 @@ class _Hub:
         conns = list(self.conns.values())
         if kind == "trades":
             trades: list[Trade] = args[0]
+            # who gets what, worked out once per tick rather than once per trade and connection
+            everyone = [c for c in conns if "ticker:all" in c.session.subscriptions]
+            by_symbol: dict[str, list[_Conn]] = {}
+            for conn in conns:
+                if "ticker:all" not in conn.session.subscriptions:
+                    for key in conn.session.subscriptions:
+                        if key.startswith("ticker:"):
+                            by_symbol.setdefault(key[7:], []).append(conn)
             for trade in trades:
-                self._broadcast(ticker_message(profile, trade), [c for c in conns if c.session.wants_ticker(trade.symbol)])
+                specific = by_symbol.get(trade.symbol)
+                self._broadcast(ticker_message(profile, trade), everyone + specific if specific else everyone)
         elif kind == "candles":
             candles: list[Candle] = args[0]
             for candle in candles:
