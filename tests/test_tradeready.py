@@ -214,3 +214,20 @@ def test_a_key_revoked_mid_session_is_closed_and_then_refused_at_the_handshake(m
             pass
 
     asyncio.run(again())
+
+
+def test_replies_queued_before_an_invalid_frame_are_sent_before_the_close(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario("upstream"))
+
+    async def once() -> tuple[list[dict[str, Any]], int | None]:
+        async with websockets.connect(url(mock)) as socket:
+            await socket.send(json.dumps({"action": "subscribe", "channel": "orders"}))
+            await socket.send("not json")
+            frames = []
+            with pytest.raises(ConnectionClosed) as info:
+                while True:
+                    frames.append(json.loads(await asyncio.wait_for(socket.recv(), 5)))
+            return frames, info.value.rcvd.code if info.value.rcvd else None
+
+    for _ in range(10):
+        assert asyncio.run(once()) == ([{"type": "subscribed", "channel": "orders"}], 1000)

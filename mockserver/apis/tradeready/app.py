@@ -53,6 +53,7 @@ class _Conn:
     ping_timer: Timer | None = None
     awaiting_pong: Timer | None = None
     closing: bool = False
+    close_with: tuple[int, str, bool] | None = None  # code, reason, send what is queued first
 
 
 class _Hub:
@@ -75,7 +76,7 @@ class _Hub:
 
     # -- queues -----------------------------------------------------------------------------------
     def _put(self, conn: _Conn, frame: str, *, critical: bool) -> None:
-        if conn.closing:
+        if conn.closing:  # nothing more after a close was decided
             return
         queue = conn.queue
         if len(queue) >= self.domain.queue_limit:
@@ -122,23 +123,30 @@ class _Hub:
     async def _sender(self, conn: _Conn) -> None:
         websocket = conn.websocket
         with contextlib.suppress(Exception):
-            while not conn.closing:
+            while True:
                 await conn.wake.wait()
                 conn.wake.clear()
-                while conn.queue and not conn.closing:
+                flush = conn.close_with is None or conn.close_with[2]
+                while conn.queue and flush:
                     frame, _critical = conn.queue.popleft()
                     if frame.startswith("\x00"):
                         await websocket.send({"type": "websocket.send", "text": frame[1:], "agentfeed.journaled": True})
                     else:
                         await websocket.send({"type": "websocket.send", "text": frame})
+                if conn.close_with is not None:
+                    code, reason, _flush = conn.close_with
+                    await websocket.close(code=code, reason=reason)
+                    return
+                if conn.closing:
+                    return
 
-    def _close(self, conn: _Conn, code: int, reason: str) -> None:
+    def _close(self, conn: _Conn, code: int, reason: str, *, flush: bool = False) -> None:
+        """Close after the sender has sent what is queued (``flush``) or at once (a reset, a slow consumer)."""
         if conn.closing:
             return
         conn.closing = True
+        conn.close_with = (code, reason, flush)
         conn.wake.set()
-        task = asyncio.get_running_loop().create_task(conn.websocket.close(code=code, reason=reason))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # -- the market, orders, portfolios -----------------------------------------------------------------
     def on_market(self, kind: str, *args: Any) -> None:
@@ -191,7 +199,7 @@ class _Hub:
     def _pong_missed(self, conn: _Conn, due: float) -> None:
         conn.awaiting_pong = None
         self.runtime.journal.record(API, "ws.pong_timeout", {"path": PATH, "timeout": self.domain.pong_timeout}, conn=conn.conn, vtime=due)
-        self._close(conn, 1000, "pong timeout")
+        self._close(conn, 1000, "pong timeout", flush=True)
 
     # -- one connection ---------------------------------------------------------------------------------
     async def serve(self, websocket: WebSocket) -> None:
@@ -224,8 +232,8 @@ class _Hub:
                     conn.awaiting_pong = None
                 for reply in incoming.replies:
                     self._send_direct(conn, reply)
-                if incoming.close is not None:
-                    self._close(conn, incoming.close, "invalid message")
+                if incoming.close is not None:  # the replies already queued go out first, as the server sends them
+                    self._close(conn, incoming.close, "invalid message", flush=True)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -1,8 +1,9 @@
 """TradeReady's WebSocket protocol, sans I/O: client frames in, replies and subscription changes out.
 
 ``documented`` (the seed's SDK): flat channel keys (``ticker:BTCUSDT``, ``ticker:all``,
-``candles:BTCUSDT:1m``, ``orders``, ``portfolio``), intervals 1m 5m 15m 1h 4h 1d,
-``{"type":"pong"}``, and messages with their fields at the top level.
+``candles:BTCUSDT:1m``, ``orders``, ``portfolio``; the structured form is accepted too),
+intervals 1m 5m 15m 1h 4h 1d, ``{"type":"pong"}`` (or ``{"action":"pong"}``), acks
+``{"type":"subscribed","subscription":KEY}`` and messages with their fields at the top level.
 
 ``upstream`` (the public server, reference/protocols.md §3.2-3.3): structured subscribe
 ``{"action":"subscribe","channel":"ticker","symbol":...}``, at most 10 subscriptions,
@@ -66,7 +67,7 @@ class Session:
                 return Incoming(close=1000)
             return Incoming(replies=[self._error("INVALID_MESSAGE", "Messages must be JSON objects")])
         action = frame.get("action")
-        if action == "pong" or (self.profile == "documented" and frame.get("type") == "pong"):
+        if action == "pong" or (self.profile == "documented" and action is None and frame.get("type") == "pong"):
             return Incoming(pong=True)
         if action not in ("subscribe", "unsubscribe"):
             return Incoming(replies=[self._error("UNKNOWN_ACTION", f"Unknown action: {action}")])
@@ -95,6 +96,8 @@ class Session:
             return str(channel)
         if not isinstance(channel, str) or not channel:
             return self._error("INVALID_CHANNEL", "Missing channel")
+        if self.profile == "documented" and isinstance(frame.get("symbol"), str) and ":" in frame["symbol"]:
+            return self._error("INVALID_CHANNEL", f"Invalid symbol: {frame['symbol']}")
         if self.profile == "documented" and ":" in channel:
             parts = channel.split(":")
             if parts[0] == "ticker" and len(parts) == 2 and parts[1]:

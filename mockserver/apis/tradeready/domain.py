@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import random
 import string
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,16 @@ class Account:
     cash: float
     positions: dict[str, list[float]] = field(default_factory=dict)  # symbol -> [quantity, average price]
     realized: float = 0.0
+
+
+def _money(value: float, places: int = 2) -> str:
+    """Fixed decimals, never "-0.00"."""
+    return f"{round(value, places) + 0.0:.{places}f}"
+
+
+def _quantity(value: float) -> str:
+    """A quantity as exact as the account holds it (up to 8 decimals, no trailing zeros)."""
+    return f"{value:.8f}".rstrip("0").rstrip(".") or "0"
 
 
 def _ignore(kind: str, data: dict[str, Any]) -> None:
@@ -170,11 +181,11 @@ class TradeReady:
         equity = account.cash + value
         roi = (equity - account.initial_cash) / account.initial_cash * 100 if account.initial_cash else 0.0
         return {
-            "total_equity": f"{equity:.2f}",
-            "available_cash": f"{account.cash:.2f}",
-            "unrealized_pnl": f"{unrealized:.2f}",
-            "realized_pnl": f"{account.realized:.2f}",
-            "roi_pct": f"{roi:.2f}",
+            "total_equity": _money(equity),
+            "available_cash": _money(account.cash),
+            "unrealized_pnl": _money(unrealized),
+            "realized_pnl": _money(account.realized),
+            "roi_pct": _money(roi),
             "timestamp": format_instant(now, precision="ms"),
         }
 
@@ -189,14 +200,12 @@ class TradeReady:
         market_price = self.market.prices[symbol]
         quantity = float(data.get("quantity") or round(100.0 / market_price, 6) or 0.000001)
         order: dict[str, Any] = {
-            "order_id": str(
-                data.get("order_id") or f"{self.rng.getrandbits(32):08x}-{self._orders:04d}-4000-8000-{self.rng.getrandbits(48):012x}"
-            ),
+            "order_id": str(data.get("order_id") or uuid.UUID(int=self.rng.getrandbits(128), version=4)),
             "status": status,
             "symbol": symbol,
             "side": side,
             "type": str(data.get("type") or "market"),
-            "quantity": decimal(quantity, 1.0),
+            "quantity": _quantity(quantity),
         }
         if data.get("price") is not None:
             order["price"] = decimal(float(data["price"]))
@@ -206,8 +215,8 @@ class TradeReady:
             fee = filled * price * 0.001
             order.update(
                 executed_price=decimal(price),
-                executed_quantity=decimal(filled, 1.0),
-                fee=f"{fee:.4f}",
+                executed_quantity=_quantity(filled),
+                fee=_money(fee, 4),
                 filled_at=format_instant(now, precision="ms"),
             )
             self._fill(key.key, symbol, side, filled, price, fee)
