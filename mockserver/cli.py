@@ -173,6 +173,8 @@ def _print_table(server: object) -> None:
             cred_text = f"api_key={first['key']}{more}"
         elif "key" in first:
             cred_text = f"Authorization: Bearer {first['key']}{more}"
+        elif "email" in first:
+            cred_text = f"{first['email']} / {first['password']} ({first['access']}); POST /api/v1/users/login for a JWT{more}"
         elif "token" in first:
             header = "Authorization: Bearer" if runtime.profiles[name] == "upstream" else "X-Claw-Token:"
             cred_text = f"agent {first['agent_id']} ({first['name']}/{first['password']}) {header} {first['token']}{more}"

@@ -27,6 +27,7 @@ __all__ = ["FaultDecision", "Runtime"]
 
 _FAULT_VALIDATOR = Draft202012Validator(FAULT_SCHEMA)
 _REQUEST_KINDS = frozenset(HTTP_KINDS) - {"refuse"}
+_BODY_KINDS = frozenset({"truncate", "malformed", "dribble"})  # need the whole body: an event stream applies its own
 
 
 def _zero() -> float:
@@ -69,6 +70,8 @@ class Runtime:
         self.steps_done = 0
         #: set by the server: a fault started (True) or stopped (False): refuse listeners, close sockets
         self.on_fault: Callable[[FaultSpec, bool], None] | None = None
+        #: adapters that act on faults themselves (an event stream's close), called like on_fault
+        self.fault_listeners: list[Callable[[FaultSpec, bool], None]] = []
         #: set by the server: called after load/reset so adapters can drop per-run state
         self.on_reset: list[Callable[[], None]] = []
         self.scenario = scenario
@@ -216,6 +219,8 @@ class Runtime:
             self._fault_timers[spec.id] = self.scheduler.call_at(now + spec.duration, end, name=f"end {spec.id}")
         if self.on_fault is not None:
             self.on_fault(spec, True)
+        for listener in self.fault_listeners:
+            listener(spec, True)
         return spec
 
     def stop_fault(self, fault_id: str) -> None:
@@ -233,8 +238,10 @@ class Runtime:
         self.journal.record(active.spec.api, "fault.stop", {"id": fault_id, "reason": reason, "applied": active.applied}, vtime=at)
         if self.on_fault is not None:
             self.on_fault(active.spec, False)
+        for listener in self.fault_listeners:
+            listener(active.spec, False)
 
-    def decide_fault(self, api: str, method: str, path: str) -> FaultDecision | None:
+    def decide_fault(self, api: str, method: str, path: str, *, streaming: bool = False) -> FaultDecision | None:
         """The faults this request meets (None: none). Draws from each matching fault's seeded stream."""
         if not self.faults:
             return None
@@ -244,6 +251,8 @@ class Runtime:
         for active in list(self.faults.values()):
             spec = active.spec
             if spec.kind not in _REQUEST_KINDS or not spec.applies_to(api, method, path):
+                continue
+            if streaming and spec.kind in _BODY_KINDS:
                 continue
             if spec.kind == "latency":
                 if active.draw():

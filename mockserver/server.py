@@ -248,6 +248,15 @@ def env_lines(server: MockServer) -> list[str]:
     if "tradeready" in urls:
         lines.append("TRADEREADY_WS_URL=" + urls["tradeready"].replace("http://", "ws://", 1))
         lines.append(f"TRADEREADY_API_KEY={creds['tradeready'][0]['key']}")
+    if "tradingpartners" in urls:
+        user = creds["tradingpartners"][0]
+        token = server.runtime.apis["tradingpartners"].token_for(user["email"], server.runtime.clock.now())
+        lines += [
+            f"TRADINGPARTNERS_BASE_URL={urls['tradingpartners']}",
+            f"TRADINGPARTNERS_TOKEN={token}",
+            f"TRADINGPARTNERS_EMAIL={user['email']}",
+            f"TRADINGPARTNERS_PASSWORD={user['password']}",
+        ]
     if "luckylobster" in urls:
         lines.append(f"LUCKYLOBSTER_BASE_URL={urls['luckylobster']}/api/agent/v1")
         lines.append(f"LUCKYLOBSTER_API_KEY={creds['luckylobster'][0]['key']}")

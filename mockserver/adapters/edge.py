@@ -175,7 +175,9 @@ class ApiEdge:
             following: Message = await receive()
             return following
 
-        decision = self.runtime.decide_fault(self.api, method, path)
+        # an event stream's body never ends: faults that rework a whole body are the stream's own business
+        accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+        decision = self.runtime.decide_fault(self.api, method, path, streaming=b"text/event-stream" in accept)
         fault: ActiveFault | None = None
         if decision is not None:
             if decision.latency > 0:
@@ -214,8 +216,10 @@ class ApiEdge:
         """No fault: forward each message as the app sends it, adding the virtual Date, and journal the answer."""
         record: dict[str, Any] = {"path": path}
         parts: list[bytes] = []
+        streaming = False  # an event stream: journal the head at once, then each chunk (an SSE frame) as it goes
 
         async def tap(message: Message) -> None:
+            nonlocal streaming
             kind = message["type"]
             if kind == "http.response.start":
                 # uvicorn runs with date_header=False and our apps set no Date: the virtual one is the only one
@@ -223,6 +227,17 @@ class ApiEdge:
                 record["status"] = message["status"]
                 record["headers"] = RawHeaders(headers)
                 message = {**message, "headers": headers}
+                streaming = any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers)
+                if streaming:
+                    self.runtime.journal.record(self.api, "http.response", {**record, "stream": True}, conn=conn, direction="out")
+            elif kind == "http.response.body" and streaming:
+                chunk = message.get("body", b"")
+                if chunk:
+                    self.runtime.journal.record(
+                        self.api, "sse.frame", {"path": path, "text": _body_text(chunk)}, conn=conn, direction="out"
+                    )
+                if not message.get("more_body", False):
+                    self.runtime.journal.record(self.api, "sse.end", {"path": path, "by": "server"}, conn=conn, direction="out")
             elif kind == "http.response.body":
                 parts.append(message.get("body", b""))
                 if not message.get("more_body", False):

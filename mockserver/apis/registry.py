@@ -18,6 +18,8 @@ from .luckylobster.domain import validate_patch as luckylobster_validate_patch
 from .luckylobster.domain import validate_state as luckylobster_validate
 from .tradeready import schema as tradeready_schema
 from .tradeready.domain import TradeReady
+from .tradingpartners import schema as tradingpartners_schema
+from .tradingpartners.domain import TradingPartners
 
 __all__ = ["API_NAMES", "APIS", "CONTROL_PORT", "ApiDescriptor"]
 
@@ -84,6 +86,18 @@ APIS: dict[str, ApiDescriptor] = {
         patch_schema=tradeready_schema.STATE_PATCH_SCHEMA,
         options_schema=tradeready_schema.OPTIONS_SCHEMA,
         events=tradeready_schema.EVENT_SCHEMAS,
+    ),
+    "tradingpartners": ApiDescriptor(
+        name="tradingpartners",
+        title="TradingPartners AI (login, SSE alert stream, closed alerts, history)",
+        default_port=8705,
+        profiles=("documented",),
+        adapter="mockserver.apis.tradingpartners.app:build_app",
+        factory=TradingPartners,
+        state_schema=tradingpartners_schema.STATE_SCHEMA,
+        patch_schema=tradingpartners_schema.STATE_PATCH_SCHEMA,
+        options_schema=tradingpartners_schema.OPTIONS_SCHEMA,
+        events=tradingpartners_schema.EVENT_SCHEMAS,
     ),
 }
 

@@ -27,6 +27,15 @@ WebSocket connections (the routes of a streaming API) meet these:
 ``reorder``         hold an outgoing frame back and send it after the next one
 ==================  ======================================================
 
+Event streams (SSE) meet ``close`` (end the stream cleanly), ``silence`` (no events, no
+pings, connection open), ``duplicate``, ``reorder``, ``dribble`` (each frame in ``chunks``
+pieces ``interval`` apart), and:
+
+==================  ======================================================
+``cut``             send part of the next frame, then reset the TCP connection
+``id_gap``          skip an event id (when ids are on): the stream has a hole
+==================  ======================================================
+
 Whether a matching request is hit is drawn from a random stream seeded by the
 scenario seed and the fault id, so the same seed gives the same run.
 """
@@ -45,7 +54,9 @@ __all__ = ["FAULT_KINDS", "FAULT_SCHEMA", "HTTP_KINDS", "WS_KINDS", "ActiveFault
 
 HTTP_KINDS = ("latency", "error", "rate_limit", "reset", "empty", "truncate", "malformed", "dribble", "refuse")
 WS_KINDS = ("close", "reset", "silence", "refuse_upgrade", "duplicate", "reorder")
-FAULT_KINDS = (*HTTP_KINDS, *(k for k in WS_KINDS if k not in HTTP_KINDS))
+#: Event streams (SSE) meet close, silence, duplicate, reorder and these, plus dribble (frame by frame).
+STREAM_KINDS = ("cut", "id_gap")
+FAULT_KINDS = (*HTTP_KINDS, *(k for k in WS_KINDS if k not in HTTP_KINDS), *STREAM_KINDS)
 
 
 FAULT_SCHEMA: dict[str, Any] = {

@@ -1,0 +1,300 @@
+"""TradingPartners over HTTP: login, closed alerts, history, and the SSE alert stream.
+
+The stream is a raw ASGI endpoint inside the Starlette router (like a hand-written
+StreamingResponse: about twice sse-starlette's throughput, and no wall-clock keep-alive).
+Frames are exactly ``event: <type>`` / [``id: <n>``] / ``data: <compact JSON>`` / blank
+line; pings come from the virtual clock. Stream faults (close, cut, silence, dribble,
+duplicate, reorder, id_gap) are applied here, frame by frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import socket
+import struct
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ...adapters.edge import connection_id
+from ...adapters.responses import reply_response, send_reply
+from ...adapters.wsedge import TRANSPORT_KEY
+from ...core.clock import format_instant
+from ...core.reply import Reply
+from ...core.scheduler import Timer
+from ...faults.model import FaultSpec
+from ...runtime import Runtime
+from .domain import TradingPartners, User, error
+
+__all__ = ["build_app", "error_body"]
+
+API = "tradingpartners"
+STREAM = "/api/v1/alerts"
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The API's error shape for injected faults: ``{code, message, description}``."""
+    return {"code": status, "message": message.lower(), "description": message}
+
+
+def frame(event: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+@dataclass(slots=True)
+class _Stream:
+    conn: str
+    user: str
+    send: Send
+    transport: Any
+    queue: deque[bytes] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    end: bool = False  # end the stream after what is queued (credits gone, a close fault)
+    ping: Timer | None = None
+    held: bytes | None = None
+
+
+class _Hub:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.streams: dict[str, _Stream] = {}
+        runtime.on_reset.append(self.rewire)
+        runtime.fault_listeners.append(self.on_fault)
+        self.rewire(close=False)
+
+    @property
+    def domain(self) -> TradingPartners:
+        domain: TradingPartners = self.runtime.apis[API]
+        return domain
+
+    def rewire(self, close: bool = True) -> None:
+        self.domain.listener = self.on_event
+        self.domain.should_gap = lambda: self._fault("id_gap") is not None
+        if close:
+            for stream in list(self.streams.values()):
+                stream.end = True
+                stream.wake.set()
+
+    def _fault(self, kind: str) -> Any:
+        for active in list(self.runtime.faults.values()):
+            if active.spec.kind == kind and active.spec.applies_to(API, "GET", STREAM) and active.draw():
+                active.applied += 1
+                return active
+        return None
+
+    def on_event(self, email: str, event: str, data: dict[str, Any], event_id: int | None) -> None:
+        payload = frame(event, data, event_id)
+        for stream in list(self.streams.values()):
+            if stream.user == email and not stream.end:
+                stream.queue.append(payload)
+                if event == "error":  # credits gone: this is the last message
+                    stream.end = True
+                stream.wake.set()
+
+    def on_fault(self, spec: FaultSpec, started: bool) -> None:
+        """A close fault started: end open streams cleanly (each drawn with the fault's probability)."""
+        if not started or spec.kind != "close" or not spec.applies_to(API, "GET", STREAM):
+            return
+        active = self.runtime.faults.get(spec.id)
+        for stream in list(self.streams.values()):
+            if active is None or active.draw():
+                if active is not None:
+                    active.applied += 1
+                self.runtime.journal.record(API, "sse.closing", {"path": STREAM, "fault": spec.id}, conn=stream.conn, direction="out")
+                stream.end = True
+                stream.wake.set()
+
+    # -- pings -----------------------------------------------------------------------------------
+    def _schedule_ping(self, stream: _Stream, at: float) -> None:
+        def ping(due: float) -> None:
+            if stream.end:
+                return
+            stream.queue.append(frame("ping", {"ping": format_instant(due, precision="ns")}))
+            stream.wake.set()
+            self._schedule_ping(stream, due + self.domain.ping_interval)
+
+        stream.ping = self.runtime.scheduler.call_at(at, ping, name="sse ping")
+
+    async def _sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake(due: float) -> None:
+            if not future.done():
+                future.set_result(None)
+
+        timer = self.runtime.scheduler.call_later(seconds, wake, name="sse dribble")
+        try:
+            await future
+        finally:
+            timer.cancel()
+
+    # -- sending ----------------------------------------------------------------------------------
+    async def _write(self, stream: _Stream, payload: bytes) -> bool:
+        """Send one frame through the faults; False when the connection is gone."""
+        silence = self._fault("silence")
+        if silence is not None:
+            self.runtime.journal.record(
+                API, "sse.suppressed", {"path": STREAM, "text": payload.decode(), "fault": silence.spec.id}, conn=stream.conn
+            )
+            return True
+        cut = self._fault("cut")
+        if cut is not None:  # part of a frame, then a TCP reset
+            await stream.send({"type": "http.response.body", "body": payload[: max(1, len(payload) // 2)], "more_body": True})
+            await asyncio.sleep(0)
+            self.runtime.journal.record(API, "sse.reset", {"path": STREAM, "fault": cut.spec.id}, conn=stream.conn, direction="out")
+            sock = stream.transport.get_extra_info("socket") if stream.transport is not None else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            if stream.transport is not None:
+                stream.transport.abort()
+            return False
+        reorder = self._fault("reorder") if stream.held is None else None
+        if reorder is not None:
+            stream.held = payload
+            self.runtime.journal.record(
+                API, "sse.held", {"path": STREAM, "text": payload.decode(), "fault": reorder.spec.id}, conn=stream.conn
+            )
+            return True
+        dribble = self._fault("dribble")
+        if dribble is not None:
+            size = max(1, math.ceil(len(payload) / max(1, dribble.spec.chunks)))
+            for start in range(0, len(payload), size):
+                if start:
+                    await self._sleep(dribble.spec.interval)
+                await stream.send({"type": "http.response.body", "body": payload[start : start + size], "more_body": True})
+        else:
+            await stream.send({"type": "http.response.body", "body": payload, "more_body": True})
+        if self._fault("duplicate") is not None:
+            await stream.send({"type": "http.response.body", "body": payload, "more_body": True})
+        if stream.held is not None:
+            held, stream.held = stream.held, None
+            await stream.send({"type": "http.response.body", "body": held, "more_body": True})
+        return True
+
+    async def _pump(self, stream: _Stream) -> None:
+        while True:
+            await stream.wake.wait()
+            stream.wake.clear()
+            while stream.queue:
+                if not await self._write(stream, stream.queue.popleft()):
+                    return
+            if stream.end:
+                await stream.send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+
+    # -- one stream ---------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        domain = self.domain
+        now = self.runtime.clock.now()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        user = domain.authenticate(headers.get("authorization"), now)
+        if isinstance(user, Reply):
+            await send_reply(send, user)
+            return
+        if user.access != "FULL":
+            await send_reply(send, error(402, 30, "The real-time stream needs FULL API access: FREE users use /api/v1/alerts/closed."))
+            return
+        if user.exhausted:
+            await send_reply(send, error(402, 30, "No credits left and auto-renewal is off."))
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-store"), (b"x-accel-buffering", b"no")],
+            }
+        )
+        stream = _Stream(connection_id(scope), user.email, send, (scope.get("extensions") or {}).get(TRANSPORT_KEY))
+        if domain.retry_ms is not None:
+            stream.queue.append(f"retry: {domain.retry_ms}\n\n".encode())
+        for event_id, event, data in domain.replay(user, headers.get("last-event-id")):
+            stream.queue.append(frame(event, data, event_id))
+        self.streams[stream.conn] = stream
+        domain.watch(+1)
+        stream.wake.set()
+        self._schedule_ping(stream, now + domain.ping_interval)
+        pump = asyncio.get_running_loop().create_task(self._pump(stream))
+        gone = asyncio.get_running_loop().create_task(self._await_disconnect(receive))
+        try:
+            done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone in done:
+                self.runtime.journal.record(API, "sse.end", {"path": STREAM, "by": "client"}, conn=stream.conn, direction="in")
+        finally:
+            stream.end = True
+            if stream.ping is not None:
+                stream.ping.cancel()
+            self.streams.pop(stream.conn, None)
+            if self.domain is domain:
+                domain.watch(-1)
+            for task in (pump, gone):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    @staticmethod
+    async def _await_disconnect(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
+def build_app(runtime: Runtime) -> Starlette:
+    hub = _Hub(runtime)
+
+    def domain() -> TradingPartners:
+        current: TradingPartners = runtime.apis[API]
+        return current
+
+    def authed(handler: Callable[[TradingPartners, User, Request, float], Reply]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            app, now = domain(), runtime.clock.now()
+            user = app.authenticate(request.headers.get("authorization"), now)
+            if isinstance(user, Reply):
+                return reply_response(user)
+            return reply_response(handler(app, user, request, now))
+
+        return endpoint
+
+    async def login(request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError:
+            return reply_response(error(400, 20))
+        return reply_response(domain().login(body, runtime.clock.now()))
+
+    def closed(app: TradingPartners, user: User, request: Request, now: float) -> Reply:
+        return app.closed(user, now)
+
+    def history(app: TradingPartners, user: User, request: Request, now: float) -> Reply:
+        return app.history(user, request.query_params)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        text = {404: "not found", 405: "method not allowed"}.get(status, "internal server error")
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        return reply_response(
+            Reply(status, {"code": status, "message": text, "description": f"{request.method} {request.url.path}: {text}"}, headers)
+        )
+
+    routes = [
+        Route("/api/v1/users/login", login, methods=["POST"]),
+        Route(STREAM, hub, methods=["GET"]),
+        Route("/api/v1/alerts/closed", authed(closed), methods=["GET"]),
+        Route("/api/v1/alerts/history", authed(history), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, 500: http_error})
+    app.state.hub = hub
+    return app
