@@ -74,6 +74,8 @@ class Runtime:
         self.fault_listeners: list[Callable[[FaultSpec, bool], None]] = []
         #: set by the server: called after load/reset so adapters can drop per-run state
         self.on_reset: list[Callable[[], None]] = []
+        #: called when the server stops: adapters end what would outlive it (open event streams)
+        self.on_stop: list[Callable[[], None]] = []
         self.scenario = scenario
         self.load(scenario)
 

@@ -178,6 +178,8 @@ class MockServer:
         self.runtime.journal.record("mock", "server.started", {"urls": self.urls()})
 
     async def stop(self) -> None:
+        for hook in self.runtime.on_stop:
+            hook()
         for lst in self.listeners.values():
             lst.server.should_exit = True
         await asyncio.gather(*(lst.task for lst in self.listeners.values() if lst.task is not None), return_exceptions=True)

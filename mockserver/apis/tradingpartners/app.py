@@ -64,6 +64,7 @@ class _Stream:
     end: bool = False  # end the stream after what is queued (credits gone, a close fault)
     ping: Timer | None = None
     held: bytes | None = None
+    withheld: list[bytes] = field(default_factory=list)  # events a silence keeps back, in order
 
 
 class _Hub:
@@ -72,6 +73,7 @@ class _Hub:
         self.streams: dict[str, _Stream] = {}
         runtime.on_reset.append(self.rewire)
         runtime.fault_listeners.append(self.on_fault)
+        runtime.on_stop.append(lambda: self.rewire(close=True))
         self.rewire(close=False)
 
     @property
@@ -144,11 +146,18 @@ class _Hub:
     async def _write(self, stream: _Stream, payload: bytes) -> bool:
         """Send one frame through the faults; False when the connection is gone."""
         silence = self._fault("silence")
-        if silence is not None:
-            self.runtime.journal.record(
-                API, "sse.suppressed", {"path": STREAM, "text": payload.decode(), "fault": silence.spec.id}, conn=stream.conn
-            )
+        if silence is not None:  # nothing goes out: pings are dropped, events kept back in order
+            kind = "sse.suppressed" if payload.startswith(b"event: ping\n") else "sse.withheld"
+            self.runtime.journal.record(API, kind, {"path": STREAM, "text": payload.decode(), "fault": silence.spec.id}, conn=stream.conn)
+            if kind == "sse.withheld":
+                stream.withheld.append(payload)
             return True
+        while stream.withheld:  # the silence is over: what it kept back goes first
+            if not await self._send_frame(stream, stream.withheld.pop(0)):
+                return False
+        return await self._send_frame(stream, payload)
+
+    async def _send_frame(self, stream: _Stream, payload: bytes) -> bool:
         cut = self._fault("cut")
         if cut is not None:  # part of a frame, then a TCP reset
             await stream.send({"type": "http.response.body", "body": payload[: max(1, len(payload) // 2)], "more_body": True})

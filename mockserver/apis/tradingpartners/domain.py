@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 import random
 import uuid
 from collections import deque
@@ -395,7 +396,7 @@ class TradingPartners:
         if user.access == "FULL":
             return Reply(200, [self._row(a) for a in sorted(done, key=lambda a: a.closed_at or 0, reverse=True)])
         if user.closed_polled_at is not None and now < user.closed_polled_at + 900:
-            wait = int(user.closed_polled_at + 900 - now) + 1
+            wait = max(1, math.ceil(user.closed_polled_at + 900 - now))
             return Reply(429, error(429, 31).body, {"Retry-After": str(wait)})
         rows = [self._row(a) for a in done if a.outcome == "won" and (a.closed_at or 0) >= now - 900]
         if rows:  # an empty answer may be retried at once

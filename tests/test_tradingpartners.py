@@ -1,0 +1,275 @@
+"""TradingPartners over real sockets: login, errors, the SSE frames, lifecycle order, credits, resume, faults."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from mockserver.core.clock import parse_instant
+from tests.conftest import MockFactory
+
+BASE_SCENARIO = """
+id: t/tp
+description: one FULL and one FREE user
+seed: 5
+clock: {{start: "2024-03-27T19:50:00Z"}}
+apis:
+  tradingpartners:
+    options: {options}
+    state:
+      users:
+        - {{email: full@x.io, password: pw, access: FULL}}
+        - {{email: free@x.io, password: pw, access: FREE}}
+      alerts: {alerts}
+"""
+
+
+def scenario(options: str = "{}", alerts: str = "{every: 30s, start_after: 20s, close_after: 40s}") -> str:
+    return BASE_SCENARIO.format(options=options, alerts=alerts)
+
+
+def login(mock: Any, email: str = "full@x.io", password: str = "pw") -> str:
+    response = httpx.post(mock.url("tradingpartners") + "/api/v1/users/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["accessToken"]
+    return token
+
+
+class Reader:
+    """Reads one SSE stream in a thread, keeping the raw bytes and the parsed events."""
+
+    def __init__(self, mock: Any, token: str, *, last_event_id: str | None = None) -> None:
+        self.raw = b""
+        self.events: list[tuple[str, str, str]] = []
+        self.error: BaseException | None = None
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        self._args = (mock.url("tradingpartners") + "/api/v1/alerts", headers)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        url, headers = self._args
+        try:
+            with httpx.Client(timeout=httpx.Timeout(10, read=30)) as client, client.stream("GET", url, headers=headers) as response:
+                self.status = response.status_code
+                for chunk in response.iter_bytes():
+                    self.raw += chunk
+        except BaseException as exc:
+            self.error = exc
+
+    def parsed(self) -> list[tuple[str, str | None, str]]:
+        out = []
+        for block in self.raw.decode().split("\n\n"):
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            if "event" in fields:
+                out.append((fields["event"], fields.get("id"), fields["data"]))
+        return out
+
+
+def run_clock(mock: Any, seconds: float, step: float = 5) -> None:
+    """Move the manual clock, letting frames cross the socket between steps (real time: I/O, not protocol time)."""
+    for _ in range(int(seconds / step)):
+        mock.advance(step)
+        time.sleep(0.02)
+    time.sleep(0.2)
+
+
+def test_login_errors_and_the_jwt_on_the_virtual_clock(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario())
+    base = mock.url("tradingpartners")
+    first = httpx.post(base + "/api/v1/users/login", json={"email": "full@x.io", "password": "pw"}).json()
+    assert (first["tokenType"], first["expiresIn"], first["lastLogin"]) == ("bearer", 86400, None)
+    again = httpx.post(base + "/api/v1/users/login", json={"email": "full@x.io", "password": "pw"}).json()
+    assert again["lastLogin"] == "2024-03-27T19:50:00.000Z"
+    assert httpx.post(base + "/api/v1/users/login", json={"email": "full@x.io", "password": "no"}).json()["code"] == 13
+    missing = httpx.post(base + "/api/v1/users/login", json={"email": "full@x.io"})
+    assert (missing.status_code, missing.json()["code"]) == (400, 21)
+    assert httpx.post(base + "/api/v1/users/login", content=b"{").json()["code"] == 20
+    history = base + "/api/v1/alerts/history"
+    assert httpx.get(history).json()["code"] == 10
+    assert httpx.get(history, headers={"Authorization": "Token abc"}).json()["code"] == 11
+    assert httpx.get(history, headers={"Authorization": "Bearer not.a.jwt"}).json()["code"] == 11
+    token = first["accessToken"]
+    assert httpx.get(history, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    mock.advance(86400)
+    expired = httpx.get(history, headers={"Authorization": f"Bearer {token}"})
+    assert (expired.status_code, expired.json()) == (
+        401,
+        {"code": 12, "message": "session expired", "description": "The token has expired: log in again."},
+    )
+
+
+def test_free_users_get_402_on_the_stream_and_closed_alerts_once_per_15_minutes(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario())
+    base = mock.url("tradingpartners")
+    free = {"Authorization": f"Bearer {login(mock, 'free@x.io')}"}
+    denied = httpx.get(base + "/api/v1/alerts", headers=free)
+    assert (denied.status_code, denied.json()["code"]) == (402, 30)
+    mock.call(lambda: mock.runtime.emit("tradingpartners", "alert", {"outcome": "won", "start_after": 10, "close_after": 10}))
+    closed = base + "/api/v1/alerts/closed"
+    assert httpx.get(closed, headers=free).json() == [], "nothing closed yet: an empty answer may be retried at once"
+    mock.advance(20)
+    rows = httpx.get(closed, headers=free).json()
+    assert [r["status"] for r in rows] == ["WON"]
+    again = httpx.get(closed, headers=free)
+    assert again.status_code == 429 and again.headers["retry-after"] == "900"
+    mock.advance(900)
+    assert httpx.get(closed, headers=free).status_code == 200
+
+
+def test_frames_are_exactly_event_and_compact_data_and_pings_come_every_15_virtual_seconds(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(alerts="{every: 0}"))
+    reader = Reader(mock, login(mock))
+    time.sleep(0.2)
+    run_clock(mock, 30, step=15)
+    mock.call(lambda: mock.runtime.emit("tradingpartners", "alert", {"direction": "BUY", "start_after": "1h"}))
+    time.sleep(0.3)
+    frames = reader.raw.decode().split("\n\n")
+    assert frames[0] == 'event: ping\ndata: {"ping":"2024-03-27T19:50:15.000000000Z"}'
+    assert frames[1] == 'event: ping\ndata: {"ping":"2024-03-27T19:50:30.000000000Z"}'
+    working = frames[2].split("\n")
+    assert working[0] == "event: working" and working[1].startswith('data: {"id":35443,"durationStrategy":')
+    assert ", " not in working[1] and ": " not in working[1][6:], "compact JSON"
+    data = reader.parsed()[2][2]
+    import json
+
+    alert = json.loads(data)
+    assert alert["stop"] < alert["start"] < alert["target"], "a BUY alert: stop below start, target above"
+    assert alert["startedAt"] == "2024-03-27T19:50:30.000Z"
+
+
+def lifecycle_problems(events: list[tuple[str, str | None, str]]) -> list[str]:
+    """Every alert: working, then aborted, or onGoing then closed; nothing after the end."""
+    import json
+
+    allowed = {None: {"working"}, "working": {"aborted", "onGoing"}, "onGoing": {"closed"}, "aborted": set(), "closed": set()}
+    state: dict[int, str | None] = {}
+    problems = []
+    for event, _id, data in events:
+        if event in ("ping", "error"):
+            continue
+        alert = json.loads(data)["id"]
+        if event not in allowed[state.get(alert)]:
+            problems.append(f"alert {alert}: {event} after {state.get(alert)}")
+        state[alert] = event
+    return problems
+
+
+@pytest.mark.parametrize(
+    "scenario_id", ["tradingpartners/alert-lifecycle", "tradingpartners/silent-stream", "tradingpartners/credits-exhausted"]
+)
+def test_an_alerts_events_arrive_in_lifecycle_order(make_mock: MockFactory, scenario_id: str) -> None:
+    mock = make_mock(scenario_id)
+    email = mock.call(lambda: mock.runtime.credentials()["tradingpartners"][0]["email"])
+    reader = Reader(mock, login(mock, email, "secret-password"))
+    time.sleep(0.2)
+    run_clock(mock, 600, step=10)
+    events = reader.parsed()
+    assert [e for e, _, _ in events if e != "ping"], "alerts arrived"
+    assert lifecycle_problems(events) == []
+
+
+def test_credits_run_out_final_error_event_then_the_stream_closes(make_mock: MockFactory) -> None:
+    mock = make_mock("tradingpartners/credits-exhausted")
+    reader = Reader(mock, login(mock, "frugal@example.com", "secret-password"))
+    time.sleep(0.2)
+    run_clock(mock, 150, step=10)
+    reader.thread.join(5)
+    assert not reader.thread.is_alive(), "the server closed the stream"
+    events = [e for e, _, _ in reader.parsed() if e != "ping"]
+    assert events == ["working", "working", "working", "error"]
+    import json
+
+    assert json.loads(reader.parsed()[-1][2])["code"] == 30
+    ends = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "sse.end"])
+    assert ends and ends[0].data["by"] == "server"
+
+
+def test_an_expired_token_does_not_cut_an_open_stream(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(options="{token_ttl: 60}", alerts="{every: 0}"))
+    reader = Reader(mock, login(mock))
+    time.sleep(0.2)
+    run_clock(mock, 120, step=15)
+    assert len([e for e, _, _ in reader.parsed() if e == "ping"]) == 8, "pings go on past the token's expiry"
+    assert reader.thread.is_alive()
+
+
+def test_resume_with_last_event_id_replays_what_was_missed_exactly_once(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(options="{event_ids: true}", alerts="{every: 10s, start_after: 5s, close_after: 10s}"))
+    token = login(mock)
+    first = Reader(mock, token)
+    time.sleep(0.2)
+    run_clock(mock, 30)
+    mock.call(lambda: mock.runtime.start_fault({"kind": "close", "api": "tradingpartners", "duration": 1}))
+    first.thread.join(5)
+    assert not first.thread.is_alive()
+    seen = [(e, i) for e, i, _ in first.parsed() if e != "ping"]
+    run_clock(mock, 30)  # events happen while the client is away
+    second = Reader(mock, token, last_event_id=seen[-1][1])
+    time.sleep(0.2)
+    run_clock(mock, 20)
+    resumed = [(e, i) for e, i, _ in second.parsed() if e != "ping"]
+    ids = [int(i) for _, i in seen + resumed if i is not None]
+    assert ids == list(range(1, len(ids) + 1)), "every event once, in order, no holes"
+    assert int(resumed[0][1]) == int(seen[-1][1]) + 1
+    requests = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.request" and e.data["path"] == "/api/v1/alerts"])
+    assert requests[-1].data["headers"]["last-event-id"] == seen[-1][1]
+
+
+def test_reconnect_storm_cut_mid_frame_then_503s_then_401s_then_the_stream(make_mock: MockFactory) -> None:
+    mock = make_mock("tradingpartners/reconnect-storm")
+    token = login(mock, "stormy@example.com", "secret-password")
+    reader = Reader(mock, token)
+    time.sleep(0.2)
+    run_clock(mock, 60, step=5)
+    reader.thread.join(5)
+    assert not reader.raw.endswith(b"\n\n"), "the connection died in the middle of a frame"
+    assert isinstance(reader.error, httpx.RemoteProtocolError | httpx.ReadError)
+    url = mock.url("tradingpartners") + "/api/v1/alerts"
+    statuses = []
+    for _ in range(6):
+        with httpx.Client() as client, client.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
+            statuses.append(response.status_code)
+    assert statuses == [503, 503, 503, 401, 401, 200]
+
+
+def test_silence_keeps_pings_back_and_dribble_duplicate_id_gap_change_the_stream(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(options="{event_ids: true}", alerts="{every: 0}"))
+    reader = Reader(mock, login(mock))
+    time.sleep(0.2)
+    mock.call(lambda: mock.runtime.start_fault({"id": "hush", "kind": "silence", "api": "tradingpartners", "duration": 30}))
+    run_clock(mock, 30, step=15)
+    assert [e for e, _, _ in reader.parsed()] == ["ping"], "no ping at 15 s while silent; the one at 30 s came as the silence ended"
+    mock.call(lambda: mock.runtime.start_fault({"kind": "duplicate", "api": "tradingpartners", "times": 1}))
+    mock.call(lambda: mock.runtime.start_fault({"kind": "id_gap", "api": "tradingpartners", "times": 1}))
+    mock.call(lambda: mock.runtime.emit("tradingpartners", "alert", {"start_after": "1h"}))
+    mock.call(lambda: mock.runtime.emit("tradingpartners", "alert", {"start_after": "1h"}))
+    time.sleep(0.3)
+    events = [(e, i) for e, i, _ in reader.parsed() if e != "ping"]
+    assert events[:2] == [("working", "2"), ("working", "2")], "the first id skipped, the frame sent twice"
+    assert events[2] == ("working", "3")
+    suppressed = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "sse.suppressed"])
+    assert len(suppressed) == 1  # the ping at 15 s (the one at 30 s came as the silence ended)
+
+
+def test_history_pages_filters_and_orders(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(alerts="{every: 0}"))
+    for outcome in ("won", "lost", "aborted", "won"):
+        mock.call(lambda o=outcome: mock.runtime.emit("tradingpartners", "alert", {"outcome": o, "start_after": 10, "close_after": 10}))
+        mock.advance(30)
+    headers = {"Authorization": f"Bearer {login(mock)}"}
+    history = mock.url("tradingpartners") + "/api/v1/alerts/history"
+    page = httpx.get(history, params={"size": 3}, headers=headers).json()
+    assert (page["total"], page["page"], page["size"], len(page["data"])) == (4, 1, 3, 3)
+    assert page["data"][0]["startedAt"] > page["data"][-1]["startedAt"], "newest first by default"
+    won = httpx.get(history, params={"status": "WON", "orderDir": "asc"}, headers=headers).json()
+    assert [r["status"] for r in won["data"]] == ["WON", "WON"] and won["data"][0]["id"] < won["data"][1]["id"]
+    assert httpx.get(history, params={"orderBy": "color"}, headers=headers).status_code == 400
+    since = httpx.get(history, params={"from": "2024-03-27T19:51:00Z"}, headers=headers).json()
+    assert all(parse_instant(r["startedAt"]) >= parse_instant("2024-03-27T19:51:00Z") for r in since["data"]) and since["total"] == 2
