@@ -25,7 +25,17 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(PY) -m mypy
 
-test: $(STAMP)
+# Node clients for the tests (js/): reinstalled from the lock file when it changes.
+JS_STAMP := js/node_modules/.installed
+
+$(JS_STAMP): js/package.json js/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the Node client tests will be skipped or fail"; exit 0; }; \
+		cd js && npm ci --no-audit --no-fund && touch node_modules/.installed
+
+.PHONY: js-deps
+js-deps: $(JS_STAMP)
+
+test: $(STAMP) $(JS_STAMP)
 	$(PY) -m ruff check mockserver conformance tests bench
 	$(PY) -m mypy
 	$(PY) -m pytest

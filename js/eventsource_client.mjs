@@ -61,7 +61,7 @@ async function main() {
   const es = new EventSource(`${base}/api/v1/alerts`, {
     fetch: (input, init) => {
       const headers = new Headers(init?.headers)
-      headers.set('Authorization', `Bearer ${token}`); if (headers.get('last-event-id')) headers.set('last-event-id', String(Number(headers.get('last-event-id')) - 1))
+      headers.set('Authorization', `Bearer ${token}`)
       emit({type: 'request', lastEventId: headers.get('last-event-id')})
       return fetch(input, {...init, headers})
     },

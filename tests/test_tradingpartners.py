@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import connect_sse
 
 from mockserver.core.clock import parse_instant
 from tests.conftest import MockFactory
@@ -273,3 +274,36 @@ def test_history_pages_filters_and_orders(make_mock: MockFactory) -> None:
     assert httpx.get(history, params={"orderBy": "color"}, headers=headers).status_code == 400
     since = httpx.get(history, params={"from": "2024-03-27T19:51:00Z"}, headers=headers).json()
     assert all(parse_instant(r["startedAt"]) >= parse_instant("2024-03-27T19:51:00Z") for r in since["data"]) and since["total"] == 2
+
+
+def test_httpx_sse_reads_the_stream_and_reconnects_with_last_event_id(make_mock: MockFactory) -> None:
+    mock = make_mock("tradingpartners/stream-drop-resume")
+    token = login(mock, "resumer@example.com", "secret-password")
+    url = mock.url("tradingpartners") + "/api/v1/alerts"
+    received: list[tuple[str, str]] = []
+    retries: list[int | None] = []
+
+    def listen(last_event_id: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} | ({"Last-Event-ID": last_event_id} if last_event_id else {})
+        with httpx.Client(timeout=httpx.Timeout(10, read=30)) as client, connect_sse(client, "GET", url, headers=headers) as source:
+            for sse in source.iter_sse():
+                if sse.retry is not None:
+                    retries.append(sse.retry)
+                if sse.event in ("working", "aborted", "onGoing", "closed"):  # not pings, nor the retry-only block
+                    received.append((sse.event, sse.id))
+
+    first = threading.Thread(target=listen, args=(None,), daemon=True)
+    first.start()
+    time.sleep(0.2)
+    run_clock(mock, 120)  # the close fault at 2 m ends this stream
+    first.join(5)
+    assert not first.is_alive() and received
+    cut_at = len(received)
+    run_clock(mock, 30)  # away for 30 virtual seconds
+    second = threading.Thread(target=listen, args=(received[-1][1],), daemon=True)
+    second.start()
+    time.sleep(0.2)
+    run_clock(mock, 60)
+    ids = [int(event_id) for _, event_id in received]
+    assert ids == list(range(1, len(ids) + 1)), "each event exactly once, none missing"
+    assert len(received) > cut_at and retries[0] == 1000

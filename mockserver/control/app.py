@@ -208,9 +208,16 @@ def build_control_app(
         profile = request.query_params.get("profile") or runtime.profiles.get(name, APIS[name].profiles[0])
         if profile not in APIS[name].profiles:
             raise ControlError(f"{name} has no profile {profile!r}; it offers: {', '.join(APIS[name].profiles)}")
-        from .openapi import api_openapi
+        from .openapi import api_asyncapi, api_openapi
 
-        return _json(api_openapi(name, profile))
+        load = api_asyncapi if request.url.path.startswith("/_mock/asyncapi/") else api_openapi
+        try:
+            return _json(load(name, profile))
+        except FileNotFoundError:
+            other = "asyncapi" if load is api_openapi else "openapi"
+            raise ControlError(
+                f"{name} has no {load.__name__.removeprefix('api_')} document; try /_mock/{other}/{name}.json", status=404
+            ) from None
 
     async def schema(request: Request) -> Response:
         from ..scenario.schema import scenario_schema
@@ -247,5 +254,6 @@ def build_control_app(
         Route(f"{p}/faults/{{fault_id}}", guarded(stop_fault), methods=["DELETE"]),
         Route(f"{p}/openapi.json", openapi, methods=["GET"]),
         Route(f"{p}/openapi/{{api}}.json", guarded(openapi_for), methods=["GET"]),
+        Route(f"{p}/asyncapi/{{api}}.json", guarded(openapi_for), methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found, 500: not_found})
