@@ -239,7 +239,7 @@ class _Hub:
         gone = asyncio.get_running_loop().create_task(self._await_disconnect(receive))
         try:
             done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if gone in done:
+            if gone in done and pump not in done:  # the client left (not: the server ended the stream)
                 self.runtime.journal.record(API, "sse.end", {"path": STREAM, "by": "client"}, conn=stream.conn, direction="in")
         finally:
             stream.end = True
