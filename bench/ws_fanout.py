@@ -14,19 +14,24 @@ clients can go, pausing on full write buffers (backpressure), so it saturates by
 The mock cannot be driven that way: its market pushes ``ticker:all`` frames at a rate
 set by the virtual clock (``bench/ws_fanout_scenario.yaml``: 620 frames per virtual
 second to every subscriber, so ``--speed s`` offers ``620 * s * N`` deliveries per
-second), with a bounded queue per connection and no backpressure. Offered more than it
-can deliver, the mock does not level off: the market's catch-up ticks, the drops of
-full queues and their journal entries take the CPU from the senders, and what clients
-receive collapses (to a few thousand frames per second at N=1). So the figure for the
-mock is its **highest sustained rate**: for each N (in the first round, right after the
-baseline run for that N) a short calibration starts fresh mocks at offered rates
-chosen from the baseline's figure and the server CPU the probes used (a linear
-extrapolation to ``--target-cpu``, bisection between the best rate kept up with and
-the lowest one it fell behind on) until they are within ``--resolution`` of each other.
-A probe "keeps up" when its clients received at least ``--keep`` of the offered rate
-over the window and in its last second. Every round then runs a fresh mock at that
-rate; its server CPU (``srv cpu``, CPU seconds per second of the window) shows how
-close to the core's limit it was.
+second) into a bounded queue per connection, with no backpressure. Offered more than it
+can send, it does not level off at its limit: building and journaling frames nobody
+can receive yet takes CPU from the senders (and from ``queue_limit`` on, dropping and
+journaling the oldest frames), so at N=1 what clients receive falls to a few thousand
+frames per second. So the mock is measured at the offered rate at which it delivers
+most, found by a calibration per N in the first round, right after the baseline run
+for that N: fresh mocks are probed (``--probe-duration`` windows) from ``--start`` x
+the baseline's rate upwards, by the server CPU each probe used (extrapolated to
+``--target-cpu``), until one falls behind (less than ``--keep`` of the offered rate
+arrives); then upwards in steps of 25 % while the delivered rate still grows, and
+bisected around the best probe down to ``--resolution``. A probe counts only if it is
+valid: all clients connected and stayed, no frame was dropped (the scenario's queue is
+large enough for a run), and its last second got at least 0.8 of its mean (not falling
+further behind). Every round then runs a fresh mock at that rate; ``of offer`` in the
+table is delivered / offered and ``srv cpu`` (CPU seconds per second of the window)
+shows how close to the core's limit the server was. ``other`` is how many CPUs other
+processes kept busy during the run: above ``--busy`` the figures are disturbed (a
+failed probe is then tried once more) and a note says so.
 
 Each run starts a fresh server pinned to CPU 0 and runs ``bench/ws_fanout_client.py``
 pinned to CPU 1 (``taskset``, 2+ CPUs, ``--no-pin`` turns it off); rounds alternate the
@@ -40,11 +45,14 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 import urllib.error
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +88,34 @@ def scenario_facts() -> tuple[str, int, float]:
     if per_tick < pairs:
         raise RuntimeError(f"{SCENARIO.name}: every pair must trade every tick (symbols_per_tick >= pairs) for a known offered rate")
     return str(tradeready["state"]["keys"][0]["key"]), per_tick, 1.0 / parse_duration(market.get("tick_interval", "1s"))
+
+
+# -- how busy the machine was --------------------------------------------------------------------
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds all CPUs spent in processes since boot, plus steal (``/proc/stat``: user, nice, system, steal;
+    interrupts are left out, as the loopback traffic of the benchmark itself is handled there); None off Linux."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, steal = values[0], values[1], values[2], values[7]
+    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and its waited-for children (servers, clients)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def with_other_cpu(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()``'s report plus ``other_cpu``: CPUs other processes (and the hypervisor) kept busy meanwhile, on average."""
+    busy, own, started = busy_cpu_seconds(), own_cpu_seconds(), time.monotonic()
+    report = run()
+    busy_end, own_end, wall = busy_cpu_seconds(), own_cpu_seconds(), time.monotonic() - started
+    if busy is not None and busy_end is not None and wall > 0:
+        report["other_cpu"] = round(max(0.0, (busy_end - busy) - (own_end - own)) / wall, 2)
+    return report
 
 
 # -- one run of each server ----------------------------------------------------------------------
@@ -124,20 +160,25 @@ def mock_round(
     port, control_port = baseline.free_port(), baseline.free_port()
     control_url = f"http://{HOST}:{control_port}/_mock"
     server = heartbeat.Server("mock", mock_command(args, port, control_port, speed, cpus[0]), RESULTS / "ws_fanout_mock.log")
-    server.start()
-    try:
-        server.wait_ready(f"{control_url}/health")
-        assert server.process is not None
-        report = run_client(
-            args, f"ws://{HOST}:{port}{PATH}?api_key={args.key}", connections, server.process.pid, cpus[1], duration=duration
-        )
-        report["journal"] = heartbeat.journal_state(control_url)
-        report["dropped"] = any_dropped(control_url)
-    finally:
-        report_exit = server.stop()
+
+    def run() -> dict[str, Any]:
+        server.start()
+        try:
+            server.wait_ready(f"{control_url}/health")
+            assert server.process is not None
+            url = f"ws://{HOST}:{port}{PATH}?api_key={args.key}"
+            report = run_client(args, url, connections, server.process.pid, cpus[1], duration=duration)
+            report["journal"] = heartbeat.journal_state(control_url)
+            report["dropped"] = any_dropped(control_url)
+        finally:
+            exit_code = server.stop()
+        report["server_exit"] = exit_code
+        return report
+
+    report = with_other_cpu(run)
     offered = args.frames_per_vs * speed * connections
-    report.update(target="mock", speed=round(speed, 6), offered_msgs_per_s=round(offered, 1), server_exit=report_exit)
-    report["kept_up"] = kept_up(args, report, offered)
+    report.update(target="mock", speed=round(speed, 6), offered_msgs_per_s=round(offered, 1))
+    judge(args, report, offered)
     return report
 
 
@@ -151,75 +192,116 @@ def baseline_round(args: argparse.Namespace, connections: int, cpus: tuple[int |
         max_buffer=1 << 20,
         check_every=6000,
     )
-    report = baseline.one_round(options, connections, cpus)
-    report.update(target="baseline", offered_msgs_per_s=None, kept_up=None)
+    report = with_other_cpu(lambda: baseline.one_round(options, connections, cpus))
+    report.update(target="baseline", offered_msgs_per_s=None, kept_up=None, valid=None)
     return report
 
 
-def kept_up(args: argparse.Namespace, report: dict[str, Any], offered: float) -> bool:
-    """All connected, none closed, at least ``--keep`` of the offered rate over the window and ``--keep`` - 0.1 in its
-    last slice. The market offers whole ticks (``frames_per_tick`` x N deliveries at once), so each test allows one
-    tick less than that, however the window's edges cut the ticks."""
+def judge(args: argparse.Namespace, report: dict[str, Any], offered: float) -> None:
+    """Add ``kept_up`` and ``valid`` to a mock run's report.
+
+    kept up: at least ``--keep`` of the offered rate arrived over the window. valid: every client connected, none
+    was closed, no queue dropped a frame, and the last slice of the window got at least 0.8 of the window's mean
+    (a mock that falls further and further behind does not give a figure). The market offers whole ticks
+    (``frames_per_tick`` x N deliveries at once), so both tests allow one tick less, however the window cuts them."""
     intervals = report.get("per_interval") or [0.0]
     tick = args.frames_per_tick * report["connections"]
     window = report.get("window_s") or 1.0
-    slice_s = min(1.0, window)
-    return (
+    delivered = report["msgs_per_s"]
+    report["kept_up"] = delivered >= args.keep * offered - tick / window
+    report["valid"] = (
         report["connected"] == report["connections"]
         and not report["closed_early"]
-        and report["msgs_per_s"] >= args.keep * offered - tick / window
-        and intervals[-1] >= (args.keep - 0.1) * offered - tick / slice_s
+        and not report.get("dropped")
+        and intervals[-1] >= 0.8 * delivered - tick / min(1.0, window)
     )
 
 
-# -- calibration: the mock's highest sustained rate --------------------------------------------------
-def next_rate(args: argparse.Namespace, kept: list[tuple[float, float]], low: float | None, high: float | None) -> float | None:
-    """The next offered rate to probe, or None when the search is done."""
-    if low is None:
-        assert high is not None
-        return high * 0.5
-    if high is not None and high / low <= 1 + args.resolution:
-        return None
-    rate, cpu = kept[-1]
-    if len(kept) >= 2 and kept[-1][1] > kept[-2][1] + 0.02:  # a line through the last two probes
-        (r1, c1), (r2, c2) = kept[-2], kept[-1]
+# -- calibration: the offered rate at which the mock delivers most -----------------------------------
+def extrapolate(args: argparse.Namespace, kept: list[tuple[float, float]]) -> float:
+    """The offered rate at which the server CPU would reach ``--target-cpu``, from the kept-up probes (rate, cpu)."""
+    (r2, c2) = kept[-1]
+    if len(kept) >= 2 and c2 > kept[-2][1] + 0.02:  # a line through the last two probes
+        r1, c1 = kept[-2]
         guess = r2 + (args.target_cpu - c2) * (r2 - r1) / (c2 - c1)
     else:  # through the origin: CPU proportional to the rate
-        guess = rate * args.target_cpu / max(cpu, 0.05)
-    if high is not None and not low < guess < high:
-        guess = math.sqrt(low * high)
-    guess = min(guess, args.max_offer_rate)
-    if guess <= low * (1 + args.resolution / 2):
-        return None  # the CPU says there is no room above the best rate kept up with
-    return guess
+        guess = r2 * args.target_cpu / max(c2, 0.05)
+    return min(max(guess, r2 * 1.15), r2 * 3.0)
 
 
 def calibrate(args: argparse.Namespace, connections: int, base_rate: float, cpus: tuple[int | None, int | None]) -> dict[str, Any]:
-    args.max_offer_rate = args.max_offer * base_rate
-    low: float | None = None
-    high: float | None = None
-    kept: list[tuple[float, float]] = []
+    """Probe fresh mocks at offered rates around its limit; return the rate whose valid probe delivered most.
+
+    Below its limit the mock delivers what it is offered; the probes climb (by the server CPU they used) until one
+    falls behind. Past the limit, a mock with N >> 1 may still deliver a little more (its senders find several frames
+    queued and write them in one go), while one that pays for the offered frames it cannot send (N = 1: each frame is
+    built and journaled for one subscriber) delivers less and less: the search goes on upwards while the delivered
+    rate grows, then bisects around the best probe until its neighbours are within ``--resolution``."""
+    ceiling = args.max_offer * base_rate
     probes: list[dict[str, Any]] = []
-    rate: float | None = args.start * base_rate
-    while rate is not None and len(probes) < args.max_probes:
-        report = mock_round(args, connections, rate, cpus, duration=args.probe_duration)
-        probes.append(report)
-        print(
-            f"  probe {len(probes)} N={connections:<5}: offered {rate:>9.0f} -> delivered {report['msgs_per_s']:>9.0f} msg/s, "
-            f"srv cpu {report.get('server_cpu_share') or 0:.2f}: {'kept up' if report['kept_up'] else 'FELL BEHIND'}",
-            flush=True,
-        )
-        if report["kept_up"]:
-            low = rate if low is None else max(low, rate)
+
+    def probe(rate: float) -> dict[str, Any]:
+        for attempt in range(2):  # a probe that failed while other processes were busy is tried once more
+            report = mock_round(args, connections, rate, cpus, duration=args.probe_duration)
+            probes.append(report)
+            disturbed = (report.get("other_cpu") or 0.0) > args.busy
+            verdict = "kept up" if report["kept_up"] else "fell behind"
+            print(
+                f"  probe {len(probes)} N={connections:<5}: offered {rate:>9.0f} -> delivered {report['msgs_per_s']:>9.0f} msg/s, "
+                f"srv cpu {report.get('server_cpu_share') or 0:.2f}, other cpu {report.get('other_cpu', '?')}: {verdict}"
+                f"{'' if report['valid'] else ', NOT VALID (' + describe_invalid(report) + ')'}{' (machine busy)' if disturbed else ''}",
+                flush=True,
+            )
+            if (report["kept_up"] and report["valid"]) or not disturbed or attempt:
+                break
+        return report
+
+    def best() -> dict[str, Any] | None:
+        valid = [p for p in probes if p["valid"]]
+        return max(valid, key=lambda p: p["msgs_per_s"]) if valid else None
+
+    # 1. climb while the mock keeps up; halve while it does not
+    rate = args.start * base_rate
+    kept: list[tuple[float, float]] = []
+    while len(probes) < args.max_probes:
+        report = probe(rate)
+        if report["kept_up"] and report["valid"]:
             kept.append((rate, report.get("server_cpu_share") or 0.0))
-            kept.sort()
+            if rate >= ceiling:
+                break
+            rate = min(extrapolate(args, kept), ceiling)
+        elif not kept:
+            rate *= 0.5
         else:
-            high = rate if high is None else min(high, rate)
-        rate = next_rate(args, kept, low, high)
-    if low is None:  # never kept up: measure at the lowest rate tried
-        low = min(p["offered_msgs_per_s"] for p in probes)
-    capped = low >= args.max_offer_rate * 0.999
-    return {"rate": round(low, 1), "lowest_fell_behind": high, "capped": capped, "probes": probes}
+            break
+    # 2. past the limit: go on upwards while the delivered rate grows, then bisect around the best probe
+    while len(probes) < args.max_probes and (top := best()) is not None:
+        offered = sorted({p["offered_msgs_per_s"] for p in probes})
+        at = top["offered_msgs_per_s"]
+        above = [r for r in offered if r > at * 1.001]
+        below = [r for r in offered if r < at * 0.999]
+        if not above:
+            if at >= ceiling:
+                break
+            rate = min(at * 1.25, ceiling)
+        elif above[0] / at > 1 + args.resolution:
+            rate = math.sqrt(at * above[0])
+        elif below and at / below[-1] > 1 + args.resolution and not top["kept_up"]:
+            rate = math.sqrt(at * below[-1])
+        else:
+            break
+        probe(rate)
+    top = best()
+    rate = top["offered_msgs_per_s"] if top is not None else min(p["offered_msgs_per_s"] for p in probes)
+    return {"rate": rate, "capped": rate >= ceiling * 0.999, "probes": probes}
+
+
+def describe_invalid(report: dict[str, Any]) -> str:
+    if report["connected"] != report["connections"] or report["closed_early"]:
+        return f"{report['connected']} connected, {report['closed_early']} closed early"
+    if report.get("dropped"):
+        return "frames dropped"
+    return "falling further behind"
 
 
 # -- the run -------------------------------------------------------------------------------------------
@@ -235,17 +317,18 @@ def print_table(rounds: list[dict[str, Any]]) -> None:
     print()
     print(
         f"{'N':>5} {'target':<8} {'round':>5} {'offered':>9} {'msg/s':>9} {'per conn':>9} {'conn min':>9} "
-        f"{'avg B':>6} {'cli cpu':>7} {'srv cpu':>7} {'kept up':>7} {'journal':>9}"
+        f"{'avg B':>6} {'cli cpu':>7} {'srv cpu':>7} {'other':>5} {'of offer':>8} {'valid':>5} {'journal':>9}"
     )
     for r in sorted(rounds, key=lambda r: (r["connections"], r["target"], r["round"])):
         per = r["per_conn_msgs_per_s"]
-        offered = f"{r['offered_msgs_per_s']:.0f}" if r.get("offered_msgs_per_s") else "-"
+        offered = r.get("offered_msgs_per_s")
+        share = f"{r['msgs_per_s'] / offered:.2f}" if offered else "-"
         journal = (r.get("journal") or {}).get("entries", "-")
-        kept = {True: "yes", False: "NO", None: "-"}[r.get("kept_up")]
+        valid = {True: "yes", False: "NO", None: "-"}[r.get("valid")]
         print(
-            f"{r['connections']:>5} {r['target']:<8} {r['round']:>5} {offered:>9} {r['msgs_per_s']:>9.0f} {per['median'] or 0:>9.0f} "
-            f"{per['min'] or 0:>9.0f} {r['avg_message_bytes'] or 0:>6.1f} {r['client_cpu_share'] or 0:>7.2f} "
-            f"{r.get('server_cpu_share') or 0:>7.2f} {kept:>7} {journal!s:>9}"
+            f"{r['connections']:>5} {r['target']:<8} {r['round']:>5} {f'{offered:.0f}' if offered else '-':>9} {r['msgs_per_s']:>9.0f} "
+            f"{per['median'] or 0:>9.0f} {per['min'] or 0:>9.0f} {r['avg_message_bytes'] or 0:>6.1f} {r['client_cpu_share'] or 0:>7.2f} "
+            f"{r.get('server_cpu_share') or 0:>7.2f} {r.get('other_cpu', '?')!s:>5} {share:>8} {valid:>5} {journal!s:>9}"
         )
 
 
@@ -257,12 +340,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per N and server (default 3; the order flips every round)")
     parser.add_argument("--mock-speed", default="", help="skip calibration: clock speeds per N, e.g. '1=80,100=3,1000=0.25'")
     parser.add_argument("--probe-duration", type=float, default=3.0, help="window of a calibration probe, seconds (default 3)")
-    parser.add_argument("--max-probes", type=int, default=7, help="calibration probes per N at most (default 7)")
+    parser.add_argument("--max-probes", type=int, default=8, help="calibration probes per N at most (default 8)")
     parser.add_argument("--start", type=float, default=0.25, help="first probe's offered rate, times the baseline's (default 0.25)")
     parser.add_argument("--max-offer", type=float, default=2.0, help="highest rate probed, times the baseline's (default 2)")
-    parser.add_argument("--keep", type=float, default=0.95, help="share of the offered rate a probe must deliver (default 0.95)")
-    parser.add_argument("--resolution", type=float, default=0.05, help="stop when fell-behind / kept-up <= 1 + this (default 0.05)")
+    parser.add_argument("--keep", type=float, default=0.95, help="share of the offered rate a probe must deliver to keep up (default 0.95)")
+    parser.add_argument(
+        "--resolution", type=float, default=0.05, help="stop bisecting when neighbouring probes are within 1 + this (default 0.05)"
+    )
     parser.add_argument("--target-cpu", type=float, default=0.97, help="server CPU share the extrapolation aims at (default 0.97)")
+    parser.add_argument(
+        "--busy", type=float, default=0.15, help="CPUs other processes may keep busy before a run counts as disturbed (default 0.15)"
+    )
     parser.add_argument("--no-pin", action="store_true", help="don't pin servers to CPU 0 and clients to CPU 1")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="event loop of baseline and clients")
     parser.add_argument("--python", default=sys.executable, help="interpreter for servers and clients (default: this one)")
@@ -291,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"round {round_no} N={report['connections']:<5} {report['target']:<8}: {report['msgs_per_s']:>9.0f} msg/s{offered}, "
             f"srv cpu {report.get('server_cpu_share') or 0:.2f}, cli cpu {report['client_cpu_share'] or 0:.2f}, "
-            f"connected {report['connected']}, closed early {report['closed_early']}",
+            f"other cpu {report.get('other_cpu', '?')}, connected {report['connected']}, closed early {report['closed_early']}",
             flush=True,
         )
 
@@ -338,14 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     notes = []
     for n, info in calibration.items():
         if info["capped"]:
-            notes.append(f"N={n}: the mock kept up with {args.max_offer:g}x the baseline's rate; its ratio is a lower bound")
-    for r in rounds:
-        if r["target"] == "mock" and not r["kept_up"]:
             notes.append(
-                f"N={r['connections']} round {r['round']}: the mock fell behind its calibrated rate (offered {r['offered_msgs_per_s']:.0f})"
+                f"N={n}: the mock delivered most at {args.max_offer:g}x the baseline's rate, the highest probed; its ratio is a lower bound"
             )
-        if r["target"] == "mock" and r.get("dropped"):
-            notes.append(f"N={r['connections']} round {r['round']}: full queues dropped frames (ws.dropped in the journal)")
+    for r in rounds:
+        if r["target"] == "mock" and not r["valid"]:
+            notes.append(f"N={r['connections']} mock round {r['round']}: not a valid figure ({describe_invalid(r)})")
+        if (r.get("other_cpu") or 0.0) > args.busy:
+            notes.append(f"N={r['connections']} {r['target']} round {r['round']}: other processes kept {r['other_cpu']} CPUs busy")
         if r["connected"] != r["connections"] or r["closed_early"]:
             notes.append(
                 f"N={r['connections']} {r['target']} round {r['round']}: {r['connected']} connected, {r['closed_early']} closed early"
@@ -384,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
             "keep": args.keep,
             "resolution": args.resolution,
             "target_cpu": args.target_cpu,
+            "busy": args.busy,
             "pinned": pinned,
             "cpus": os.cpu_count(),
             "python": args.python,

@@ -130,6 +130,7 @@ class MockServer:
             ws=_AgentfeedWsProtocol,
             ws_per_message_deflate=False,  # 7x the CPU per small frame (reference/performance.md)
             ws_ping_interval=None,  # protocol pings would run on wall time (D4); APIs ping on the virtual clock
+            ws_max_size=1 << 20,  # 1 MiB: no API here sends or expects bigger frames; bigger ones are closed 1009
             lifespan="off",
             access_log=False,
             log_level=self.log_level,

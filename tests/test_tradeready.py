@@ -71,6 +71,8 @@ def test_a_bad_key_is_refused_at_the_handshake_with_403(make_mock: MockFactory, 
         return info.value.response.status_code
 
     assert asyncio.run(run()) == 403
+    rejects = journal(mock, "ws.reject")
+    assert [e.data["status"] for e in rejects] == [403] and journal(mock, "ws.accept") == []
 
 
 def test_the_documented_4401_variant_accepts_then_closes(make_mock: MockFactory) -> None:
@@ -154,7 +156,7 @@ def test_a_slow_consumer_meets_a_bounded_queue_and_every_drop_is_journaled(make_
     async def run() -> int:
         async with websockets.connect(url(mock), max_queue=1, max_size=2**20) as socket:
             await socket.send(json.dumps({"action": "subscribe", "channel": "ticker:all"}))
-            await asyncio.sleep(0.2)  # subscribed (real time: the frame crossing the socket)
+            await arrived(mock, 1)
             await asyncio.to_thread(mock.call, lambda: mock.runtime.emit("tradeready", "burst", {"ticks": 100}))
             await asyncio.sleep(0.5)  # the client reads nothing meanwhile: TCP buffers fill, then the server's queue
             return len([f for f in await drain(socket, 0.5) if "price" in f])
@@ -231,3 +233,51 @@ def test_replies_queued_before_an_invalid_frame_are_sent_before_the_close(make_m
 
     for _ in range(10):
         assert asyncio.run(once()) == ([{"type": "subscribed", "channel": "orders"}], 1000)
+
+
+def test_candles_close_even_when_a_tick_falls_on_the_boundary(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(market="{tick_interval: 1m, symbols_per_tick: 0}", options="{ping_interval: 1d}"))
+
+    async def run() -> list[dict[str, Any]]:
+        async with websockets.connect(url(mock)) as socket:
+            await socket.send(json.dumps({"action": "subscribe", "channel": "candles:BTCUSDT:1m"}))
+            await arrived(mock, 1)
+            for _ in range(5):
+                await asyncio.to_thread(mock.advance, 60)
+            return [f for f in await drain(socket) if f.get("type") == "candle"]
+
+    candles = asyncio.run(run())
+    assert len(candles) >= 4, "one candle a minute, though a tick and the close share each instant"
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_every_lost_frame_is_journaled(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(options="{queue_limit: 300, ping_interval: 1d}", market="{tick_interval: 1h, symbols_per_tick: 620}"))
+
+    def sender_blocked() -> bool:
+        hub = mock.server.edges["tradeready"].app.state.hub
+        return any(conn.sending for conn in hub.conns.values())
+
+    async def run() -> None:
+        async with websockets.connect(url(mock), max_queue=1) as socket:
+            for channel in ("ticker:all", "orders"):
+                await socket.send(json.dumps({"action": "subscribe", "channel": channel}))
+            await arrived(mock, 2)
+            for _ in range(400):  # the client reads nothing: socket buffers fill until the sender blocks
+                await asyncio.to_thread(mock.call, lambda: mock.runtime.emit("tradeready", "burst", {"ticks": 1}))
+                await asyncio.sleep(0.005)
+                if await asyncio.to_thread(mock.call, sender_blocked):
+                    break
+            else:
+                raise AssertionError("the socket buffers never filled")
+            for _ in range(320):  # orders may not be dropped: the queue overflows with them
+                await asyncio.to_thread(mock.call, lambda: mock.runtime.emit("tradeready", "order", {"symbol": "BTCUSDT"}))
+            for _ in range(100):
+                if not await asyncio.to_thread(mock.call, lambda: mock.runtime.apis["tradeready"].watchers):
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError("the connection was not cut off")
+
+    asyncio.run(run())
+    assert journal(mock, "ws.overflow") and journal(mock, "ws.reset")
+    assert journal(mock, "ws.dropped"), "market frames were dropped first, each journaled"
+    assert journal(mock, "ws.discarded"), "and what was still queued when it was cut off"

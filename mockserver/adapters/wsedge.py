@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -24,9 +25,32 @@ Message = dict[str, Any]
 TRANSPORT_KEY = "agentfeed.transport"
 
 
+#: Frames larger than this are journaled by their head, length and SHA-256 (memory stays bounded).
+JOURNAL_FRAME_LIMIT = 65_536
+
+
 def _frame(path: str, message: Message) -> dict[str, Any]:
     text = message.get("text")
-    return {"path": path, "text": text} if text is not None else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
+    if text is not None:
+        if len(text) <= JOURNAL_FRAME_LIMIT:
+            return {"path": path, "text": text}
+        return {
+            "path": path,
+            "text": text[:JOURNAL_FRAME_LIMIT],
+            "length": len(text),
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "truncated": True,
+        }
+    data = message.get("bytes") or b""
+    if len(data) <= JOURNAL_FRAME_LIMIT // 2:
+        return {"path": path, "bytes": data.hex()}
+    return {
+        "path": path,
+        "bytes": data[: JOURNAL_FRAME_LIMIT // 2].hex(),
+        "length": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "truncated": True,
+    }
 
 
 class SocketHandle:
@@ -113,15 +137,13 @@ class WebSocketEdge:
         transport = (scope.get("extensions") or {}).get(TRANSPORT_KEY)
         handle = SocketHandle(conn, path, send, transport)
         pending_fault = fault  # reset / close: applied right after the app accepts
+        accepted = False
 
         async def rx() -> Message:
             message: Message = await receive()
             kind = message["type"]
             if kind == "websocket.receive":
-                if message.get("text") is not None:
-                    self._record("ws.frame", {"path": path, "text": message["text"]}, conn, "in")
-                else:
-                    self._record("ws.frame", {"path": path, "bytes": (message.get("bytes") or b"").hex()}, conn, "in")
+                self._record("ws.frame", _frame(path, message), conn, "in")
             elif kind == "websocket.disconnect":
                 if not handle.closed:
                     self._record(
@@ -137,6 +159,8 @@ class WebSocketEdge:
             nonlocal pending_fault
             kind = message["type"]
             if kind == "websocket.accept":
+                nonlocal accepted
+                accepted = True
                 await send(message)
                 self._record("ws.accept", {"path": path, "subprotocol": message.get("subprotocol")}, conn, "out")
                 if pending_fault is not None:
@@ -152,8 +176,7 @@ class WebSocketEdge:
                     if not journaled:
                         self._record("ws.frame", _frame(path, message), conn, "out")
                     return
-                text = message.get("text")
-                frame = {"path": path, "text": text} if text is not None else {"path": path, "bytes": (message.get("bytes") or b"").hex()}
+                frame = _frame(path, message)
                 silence = self.runtime.silenced(self.api, path)
                 if silence is not None:
                     silence.applied += 1
@@ -175,6 +198,11 @@ class WebSocketEdge:
                     handle.held = None
                     await send(held)
                     self._record("ws.frame", {**held_frame, "reordered": True}, conn, "out")
+                return
+            if kind == "websocket.close" and not accepted:  # before accept: ASGI servers answer the handshake with HTTP 403
+                handle.closed = True
+                await send(message)
+                self._record("ws.reject", {"path": path, "status": 403, "close_code": message.get("code", 1000)}, conn, "out")
                 return
             if kind == "websocket.close":
                 if handle.closed:

@@ -209,6 +209,24 @@ def build_app(runtime: Runtime) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         if status == 404 and request.method == "GET" and domain().upstream:
+            parts = request.url.path.strip("/").split("/")
+            if len(parts) == 3 and parts[:2] == ["api", "signals"] and int_param(parts[2]) is None:
+                # /api/signals/{agent_id:int} matches the path and fails to parse it: FastAPI's 422
+                return reply_response(
+                    Reply(
+                        422,
+                        {
+                            "detail": [
+                                {
+                                    "type": "int_parsing",
+                                    "loc": ["path", "agent_id"],
+                                    "msg": "Input should be a valid integer, unable to parse string as an integer",
+                                    "input": parts[2],
+                                }
+                            ]
+                        },
+                    )
+                )
             return _spa_fallback()  # the live server's catch-all GET /{path:path}
         text = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Internal Server Error")
         headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}

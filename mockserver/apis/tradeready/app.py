@@ -22,6 +22,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.edge import connection_id
+from ...adapters.wsedge import TRANSPORT_KEY
 from ...core.scheduler import Timer
 from ...runtime import Runtime
 from .channels import Session, candle_message, order_message, portfolio_message, ticker_message
@@ -53,6 +54,7 @@ class _Conn:
     ping_timer: Timer | None = None
     awaiting_pong: Timer | None = None
     closing: bool = False
+    sending: bool = False  # the sender is inside a send (a client that does not read keeps it there)
     close_with: tuple[int, str, bool] | None = None  # code, reason, send what is queued first
 
 
@@ -126,32 +128,53 @@ class _Hub:
             while True:
                 await conn.wake.wait()
                 conn.wake.clear()
-                flush = conn.close_with is None or conn.close_with[2]
-                while conn.queue and flush:
+                sent = 0
+                while conn.queue and (conn.close_with is None or conn.close_with[2]):
                     frame, _critical = conn.queue.popleft()
+                    conn.sending = True
                     if frame.startswith("\x00"):
                         await websocket.send({"type": "websocket.send", "text": frame[1:], "agentfeed.journaled": True})
                     else:
                         await websocket.send({"type": "websocket.send", "text": frame})
+                    conn.sending = False
+                    sent += 1
+                    if sent % 64 == 0:  # let the loop notice a client that left meanwhile
+                        await asyncio.sleep(0)
                 if conn.close_with is not None:
                     code, reason, _flush = conn.close_with
+                    self._discard(conn, "closing")
                     await websocket.close(code=code, reason=reason)
                     return
                 if conn.closing:
                     return
 
+    def _discard(self, conn: _Conn, why: str) -> None:
+        """Frames that will never be sent: journaled, never lost silently."""
+        if conn.queue:
+            self.runtime.journal.record(API, "ws.discarded", {"path": PATH, "frames": len(conn.queue), "reason": why}, conn=conn.conn)
+            conn.queue.clear()
+
     def _close(self, conn: _Conn, code: int, reason: str, *, flush: bool = False) -> None:
-        """Close after the sender has sent what is queued (``flush``) or at once (a reset, a slow consumer)."""
+        """Close after what is queued (``flush``) or at once. A client that stopped reading, whose
+        socket cannot take even a close frame, is cut off (TCP reset), journaled."""
         if conn.closing:
             return
         conn.closing = True
         conn.close_with = (code, reason, flush)
+        if conn.sending and not flush:  # the sender is stuck writing to a client that does not read
+            self._discard(conn, f"{reason}: the client stopped reading")
+            self.runtime.journal.record(
+                API, "ws.reset", {"path": PATH, "reason": f"{reason}: cannot send a close frame"}, conn=conn.conn, direction="out"
+            )
+            transport = (conn.websocket.scope.get("extensions") or {}).get(TRANSPORT_KEY)
+            if transport is not None:
+                transport.abort()
         conn.wake.set()
 
     # -- the market, orders, portfolios -----------------------------------------------------------------
     def on_market(self, kind: str, *args: Any) -> None:
         profile = self.domain.profile
-        conns = list(self.conns.values())
+        conns = [c for c in self.conns.values() if not c.closing]
         if kind == "trades":
             trades: list[Trade] = args[0]
             # who gets what, worked out once per tick rather than once per trade and connection
@@ -199,7 +222,7 @@ class _Hub:
     def _pong_missed(self, conn: _Conn, due: float) -> None:
         conn.awaiting_pong = None
         self.runtime.journal.record(API, "ws.pong_timeout", {"path": PATH, "timeout": self.domain.pong_timeout}, conn=conn.conn, vtime=due)
-        self._close(conn, 1000, "pong timeout", flush=True)
+        self._close(conn, 1000, "pong timeout", flush=not conn.sending)
 
     # -- one connection ---------------------------------------------------------------------------------
     async def serve(self, websocket: WebSocket) -> None:
@@ -251,4 +274,6 @@ class _Hub:
 
 def build_app(runtime: Runtime) -> Starlette:
     hub = _Hub(runtime)
-    return Starlette(routes=[WebSocketRoute(PATH, hub.serve)])
+    app = Starlette(routes=[WebSocketRoute(PATH, hub.serve)])
+    app.state.hub = hub
+    return app

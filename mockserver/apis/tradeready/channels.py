@@ -34,6 +34,9 @@ __all__ = [
 
 INTERVALS = {"documented": ("1m", "5m", "15m", "1h", "4h", "1d"), "upstream": ("1m", "5m", "1h", "1d")}
 MAX_SUBSCRIPTIONS = 10
+#: The seed is silent; the mock caps the documented profile too, so no client can make every tick walk a huge set.
+MAX_DOCUMENTED_SUBSCRIPTIONS = 100
+MAX_KEY_LENGTH = 64
 
 
 def _iso_ms(instant: float) -> str:
@@ -77,8 +80,9 @@ class Session:
         if action == "unsubscribe":
             self.subscriptions.discard(key)
             return Incoming(replies=[self._ack("unsubscribed", key)])
-        if key not in self.subscriptions and self.profile == "upstream" and len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
-            return Incoming(replies=[self._error("SUBSCRIPTION_LIMIT", f"Maximum {MAX_SUBSCRIPTIONS} subscriptions per connection")])
+        limit = MAX_SUBSCRIPTIONS if self.profile == "upstream" else MAX_DOCUMENTED_SUBSCRIPTIONS
+        if key not in self.subscriptions and len(self.subscriptions) >= limit:
+            return Incoming(replies=[self._error("SUBSCRIPTION_LIMIT", f"Maximum {limit} subscriptions per connection")])
         self.subscriptions.add(key)
         return Incoming(replies=[self._ack("subscribed", key)])
 
@@ -90,6 +94,12 @@ class Session:
 
     def resolve(self, frame: dict[str, Any]) -> str | dict[str, Any]:
         """The subscription key a subscribe/unsubscribe frame names, or an INVALID_CHANNEL error."""
+        key = self._resolve(frame)
+        if isinstance(key, str) and len(key) > MAX_KEY_LENGTH:
+            return self._error("INVALID_CHANNEL", f"Channel too long (at most {MAX_KEY_LENGTH} characters)")
+        return key
+
+    def _resolve(self, frame: dict[str, Any]) -> str | dict[str, Any]:
         channel = frame.get("channel")
         intervals = INTERVALS[self.profile]
         if channel in ("orders", "portfolio"):

@@ -93,6 +93,7 @@ class Market:
             anchor = _ANCHORS.get(base) or math.exp(self.rng.uniform(math.log(0.0005), math.log(400)))
             self.prices[symbol] = anchor * self.rng.uniform(0.97, 1.03)
         self.candles: dict[tuple[str, str], Candle] = {}
+        self.ended: list[Candle] = []
         self.start = start
 
     def _candle(self, symbol: str, interval: str, at: float) -> Candle:
@@ -101,6 +102,8 @@ class Market:
         key = (symbol, interval)
         candle = self.candles.get(key)
         if candle is None or candle.open_time != open_time:
+            if candle is not None:  # it ended before its close timer ran (a tick at the same instant): keep it for the close
+                self.ended.append(candle)
             price = self.prices[symbol]
             candle = Candle(symbol, interval, open_time, price, price, price, price)
             self.candles[key] = candle
@@ -132,7 +135,8 @@ class Market:
     def close(self, interval: str, boundary: float) -> list[Candle]:
         """Candles of ``interval`` that end at ``boundary`` (those that saw a trade), then start anew."""
         size = INTERVAL_SECONDS[interval]
-        closed = []
+        closed = [c for c in self.ended if c.interval == interval]
+        self.ended = [c for c in self.ended if c.interval != interval]
         for (symbol, name), candle in list(self.candles.items()):
             if name == interval and candle.open_time + size <= boundary:
                 closed.append(candle)
