@@ -23,6 +23,8 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from tests.openapi_check import _escape, _lookup, _pointer  # one JSON-pointer implementation for both checkers
+
 __all__ = ["assert_frame_matches", "assert_valid_asyncapi", "direction_messages", "payload_validator"]
 
 Direction = Literal["send", "receive"]
@@ -52,25 +54,6 @@ _COMPONENT_KINDS = {
     "operationBindings",
     "messageBindings",
 }
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
-def _pointer(*tokens: str) -> str:
-    return "".join("/" + _escape(t) for t in tokens)
-
-
-def _lookup(document: Mapping[str, Any], pointer: str) -> Any:
-    node: Any = document
-    for token in pointer.split("/")[1:]:
-        node = node[int(token)] if isinstance(node, list) else node[_unescape(token)]
-    return node
 
 
 def _resolve(document: Mapping[str, Any], node: Any, pointer: str) -> tuple[Any, str]:
