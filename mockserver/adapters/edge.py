@@ -175,9 +175,11 @@ class ApiEdge:
             following: Message = await receive()
             return following
 
-        # an event stream's body never ends: faults that rework a whole body are the stream's own business
-        accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
-        decision = self.runtime.decide_fault(self.api, method, path, streaming=b"text/event-stream" in accept)
+        decision = None
+        if self.runtime.faults:
+            # an event stream's body never ends: faults that rework a whole body are the stream's own business
+            accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+            decision = self.runtime.decide_fault(self.api, method, path, streaming=b"text/event-stream" in accept)
         fault: ActiveFault | None = None
         if decision is not None:
             if decision.latency > 0:
