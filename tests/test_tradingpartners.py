@@ -307,3 +307,34 @@ def test_httpx_sse_reads_the_stream_and_reconnects_with_last_event_id(make_mock:
     ids = [int(event_id) for _, event_id in received]
     assert ids == list(range(1, len(ids) + 1)), "each event exactly once, none missing"
     assert len(received) > cut_at and retries[0] == 1000
+
+
+def test_a_reader_that_falls_too_far_behind_is_cut_loose_and_the_stream_ends_when_it_leaves(make_mock: MockFactory) -> None:
+    import socket as sockets
+
+    mock = make_mock(yaml=scenario(options="{event_ids: true, queue_limit: 50, ping_interval: 1h}", alerts="{every: 0}"))
+    token = login(mock)
+    port = mock.server.port("tradingpartners")
+    raw = sockets.create_connection(("127.0.0.1", port))
+    raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
+    raw.sendall(f"GET /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    time.sleep(0.2)  # the stream is open (real time: socket I/O)
+
+    def flood() -> None:
+        for _ in range(4000):
+            mock.runtime.emit("tradingpartners", "alert", {"start_after": "1h"})
+
+    for _ in range(10):  # the client reads nothing: the socket fills, then the stream's queue
+        mock.call(flood)
+        if mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "sse.overflow"]):
+            break
+        time.sleep(0.05)
+    overflow = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "sse.overflow"])
+    assert overflow and overflow[0].data["limit"] == 50, "the queue stayed bounded"
+    raw.close()
+    hub = mock.server.edges["tradingpartners"].app.state.hub
+    for _ in range(100):
+        if not mock.call(lambda: len(hub.streams)):
+            break
+        time.sleep(0.05)
+    assert mock.call(lambda: len(hub.streams)) == 0, "no stream outlives its client"

@@ -65,6 +65,7 @@ class _Stream:
     ping: Timer | None = None
     held: bytes | None = None
     withheld: list[bytes] = field(default_factory=list)  # events a silence keeps back, in order
+    gone: bool = False  # the client left
 
 
 class _Hub:
@@ -98,11 +99,19 @@ class _Hub:
 
     def on_event(self, email: str, event: str, data: dict[str, Any], event_id: int | None) -> None:
         payload = frame(event, data, event_id)
+        limit = self.domain.queue_limit
         for stream in list(self.streams.values()):
             if stream.user == email and not stream.end:
-                stream.queue.append(payload)
-                if event == "error":  # credits gone: this is the last message
+                if len(stream.queue) >= limit:  # a reader this slow is cut loose: it can resume with Last-Event-ID
+                    self.runtime.journal.record(
+                        API, "sse.overflow", {"path": STREAM, "discarded": len(stream.queue), "limit": limit}, conn=stream.conn
+                    )
+                    stream.queue.clear()
                     stream.end = True
+                else:
+                    stream.queue.append(payload)
+                    if event == "error":  # credits gone: this is the last message
+                        stream.end = True
                 stream.wake.set()
 
     def on_fault(self, spec: FaultSpec, started: bool) -> None:
@@ -197,9 +206,15 @@ class _Hub:
         while True:
             await stream.wake.wait()
             stream.wake.clear()
-            while stream.queue:
+            written = 0
+            while stream.queue and not stream.gone:
                 if not await self._write(stream, stream.queue.popleft()):
                     return
+                written += 1
+                if written % 64 == 0:  # a producer that never lets the queue empty must not starve the disconnect watcher
+                    await asyncio.sleep(0)
+            if stream.gone:
+                return
             if stream.end:
                 await stream.send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
@@ -239,6 +254,7 @@ class _Hub:
         gone = asyncio.get_running_loop().create_task(self._await_disconnect(receive))
         try:
             done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+            stream.gone = gone in done
             if gone in done and pump not in done:  # the client left (not: the server ended the stream)
                 self.runtime.journal.record(API, "sse.end", {"path": STREAM, "by": "client"}, conn=stream.conn, direction="in")
         finally:

@@ -143,6 +143,7 @@ class TradingPartners:
         self.ping_interval = parse_duration(options.get("ping_interval", "15s"))
         self.event_ids = bool(options.get("event_ids", False))
         self.replay_window = int(options.get("replay_window", 1000))
+        self.queue_limit = int(options.get("queue_limit", 10000))
         self.retry_ms: int | None = options.get("retry_ms")
         self.token_ttl = parse_duration(options.get("token_ttl", 86400))
         self.users: dict[str, User] = {}

@@ -65,6 +65,11 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "event_ids": {"type": "boolean", "description": "add id: lines and honour Last-Event-ID (the docs are silent: off)"},
         "replay_window": {"type": "integer", "minimum": 0, "description": "events kept per user for Last-Event-ID replay (1000)"},
         "retry_ms": {"type": ["integer", "null"], "minimum": 0, "description": "send retry: <ms> first on every stream"},
+        "queue_limit": {
+            "type": "integer",
+            "minimum": 10,
+            "description": "events waiting per stream before a too-slow reader is cut loose (10000)",
+        },
         "token_ttl": {**DURATION_SCHEMA, "description": "JWT lifetime (86400 s)"},
     },
 }
