@@ -46,6 +46,7 @@ bench-deps:
 bench: $(STAMP) bench-deps
 	$(PY) bench/run.py $(ARGS)
 	$(PY) bench/ws_fanout.py $(WS_ARGS)
+	$(PY) bench/sse_fanout.py $(SSE_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

@@ -66,6 +66,7 @@ __all__ = ["Broadcaster", "build_app", "working_ring"]
 
 PATH = "/events"
 STATS_PATH = "/stats"
+GO_PATH = "/go"
 EVENT = "working"
 TICKERS = (
     ("CRYPTOCURRENCIES", "BTC/USD", 69000.0),
@@ -102,7 +103,8 @@ def working_ring(size: int = 600, seed: int = 7) -> list[str]:
 class Broadcaster:
     """One task handing every event to every connected client's bounded queue, as fast as they take them."""
 
-    def __init__(self, *, queue_size: int, batch: int, item: str) -> None:
+    def __init__(self, *, queue_size: int, batch: int, item: str, hold: bool = False) -> None:
+        self.hold = hold
         self.queue_size = queue_size
         self.batch = batch
         ring = working_ring()
@@ -112,6 +114,7 @@ class Broadcaster:
         self.clients: set[asyncio.Queue[Any]] = set()
         self.task: asyncio.Task[None] | None = None
         self.joined = asyncio.Event()
+        self.released: asyncio.Event | None = None  # made in the loop: with --hold, set by POST /go
         self.stats: dict[str, Any] = {"deliveries": 0, "broadcasts": 0, "backpressure_waits": 0, "peak_clients": 0, "clients_served": 0}
 
     def subscribe(self) -> asyncio.Queue[Any]:
@@ -132,7 +135,16 @@ class Broadcaster:
                 queue.get_nowait()
             queue.put_nowait(None)
 
+    def release(self) -> None:
+        if self.released is None:
+            self.released = asyncio.Event()
+        self.released.set()
+
     async def run(self) -> None:
+        if self.hold:
+            if self.released is None:
+                self.released = asyncio.Event()
+            await self.released.wait()
         items, position, since_yield = self.items, 0, 0
         stats = self.stats
         while True:
@@ -176,12 +188,16 @@ def build_app(broadcaster: Broadcaster) -> Starlette:
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(dict(broadcaster.stats, clients=len(broadcaster.clients)))
 
-    return Starlette(routes=[Route(PATH, events), Route(STATS_PATH, stats)])
+    async def go(request: Request) -> JSONResponse:
+        broadcaster.release()
+        return JSONResponse({"released": True})
+
+    return Starlette(routes=[Route(PATH, events), Route(STATS_PATH, stats), Route(GO_PATH, go, methods=["POST"])])
 
 
 def serve(args: argparse.Namespace) -> int:
     raise_open_file_limit(65536)
-    broadcaster = Broadcaster(queue_size=args.queue, batch=args.batch, item=args.item)
+    broadcaster = Broadcaster(queue_size=args.queue, batch=args.batch, item=args.item, hold=args.hold)
     config = uvicorn.Config(
         build_app(broadcaster),
         host=args.host,
@@ -216,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument(
         "--item", choices=["dict", "bytes"], default="dict", help="what the generator yields: a dict sse-starlette encodes (default), or bytes"
     )
+    serve_parser.add_argument("--hold", action="store_true", help="send nothing until POST /go (once all clients are connected)")
     args = parser.parse_args(argv)
     return serve(args)
 

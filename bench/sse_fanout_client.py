@@ -41,10 +41,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any, cast
 
@@ -56,6 +59,7 @@ __all__ = ["measure", "process_rss_mb"]
 
 HTTP_OK = 200
 MAX_HEAD = 65536
+LAST_CHUNK = b"\r\n0\r\n\r\n"  # the end of a chunked body: a frame's CRLF, then the zero-size chunk
 
 
 def process_rss_mb(pid: int) -> float | None:
@@ -67,6 +71,28 @@ def process_rss_mb(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def machine_cpu_seconds() -> float | None:
+    """Busy CPU seconds of the whole machine (all cores) from ``/proc/stat`` (Linux); None if unreadable."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal (guest is inside user)
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def post_json(url: str, body: str) -> int:
+    """POST ``body`` (JSON) to ``url``; the status."""
+    request = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
 
 
 class StreamReader(asyncio.Protocol):
@@ -81,6 +107,7 @@ class StreamReader(asyncio.Protocol):
         self.events = 0
         self.bytes = 0
         self.last_newline = False
+        self.tail = b""
         self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -115,6 +142,12 @@ class StreamReader(asyncio.Protocol):
         self.events += count
         self.bytes += len(data)
         self.last_newline = data[-1:] == b"\n"
+        self.tail = data[-len(LAST_CHUNK) :] if len(data) >= len(LAST_CHUNK) else (self.tail + data)[-len(LAST_CHUNK) :]
+        if LAST_CHUNK in self.tail:  # the server ended the response (the connection would stay open: keep-alive)
+            if not self.closed.done():
+                self.closed.set_result("the server ended the stream (last chunk)")
+            if self.transport is not None:
+                self.transport.abort()
 
     def _fail(self, reason: str) -> None:
         if not self.opened.done():
@@ -154,6 +187,8 @@ async def measure(
     connect_concurrency: int = 200,
     open_timeout: float = 30.0,
     server_pid: int | None = None,
+    go: str | None = None,
+    go_body: str = "{}",
 ) -> dict[str, Any]:
     """Open ``connections`` streams from ``url``, count the events they receive over the window; return the report."""
     host, port, request = build_request(url, token, headers or [])
@@ -186,6 +221,9 @@ async def measure(
     connect_s = loop.time() - started
     live = [r for r in readers if r is not None]
     log(f"{len(live)}/{connections} streams open in {connect_s:.2f} s ({len(connect_errors)} errors); warm-up {warmup} s")
+    go_status = await asyncio.to_thread(post_json, go, go_body) if go else None
+    if go_status is not None and go_status != HTTP_OK:
+        log(f"warning: POST {go} answered {go_status}")
     await asyncio.sleep(warmup)
 
     def total() -> int:
@@ -200,6 +238,7 @@ async def measure(
     last_total = sum(begin_counts)
     cpu_start = time.process_time()
     server_cpu_start = process_cpu_seconds(server_pid) if server_pid else None
+    machine_cpu_start = machine_cpu_seconds()
     rss_start = process_rss_mb(server_pid) if server_pid else None
     while (now := loop.time()) - window_start < duration:
         await asyncio.sleep(min(interval, duration - (now - window_start)))
@@ -213,6 +252,8 @@ async def measure(
     cpu = time.process_time() - cpu_start
     server_cpu_end = process_cpu_seconds(server_pid) if server_pid else None
     server_cpu = server_cpu_end - server_cpu_start if server_cpu_start is not None and server_cpu_end is not None else None
+    machine_cpu_end = machine_cpu_seconds()
+    machine_cpu = machine_cpu_end - machine_cpu_start if machine_cpu_start is not None and machine_cpu_end is not None else None
     end_counts = [r.events for r in live]
     window_bytes = sum(r.bytes for r in live) - begin_bytes
     measuring = False
@@ -254,6 +295,9 @@ async def measure(
         "client_cpu_share": round(cpu / window, 3) if window else None,
         "server_pid": server_pid,
         "server_cpu_share": round(server_cpu / window, 3) if server_cpu is not None and window else None,
+        "machine_cpu_share": round(machine_cpu / window, 3) if machine_cpu is not None and window else None,
+        "other_cpu_share": round((machine_cpu - cpu - (server_cpu or 0.0)) / window, 3) if machine_cpu is not None and window else None,
+        "go_status": go_status,
         "server_rss_mb": {"start": rss_start, "end": rss[-1] if rss else None, "per_interval": rss} if server_pid else None,
         "loop": loop_name(),
     }
@@ -270,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0, help="slice of the window for per_interval (default 1)")
     parser.add_argument("--connect-concurrency", type=int, default=200, help="connections being opened at once (default 200)")
     parser.add_argument("--open-timeout", type=float, default=30.0, help="seconds to connect and get the head, per stream (default 30)")
+    parser.add_argument("--go", metavar="URL", help="POST --go-body to this URL once all streams are open, before the warm-up")
+    parser.add_argument("--go-body", default="{}", help="JSON body of the --go POST (default {})")
     parser.add_argument("--server-pid", type=int, help="also report this process's CPU share and RSS over the window (Linux /proc)")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="event loop (default: uvloop if installed)")
     parser.add_argument(
@@ -292,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
             connect_concurrency=args.connect_concurrency,
             open_timeout=args.open_timeout,
             server_pid=args.server_pid,
+            go=args.go,
+            go_body=args.go_body,
         ),
         args.loop,
     )
