@@ -23,7 +23,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from tests.openapi_check import _escape, _lookup, _pointer  # one JSON-pointer implementation for both checkers
+from tests.openapi_check import _escape, _lookup, _pointer, _resolve  # one JSON-pointer implementation for both checkers
 
 __all__ = ["assert_frame_matches", "assert_valid_asyncapi", "direction_messages", "payload_validator"]
 
@@ -54,24 +54,6 @@ _COMPONENT_KINDS = {
     "operationBindings",
     "messageBindings",
 }
-
-
-def _resolve(document: Mapping[str, Any], node: Any, pointer: str) -> tuple[Any, str]:
-    """Follow local ``$ref`` chains; returns the node and its JSON pointer."""
-    seen: set[str] = set()
-    while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
-        ref = node["$ref"]
-        if not ref.startswith("#/"):
-            raise AssertionError(f"only local $refs are supported, got {ref!r} at {pointer}")
-        if ref in seen:
-            raise AssertionError(f"$ref cycle at {ref}")
-        seen.add(ref)
-        pointer = ref[1:]
-        try:
-            node = _lookup(document, pointer)
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise AssertionError(f"$ref {ref!r} (at {pointer}) does not resolve") from None
-    return node, pointer
 
 
 def _message_refs(document: Mapping[str, Any], direction: Direction) -> list[tuple[str, Any]]:

@@ -56,7 +56,10 @@ def _resolve(document: Mapping[str, Any], node: Any, pointer: str) -> tuple[Any,
             raise AssertionError(f"$ref cycle at {ref}")
         seen.add(ref)
         pointer = ref[1:]
-        node = _lookup(document, pointer)
+        try:
+            node = _lookup(document, pointer)
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise AssertionError(f"$ref {ref!r} (at {pointer}) does not resolve") from None
     return node, pointer
 
 
