@@ -23,14 +23,23 @@ no ``\\n\\n`` of its own as long as chunks don't begin with ``\\n`` (frames begi
 at the end of one, ``\\n`` at the start of the next) is counted once. ``bytes`` and
 ``avg_event_bytes`` are wire bytes (with the chunk framing, about 8 bytes per frame).
 
+With ``--go URL``, once all streams are open it POSTs ``--go-body`` (JSON) to that URL and
+only then starts the warm-up: servers that start idle (``bench/sse_baseline.py serve
+--hold``, a mock with its clock stopped) are released when every stream is there. A stream
+the server ends (the last chunk of the chunked body; the connection itself would stay open)
+counts as closed early.
+
 Output fields: ``events_per_s`` is the total over all streams (deliveries per second);
 ``per_interval`` the same per ``--interval`` slice of the window (steadiness; a falling
 series means the server is falling behind); ``per_conn_events_per_s`` min/median/max
 over streams (fairness); ``client_cpu_share`` and, with ``--server-pid PID`` (Linux),
 ``server_cpu_share`` (CPU seconds per second of the window: the side near 1.0 is the
 bottleneck) and ``server_rss_mb`` (resident memory at the start and end of the window
-and at each slice: growth means the server queues what it cannot send).
-``connect_errors`` and ``closed_early`` must be 0 for a clean figure.
+and at each slice: growth means the server queues what it cannot send);
+``machine_cpu_share`` / ``other_cpu_share``: busy CPU of the whole machine, and of
+everything but this client and the server (another benchmark running at the same time
+makes the figures unreliable). ``connect_errors`` and ``closed_early`` must be 0 for a
+clean figure.
 
 Run it pinned to another core than the server's (``taskset -c 1 ...``); bench/sse_fanout.py
 does that.

@@ -18,19 +18,19 @@ second) into a bounded queue per connection, with no backpressure. Offered more 
 can send, it does not level off at its limit: building and journaling frames nobody
 can receive yet takes CPU from the senders (and from ``queue_limit`` on, dropping and
 journaling the oldest frames), so at N=1 what clients receive falls to a few thousand
-frames per second. So the mock is measured at the offered rate at which it delivers
-most, found by a calibration per N in the first round, right after the baseline run
-for that N: fresh mocks are probed (``--probe-duration`` windows) from ``--start`` x
-the baseline's rate upwards, by the server CPU each probe used (extrapolated to
-``--target-cpu``), until one falls behind (less than ``--keep`` of the offered rate
-arrives); then upwards in steps of 25 % while the delivered rate still grows, and
-bisected around the best probe down to ``--resolution``. A probe counts only if it is
-valid: all clients connected and stayed, no frame was dropped (the scenario's queue is
-large enough for a run), and its last second got at least 0.8 of its mean (not falling
-further behind). The rate measured is the knee: the lowest offered rate whose probe
-delivered within half the resolution of the best one (offering more rarely gives more,
-and a mock further past its limit is closer to collapsing: at N=1000 it then stops
-answering handshakes in time). Every round runs a fresh mock at that rate; ``of offer`` in the
+frames per second. So the mock is measured at its **highest sustained rate**, found by a
+calibration per N in the first round, right after the baseline run for that N: fresh
+mocks are probed (``--probe-duration`` windows) from ``--start`` x the baseline's rate
+upwards, each next rate extrapolated from the server CPU the probes used (towards
+``--target-cpu``), halving while none keeps up; once one falls behind, the highest rate
+kept up with and the lowest one above it that was not are bisected until they are within
+``--resolution``. A probe keeps up when at least ``--keep`` of the offered rate arrived
+over its window, and counts only if it is valid: all clients connected and stayed, no
+frame was dropped (the scenario's queue is large enough for a run), and its last second
+got at least 0.8 of its mean (not falling further behind). Past that rate the mock may
+deliver a few per cent more for a few seconds (at N >= 100 its senders then find several
+frames queued), but not for long, and at N=1000 it then answers handshakes too late.
+Every round runs a fresh mock at that rate; ``of offer`` in the
 table is delivered / offered and ``srv cpu`` (CPU seconds per second of the window)
 shows how close to the core's limit the server was. ``other`` is how many CPUs other
 processes kept busy during the run (``/proc/stat`` less what the benchmark's own
@@ -278,88 +278,70 @@ def judge(args: argparse.Namespace, report: dict[str, Any], offered: float) -> N
     )
 
 
-# -- calibration: the offered rate at which the mock delivers most -----------------------------------
+# -- calibration: the mock's highest sustained rate -------------------------------------------------------
 def extrapolate(args: argparse.Namespace, kept: list[tuple[float, float]]) -> float:
     """The offered rate at which the server CPU would reach ``--target-cpu``, from the kept-up probes (rate, cpu)."""
     (r2, c2) = kept[-1]
-    if len(kept) >= 2 and c2 > kept[-2][1] + 0.02:  # a line through the last two probes
+    if len(kept) >= 2 and c2 > kept[-2][1] + 0.02:  # a line through the two highest probes
         r1, c1 = kept[-2]
         guess = r2 + (args.target_cpu - c2) * (r2 - r1) / (c2 - c1)
     else:  # through the origin: CPU proportional to the rate
         guess = r2 * args.target_cpu / max(c2, 0.05)
-    return min(max(guess, r2 * 1.15), r2 * 3.0)
+    return min(max(guess, r2 * 1.1), r2 * 3.0)
 
 
 def calibrate(args: argparse.Namespace, connections: int, base_rate: float, cpus: tuple[int | None, int | None]) -> dict[str, Any]:
-    """Probe fresh mocks at offered rates around its limit; return the rate whose valid probe delivered most.
+    """Probe fresh mocks for the highest offered rate they keep up with; return it (``rate``) and the probes.
 
-    Below its limit the mock delivers what it is offered; the probes climb (by the server CPU they used) until one
-    falls behind. Past the limit, a mock with N >> 1 may still deliver a little more (its senders find several frames
-    queued and write them in one go), while one that pays for the offered frames it cannot send (N = 1: each frame is
-    built and journaled for one subscriber) delivers less and less: the search goes on upwards while the delivered
-    rate grows, then bisects around the best probe until its neighbours are within ``--resolution``."""
+    Upwards from ``--start`` x the baseline's rate, each next rate extrapolated from the server CPU the probes used,
+    halving while none keeps up; once one falls behind (or is not valid), bisection between the highest rate kept up
+    with and the lowest one above it that was not, until they are within ``--resolution``."""
     ceiling = args.max_offer * base_rate
     probes: list[dict[str, Any]] = []
+    kept: list[tuple[float, float]] = []  # (offered, server cpu) of valid probes that kept up, ascending
+    failed: list[float] = []  # offered rates that fell behind or were not valid
 
-    def probe(rate: float) -> dict[str, Any]:
+    def probe(rate: float) -> bool:
         for attempt in range(3):  # a probe that failed while other processes were busy is tried up to twice more
             report = mock_round(args, connections, rate, cpus, duration=args.probe_duration)
             probes.append(report)
+            ok = report["kept_up"] and report["valid"]
             disturbed = (report.get("other_cpu") or 0.0) > args.busy
-            verdict = "kept up" if report["kept_up"] else "fell behind"
             print(
                 f"  probe {len(probes)} N={connections:<5}: offered {rate:>9.0f} -> delivered {report['msgs_per_s']:>9.0f} msg/s, "
-                f"srv cpu {report.get('server_cpu_share') or 0:.2f}, other cpu {report.get('other_cpu', '?')}: {verdict}"
+                f"srv cpu {report.get('server_cpu_share') or 0:.2f}, other cpu {report.get('other_cpu', '?')}: "
+                f"{'kept up' if report['kept_up'] else 'fell behind'}"
                 f"{'' if report['valid'] else ', NOT VALID (' + describe_invalid(report) + ')'}{' (machine busy)' if disturbed else ''}",
                 flush=True,
             )
-            if (report["kept_up"] and report["valid"]) or not disturbed or attempt == 2:
+            if ok or not disturbed or attempt == 2:
                 break
-        return report
-
-    def best() -> dict[str, Any] | None:
-        valid = [p for p in probes if p["valid"]]
-        return max(valid, key=lambda p: p["msgs_per_s"]) if valid else None
-
-    # 1. climb while the mock keeps up; halve while it does not
-    rate = args.start * base_rate
-    kept: list[tuple[float, float]] = []
-    while len(probes) < args.max_probes:
-        report = probe(rate)
-        if report["kept_up"] and report["valid"]:
+        if ok:
             kept.append((rate, report.get("server_cpu_share") or 0.0))
-            if rate >= ceiling:
-                break
-            rate = min(extrapolate(args, kept), ceiling)
-        elif not kept:
-            rate *= 0.5
+            kept.sort()
         else:
-            break
-    # 2. past the limit: go on upwards while the delivered rate grows, then bisect around the best probe
-    while len(probes) < args.max_probes and (top := best()) is not None:
-        offered = sorted({p["offered_msgs_per_s"] for p in probes})
-        at = top["offered_msgs_per_s"]
-        above = [r for r in offered if r > at * 1.001]
-        below = [r for r in offered if r < at * 0.999]
-        if not above:
-            if at >= ceiling:
-                break
-            rate = min(at * 1.25, ceiling)
-        elif above[0] / at > 1 + args.resolution:
-            rate = math.sqrt(at * above[0])
-        elif below and at / below[-1] > 1 + args.resolution and not top["kept_up"]:
-            rate = math.sqrt(at * below[-1])
-        else:
-            break
+            failed.append(rate)
+        return ok
+
+    rate: float | None = args.start * base_rate
+    while rate is not None and len(probes) < args.max_probes:
         probe(rate)
-    # 3. the knee: the lowest offered rate that delivered within half the resolution of the best (past the limit,
-    # offering more rarely gives more, and a mock pushed further past its limit is closer to collapsing)
-    top = best()
-    if top is None:
-        return {"rate": min(p["offered_msgs_per_s"] for p in probes), "capped": False, "probes": probes}
-    near = [p for p in probes if p["valid"] and p["msgs_per_s"] >= (1 - args.resolution / 2) * top["msgs_per_s"]]
-    rate = min(p["offered_msgs_per_s"] for p in near)
-    return {"rate": rate, "best_delivered": top["msgs_per_s"], "capped": rate >= ceiling * 0.999, "probes": probes}
+        if not kept:
+            rate = min(failed) * 0.5
+            continue
+        low = kept[-1][0]
+        above = [r for r in failed if r > low]
+        high = min(above) if above else None
+        if low >= ceiling or (high is not None and high / low <= 1 + args.resolution):
+            break
+        guess = min(extrapolate(args, kept), ceiling)
+        if high is not None and not low < guess < high:
+            guess = math.sqrt(low * high)
+        rate = guess if guess > low * (1 + args.resolution / 2) else None  # the CPU says there is no room above
+    if not kept:
+        return {"rate": min(failed), "kept_up": False, "capped": False, "probes": probes}
+    low = kept[-1][0]
+    return {"rate": low, "kept_up": True, "capped": low >= ceiling * 0.999, "probes": probes}
 
 
 def describe_invalid(report: dict[str, Any]) -> str:
@@ -497,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"ticker:all fan-out, {args.duration:g} s windows x {args.rounds} rounds, "
-        f"{'servers on CPU 0, clients on CPU 1' if pinned else 'not pinned'}; the mock at the knee of its delivered rate (calibrated)"
+        f"{'servers on CPU 0, clients on CPU 1' if pinned else 'not pinned'}; the mock at its highest sustained rate (calibrated)"
     )
     print(f"{'N':>5} {'baseline msg/s':>15} {'srv cpu':>7} {'mock msg/s':>11} {'srv cpu':>7} {'mock speed':>10} {'ratio':>6}")
     for n in sizes:
@@ -512,8 +494,10 @@ def main(argv: list[str] | None = None) -> int:
     for n, info in calibration.items():
         if info["capped"]:
             notes.append(
-                f"N={n}: the mock delivered most at {args.max_offer:g}x the baseline's rate, the highest probed; its ratio is a lower bound"
+                f"N={n}: the mock kept up with {args.max_offer:g}x the baseline's rate, the highest probed; its ratio is a lower bound"
             )
+        if not info["kept_up"]:
+            notes.append(f"N={n}: no probe kept up (the machine was busy?); measured at the lowest rate probed")
     for r in rounds:
         if r["target"] == "mock" and not r["valid"]:
             notes.append(
