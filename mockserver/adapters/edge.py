@@ -228,8 +228,11 @@ class ApiEdge:
                 headers = [*message.get("headers", ()), (b"date", self.date())]
                 record["status"] = message["status"]
                 record["headers"] = RawHeaders(headers)
-                message = {**message, "headers": headers}
-                streaming = any(k == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers)
+                message["headers"] = headers  # each message is the app's fresh dict: no copy needed
+                for name, value in headers:
+                    if name == b"content-type":
+                        streaming = value.startswith(b"text/event-stream")
+                        break
                 if streaming:
                     self.runtime.journal.record(self.api, "http.response", {**record, "stream": True}, conn=conn, direction="out")
             elif kind == "http.response.body" and streaming:
@@ -241,9 +244,11 @@ class ApiEdge:
                 if not message.get("more_body", False):
                     self.runtime.journal.record(self.api, "sse.end", {"path": path, "by": "server"}, conn=conn, direction="out")
             elif kind == "http.response.body":
-                parts.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    record["body"] = _body_text(b"".join(parts))
+                body = message.get("body", b"")
+                if message.get("more_body", False):
+                    parts.append(body)
+                else:  # one message carries the whole body in the common case: no join
+                    record["body"] = _body_text(b"".join((*parts, body)) if parts else body)
                     self.runtime.journal.record(self.api, "http.response", record, conn=conn, direction="out")
             try:
                 await send(message)
