@@ -109,7 +109,9 @@ class Broadcaster:
         self.batch = batch
         ring = working_ring()
         self.items: list[Any] = (
-            [f"event: {EVENT}\ndata: {data}\n\n".encode() for data in ring] if item == "bytes" else [{"event": EVENT, "data": d} for d in ring]
+            [f"event: {EVENT}\ndata: {data}\n\n".encode() for data in ring]
+            if item == "bytes"
+            else [{"event": EVENT, "data": d} for d in ring]
         )
         self.clients: set[asyncio.Queue[Any]] = set()
         self.task: asyncio.Task[None] | None = None
@@ -230,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--queue", type=int, default=64, help="events queued per client at most (default 64)")
     serve_parser.add_argument("--batch", type=int, default=1000, help="deliveries between two yields of the broadcaster (default 1000)")
     serve_parser.add_argument(
-        "--item", choices=["dict", "bytes"], default="dict", help="what the generator yields: a dict sse-starlette encodes (default), or bytes"
+        "--item",
+        choices=["dict", "bytes"],
+        default="dict",
+        help="what the generator yields: a dict sse-starlette encodes (default), or bytes",
     )
     serve_parser.add_argument("--hold", action="store_true", help="send nothing until POST /go (once all clients are connected)")
     args = parser.parse_args(argv)

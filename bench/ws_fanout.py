@@ -35,8 +35,10 @@ table is delivered / offered and ``srv cpu`` (CPU seconds per second of the wind
 shows how close to the core's limit the server was. ``other`` is how many CPUs other
 processes kept busy during the run (``/proc/stat`` less what the benchmark's own
 processes used): before each run the benchmark waits up to ``--quiet-wait`` seconds for
-that to drop to ``--busy`` or less, a measured run above it is run once more, a probe
-that failed above it is tried once more, and the notes list what stayed disturbed.
+that to drop to ``--busy`` or less; a measured run above it is run once more (the valid,
+less disturbed of the two is kept) and left out of the medians if still disturbed (unless
+every round was), a probe that failed above it is tried up to twice more, and the notes
+list what stayed disturbed. The medians also leave out rounds that are not valid.
 
 Each run starts a fresh server pinned to CPU 0 and runs ``bench/ws_fanout_client.py``
 pinned to CPU 1 (``taskset``, 2+ CPUs, ``--no-pin`` turns it off); rounds alternate the
@@ -355,12 +357,18 @@ def describe_invalid(report: dict[str, Any]) -> str:
 
 
 # -- the run -------------------------------------------------------------------------------------------
-def medians(rounds: list[dict[str, Any]], target: str, field: str) -> dict[int, float]:
-    found: dict[int, list[float]] = {}
+def medians(rounds: list[dict[str, Any]], target: str, field: str, busy: float) -> dict[int, float]:
+    """Per N, the median of ``field`` over the valid rounds of ``target``, leaving out the disturbed ones (other
+    processes above ``busy`` CPUs) unless every round was."""
+    found: dict[int, list[dict[str, Any]]] = {}
     for r in rounds:
         if r["target"] == target and r.get(field) is not None and r.get("valid") is not False:
-            found.setdefault(r["connections"], []).append(float(r[field]))
-    return {n: statistics.median(values) for n, values in found.items()}
+            found.setdefault(r["connections"], []).append(r)
+    result = {}
+    for n, runs in found.items():
+        quiet = [r for r in runs if (r.get("other_cpu") or 0.0) <= busy] or runs
+        result[n] = statistics.median(float(r[field]) for r in quiet)
+    return result
 
 
 def print_table(rounds: list[dict[str, Any]]) -> None:
@@ -470,8 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     print_table(rounds)
-    base, mock = medians(rounds, "baseline", "msgs_per_s"), medians(rounds, "mock", "msgs_per_s")
-    mock_cpu, base_cpu = medians(rounds, "mock", "server_cpu_share"), medians(rounds, "baseline", "server_cpu_share")
+    base, mock = medians(rounds, "baseline", "msgs_per_s", args.busy), medians(rounds, "mock", "msgs_per_s", args.busy)
+    base_cpu = medians(rounds, "baseline", "server_cpu_share", args.busy)
+    mock_cpu = medians(rounds, "mock", "server_cpu_share", args.busy)
     for n in sizes:
         base.setdefault(n, 0.0)
         mock.setdefault(n, 0.0)
@@ -503,8 +512,14 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(
                 f"N={r['connections']} mock round {r['round']}: not a valid figure ({describe_invalid(r)}), left out of the median"
             )
+        if r["target"] == "mock" and r["valid"] and not r["kept_up"]:
+            share = r["msgs_per_s"] / r["offered_msgs_per_s"]
+            notes.append(f"N={r['connections']} mock round {r['round']}: delivered only {share:.2f} of the calibrated rate")
         if (r.get("other_cpu") or 0.0) > args.busy:
-            notes.append(f"N={r['connections']} {r['target']} round {r['round']}: other processes kept {r['other_cpu']} CPUs busy")
+            notes.append(
+                f"N={r['connections']} {r['target']} round {r['round']}: other processes kept {r['other_cpu']} CPUs busy; "
+                "left out of the median (unless all rounds were)"
+            )
         if r["target"] == "baseline" and (r["connected"] != r["connections"] or r["closed_early"]):
             notes.append(
                 f"N={r['connections']} {r['target']} round {r['round']}: {r['connected']} connected, {r['closed_early']} closed early"
