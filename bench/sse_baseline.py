@@ -5,6 +5,7 @@ fan-out"): how many alert-like events per second N streams receive when the serv
 nothing but hand the same events to every connected client through sse-starlette.
 
     .venv/bin/python bench/sse_baseline.py serve --port 9000      # GET /events; Ctrl-C prints its counters
+    .venv/bin/python bench/sse_baseline.py serve --port 9000 --item bytes   # yield prebuilt frames
     .venv/bin/python bench/sse_fanout_client.py http://127.0.0.1:9000/events --connections 100
 
 Design (chosen to be simple, idiomatic and shaped like the mock, so the ratio compares the
@@ -31,10 +32,18 @@ streaming stacks rather than two different architectures):
 * the same server stack as the mock: uvicorn with uvloop and httptools, lifespan off,
   access log off, no Date or Server header.
 
-Each client's generator drains its queue without suspending while it has events, and
-suspends as soon as it is empty: bounded queues keep that short, so a client that leaves
-is noticed at once (performance.md, "streams that never end after the client leaves").
-On SIGINT the server stops and prints ``{"server": {...}}`` (deliveries, broadcasts,
+A client that leaves is unsubscribed by sse-starlette's ``client_close_handler_callable``
+(its queue gets ``None``, which ends the generator), **not** by the cancellation
+sse-starlette starts on disconnect. That cancellation alone is not enough here (seen with
+sse-starlette 3.7 and anyio 4): anyio delivers it only to a task whose awaited future is
+not done yet, retrying on the next loop turn, and the broadcaster fills every queue before
+each turn, so a generator's ``queue.get()`` is always already complete: 100 streams whose
+clients had gone kept being fed at full speed until shutdown (performance.md, "streams that
+never end after the client leaves"). Bounded queues keep each uninterrupted drain short.
+
+``--hold``: the broadcaster sends nothing until ``POST /go`` (bench/sse_fanout.py opens
+all N streams first). ``GET /stats``: the counters and the clients connected now. On
+SIGINT the server stops and prints ``{"server": {...}}`` (deliveries, broadcasts,
 backpressure waits, peak clients, CPU seconds) as its last stdout line.
 """
 
@@ -42,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -216,7 +226,8 @@ def serve(args: argparse.Namespace) -> int:
     )
     started, cpu_started = time.monotonic(), time.process_time()
     print(f"serving on http://{args.host}:{args.port}{PATH}", file=sys.stderr, flush=True)
-    uvicorn.Server(config).run()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled once it has shut down
+        uvicorn.Server(config).run()
     stats = dict(broadcaster.stats, wall_s=round(time.monotonic() - started, 3), cpu_s=round(time.process_time() - cpu_started, 3))
     print(json.dumps({"server": stats}), flush=True)
     return 0
