@@ -9,7 +9,7 @@ journal wall stamps), so nothing here reads a clock.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,8 @@ class Runtime:
         self.on_reset: list[Callable[[], None]] = []
         #: called when the server stops: adapters end what would outlive it (open event streams)
         self.on_stop: list[Callable[[], None]] = []
+        #: set by the server's clock driver: wait virtual seconds (released early by a reset)
+        self.sleep: Callable[[float], Awaitable[None]] | None = None
         self.scenario = scenario
         self.load(scenario)
 

@@ -24,6 +24,7 @@ class ClockDriver:
         self._sleepers: set[asyncio.Future[None]] = set()
         runtime.scheduler.on_change = self._wake.set
         runtime.on_reset.append(self._release_sleepers)
+        runtime.sleep = self.sleep  # adapters that pace output (an SSE dribble) wait on the same clock
 
     def start(self) -> None:
         if self._task is None:

@@ -138,19 +138,6 @@ class _Hub:
 
         stream.ping = self.runtime.scheduler.call_at(at, ping, name="sse ping")
 
-    async def _sleep(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def wake(due: float) -> None:
-            if not future.done():
-                future.set_result(None)
-
-        timer = self.runtime.scheduler.call_later(seconds, wake, name="sse dribble")
-        try:
-            await future
-        finally:
-            timer.cancel()
-
     # -- sending ----------------------------------------------------------------------------------
     async def _write(self, stream: _Stream, payload: bytes) -> bool:
         """Send one frame through the faults; False when the connection is gone."""
@@ -191,7 +178,8 @@ class _Hub:
             size = max(1, math.ceil(len(payload) / max(1, dribble.spec.chunks)))
             for start in range(0, len(payload), size):
                 if start:
-                    await self._sleep(dribble.spec.interval)
+                    assert self.runtime.sleep is not None, "the clock driver provides the virtual sleep"
+                    await self.runtime.sleep(dribble.spec.interval)
                 await stream.send({"type": "http.response.body", "body": payload[start : start + size], "more_body": True})
         else:
             await stream.send({"type": "http.response.body", "body": payload, "more_body": True})
