@@ -48,7 +48,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,7 @@ MIN_CPUS_TO_PIN = 2
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "AVAXUSDT", "LINKUSDT", "DOTUSDT")
 
 sys.path.insert(0, str(HERE))
+from run import free_port, pin  # noqa: E402  (one copy of each, in the heartbeat benchmark)
 from ws_fanout_client import raise_open_file_limit, run_with_loop  # noqa: E402
 
 
@@ -142,16 +142,6 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 # -- run ---------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def pin(cpu: int | None, command: Sequence[str]) -> list[str]:
-    return list(command) if cpu is None else ["taskset", "-c", str(cpu), *command]
-
-
 def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
