@@ -12,6 +12,8 @@ from typing import Any
 
 from .aitrader import schema as aitrader_schema
 from .aitrader.domain import AiTrader
+from .cryptorobot import schema as cryptorobot_schema
+from .cryptorobot.domain import Cryptorobot
 from .luckylobster import schema as luckylobster_schema
 from .luckylobster.domain import LuckyLobster
 from .luckylobster.domain import validate_patch as luckylobster_validate_patch
@@ -86,6 +88,18 @@ APIS: dict[str, ApiDescriptor] = {
         patch_schema=tradeready_schema.STATE_PATCH_SCHEMA,
         options_schema=tradeready_schema.OPTIONS_SCHEMA,
         events=tradeready_schema.EVENT_SCHEMAS,
+    ),
+    "cryptorobot": ApiDescriptor(
+        name="cryptorobot",
+        title="Cryptorobot.ai (Feathers services and events over Socket.IO, REST mirror)",
+        default_port=8704,
+        profiles=("documented",),
+        adapter="mockserver.apis.cryptorobot.app:build_app",
+        factory=Cryptorobot,
+        state_schema=cryptorobot_schema.STATE_SCHEMA,
+        patch_schema=cryptorobot_schema.STATE_PATCH_SCHEMA,
+        options_schema=cryptorobot_schema.OPTIONS_SCHEMA,
+        events=cryptorobot_schema.EVENT_SCHEMAS,
     ),
     "tradingpartners": ApiDescriptor(
         name="tradingpartners",

@@ -1,0 +1,244 @@
+"""Cryptorobot over Socket.IO (python-socketio) and REST (Starlette), as Feathers v5 serves it.
+
+``socketio.ASGIApp`` answers ``/socket.io/`` (polling and websocket, upgrades, CORS open)
+and hands everything else to the Starlette REST mirror (``other_asgi_app``). Each service
+method is a Socket.IO event named after the method; the handler returns the ack
+(``(None, result)`` or ``(error,)``), and event names that are no method get no handler,
+hence no ack, as in Feathers. Events and server-side disconnects leave through one queue,
+so they reach the wire in the order the domain made them. ``PacketJournal`` records every
+packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import Any
+
+import orjson
+import socketio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...adapters.responses import JSONBytesResponse
+from ...adapters.siojournal import PacketJournal
+from ...runtime import Runtime
+from .domain import AUTH_PATH, Cryptorobot
+from .errors import FeathersError
+from .schema import SERVICES
+
+__all__ = ["build_app", "error_body"]
+
+API = "cryptorobot"
+METHODS = ("find", "get", "create", "update", "patch", "remove")
+#: Real seconds below which Engine.IO keep-alive timers are not scaled (a busy client must not time out by accident).
+MIN_PING_INTERVAL = 0.5
+MIN_PING_TIMEOUT = 1.0
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """Feathers' error JSON, used by injected faults on the REST side and on polling requests."""
+    body = FeathersError.for_status(status, message).to_json()
+    body["code"] = status
+    return body
+
+
+class _Hub:
+    """The python-socketio server, wired to whichever domain the runtime runs now."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", cors_allowed_origins="*", async_handlers=False, logger=False, engineio_logger=False
+        )
+        self._out: deque[tuple[str, str, Any]] = deque()
+        self._wake = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        self.sids: set[str] = set()  # open Socket.IO sessions, across scenario resets
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        for method in METHODS:
+            self.sio.on(method, self._handler(method))
+        runtime.on_reset.append(self.rewire)
+        runtime.on_stop.append(self.stop)
+        self.rewire(first=True)
+
+    @property
+    def domain(self) -> Cryptorobot:
+        domain: Cryptorobot = self.runtime.apis[API]
+        return domain
+
+    def rewire(self, first: bool = False) -> None:
+        """A scenario (re)started: the new domain's events and kicks come here; old sessions end."""
+        domain = self.domain
+        domain.listener = self.on_event
+        domain.kicker = self.kick
+        speed = self.runtime.clock.speed
+        scale = speed if speed > 0 else 1.0  # Engine.IO keep-alive runs on wall time in the client: scale it to the clock
+        self.sio.eio.ping_interval = max(MIN_PING_INTERVAL, domain.ping_interval / scale)
+        self.sio.eio.ping_timeout = max(MIN_PING_TIMEOUT, domain.ping_timeout / scale)
+        if not first:
+            for sid in list(self.sids):
+                self.kick(sid, "scenario reset")
+
+    # -- Socket.IO handlers ---------------------------------------------------------------------
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+        try:
+            self.domain.connect(sid, headers, self.runtime.clock.now())
+        except FeathersError as exc:  # handshake-header authentication failed: Socket.IO CONNECT_ERROR
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_json()) from None
+        self.sids.add(sid)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.sids.discard(sid)
+        self.domain.disconnect(sid, str(reason or ""))
+
+    def _handler(self, method: str) -> Any:
+        async def handle(sid: str, *args: Any) -> tuple[Any, ...]:
+            try:
+                result = self.domain.call(sid, method, list(args), self.runtime.clock.now())
+            except FeathersError as exc:
+                return (exc.to_json(),)
+            except Exception as exc:  # a bug of ours: the client gets Feathers' GeneralError, the journal the cause
+                self.runtime.journal.record(API, "sio.error", {"method": method, "error": f"{type(exc).__name__}: {exc}"}, conn=sid)
+                return (FeathersError("GeneralError", str(exc) or type(exc).__name__).to_json(),)
+            return (None, result)
+
+        return handle
+
+    # -- server-sent events and kicks, in order ------------------------------------------------------
+    def on_event(self, user_id: str | None, event: str, payload: dict[str, Any]) -> None:
+        for conn in list(self.domain.connections.values()):
+            if conn.user is not None and (user_id is None or conn.user.id == user_id):
+                self._enqueue(("emit", conn.id, (event, payload)))
+
+    def kick(self, sid: str, reason: str) -> None:
+        self._enqueue(("disconnect", sid, reason))
+
+    def _enqueue(self, item: tuple[str, str, Any]) -> None:
+        self._out.append(item)
+        self._wake.set()
+        if self._pump is None:
+            self._pump = asyncio.get_running_loop().create_task(self._run(), name="cryptorobot-out")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._out:
+                kind, sid, data = self._out.popleft()
+                with contextlib.suppress(Exception):  # the socket may be gone meanwhile
+                    if kind == "emit":
+                        await self.sio.emit(data[0], data[1], to=sid)
+                    else:
+                        self.runtime.journal.record(API, "sio.kick", {"sid": sid, "reason": data}, conn=sid, direction="out")
+                        await self.sio.disconnect(sid)
+
+    def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONBytesResponse(body, status_code=status, headers=headers)
+
+
+def _error(exc: FeathersError) -> Response:
+    headers = {}
+    if exc.name == "TooManyRequests" and isinstance(exc.data, dict) and "retryAfter" in exc.data:
+        headers["Retry-After"] = str(exc.data["retryAfter"])
+    return _json(exc.to_json(), exc.code, headers)
+
+
+def _query(request: Request) -> dict[str, Any]:
+    """``qs``-style brackets: ``$sort[createdAt]=-1``, ``$select[]=name``, ``type[$in][]=a``, ``$or[0][type]=x``."""
+    query: dict[str, Any] = {}
+    for raw_key, value in request.query_params.multi_items():
+        parts = raw_key.replace("]", "").split("[")
+        node: Any = query
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            nxt = parts[i + 1] if not last else None
+            if isinstance(node, list):
+                index = int(part) if part.isdigit() else len(node)
+                while len(node) <= index:
+                    node.append({} if nxt is not None and nxt != "" and not nxt.isdigit() else [] if nxt is not None else None)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+                continue
+            if last:
+                if part in node and isinstance(node[part], list):
+                    node[part].append(value)
+                else:
+                    node[part] = value
+            else:
+                node = node.setdefault(part, [] if nxt == "" or (nxt or "").isdigit() else {})
+    return query
+
+
+def build_app(runtime: Runtime) -> Any:
+    hub = _Hub(runtime)
+
+    def domain() -> Cryptorobot:
+        return hub.domain
+
+    async def body(request: Request) -> Any:
+        raw = await request.body()
+        if not raw.strip():
+            return {}
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise FeathersError("BadRequest", "Unexpected token in JSON") from None
+
+    async def rest(request: Request) -> Response:
+        """``/<service>[/<id>]``: find, get, create, update, patch, remove, as Feathers' REST transport maps them."""
+        path = request.path_params["path"].strip("/")
+        app, now = domain(), runtime.clock.now()
+        service = next((s for s in sorted([*SERVICES, AUTH_PATH], key=len, reverse=True) if path == s or path.startswith(s + "/")), None)
+        try:
+            if service is None:
+                raise FeathersError("NotFound", "Page not found", data={"url": request.url.path})
+            record_id: str | None = path[len(service) + 1 :] or None
+            verb = request.method
+            method = {"GET": "get" if record_id else "find", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "remove"}[verb]
+            query = _query(request)
+            args: list[Any] = [service]
+            if method in ("get", "remove", "update", "patch"):
+                args.append(record_id)
+            if method in ("create", "update", "patch"):
+                args.append(await body(request))
+            args.append(query)
+            if service == AUTH_PATH:
+                if method == "create":
+                    return _json(app.call(None, "create", args, now), 201)
+                raise FeathersError("MethodNotAllowed", f"Method '{method}' not allowed on service '{service}'")
+            if method in ("update", "patch", "remove") and record_id is None:
+                raise FeathersError("MethodNotAllowed", f"Can not {method} multiple entries")
+            user = app.rest_user(request.headers.get("authorization"), now)
+            result = app.call(None, method, args, now, user=user)
+            return _json(result, 201 if method == "create" else 200)
+        except FeathersError as exc:
+            return _error(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        message = {404: "Page not found", 405: "Method not allowed"}.get(status, "Internal server error")
+        return _json(error_body(status, message), status)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    rest_app = Starlette(
+        routes=[Route("/{path:path}", rest, methods=methods)], exception_handlers={HTTPException: http_error, 500: http_error}
+    )
+    asgi = socketio.ASGIApp(hub.sio, other_asgi_app=rest_app, socketio_path="socket.io")
+    app = PacketJournal(asgi, runtime=runtime, api=API)
+    app.hub = hub  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,667 @@
+"""Cryptorobot's Feathers application, framework-free: authentication, services, events, limits.
+
+The Socket.IO adapter (``app.py``) hands every method call here as Feathers' socket
+transport receives it (``method``, ``[path, *args]``) and sends back what this returns;
+the REST mirror calls the same services. Events (``"<path> created"`` ...) go to the
+``listener`` with the owner's user id (None: every authenticated connection); server-side
+disconnects (JWT expiry, an emit) go to ``kicker``. Time is the virtual clock's, passed in.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from ...core.clock import format_instant
+from ...core.durations import parse_duration
+from ...core.scheduler import Scheduler, Timer
+from .errors import FeathersError
+from .query import paginate, select
+from .schema import PLANS, SERVICES, STREAMS
+
+__all__ = ["AUTH_PATH", "Connection", "Cryptorobot", "User"]
+
+AUTH_PATH = "authentication"
+AUDIENCE = "https://cryptorobot.ai"
+ISSUER = "feathers"
+#: Feathers' params position per method: ``find(params)``, ``get(id, params)``, ``patch(id, data, params)`` ...
+PARAMS_POSITION = {"find": 0, "get": 1, "create": 1, "remove": 1, "update": 2, "patch": 2}
+#: Generated feed records kept per service (older ones are dropped: memory stays bounded).
+FEED_LIMIT = 1000
+STRATEGY_TYPES = ("momentum", "mean_reversion", "grid", "dca", "breakout", "arbitrage")
+EXCHANGES = ("binance", "kraken", "coinbase", "bybit")
+DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "AVAX/USDT")
+_PRICES = {"BTC": 42400.0, "ETH": 2250.0, "SOL": 98.0, "BNB": 310.0, "XRP": 0.62, "ADA": 0.55, "DOGE": 0.09, "AVAX": 36.0}
+DEFAULT_STREAMS = {"ticker": "5s", "pod_events": "1m", "trades": "2m", "signals": "5m", "messages": "10m", "events": "15m"}
+
+
+def _not_authenticated(message: str = "Not authenticated", data: Any = None) -> FeathersError:
+    return FeathersError("NotAuthenticated", message, data=data)
+
+
+@dataclass(slots=True)
+class User:
+    id: str
+    email: str
+    password: str
+    name: str
+    plan: str
+    api_key: str
+    created: str
+    window_start: float = -math.inf
+    window_count: int = 0
+
+    @property
+    def socket_limit(self) -> int:
+        return PLANS[self.plan][0]
+
+    @property
+    def rate_limit(self) -> int:
+        return PLANS[self.plan][1]
+
+    def public(self) -> dict[str, Any]:
+        """The user as services answer with it: no password, no key."""
+        return {"_id": self.id, "email": self.email, "name": self.name, "plan": self.plan, "createdAt": self.created}
+
+
+@dataclass(slots=True)
+class Connection:
+    """One Socket.IO connection, and who it is authenticated as (Feathers' ``params.connection``)."""
+
+    id: str
+    headers: dict[str, str] = field(default_factory=dict)
+    user: User | None = None
+    token: str | None = None
+    strategy: str | None = None
+    expiry: Timer | None = None
+
+
+def _ignore(*_args: Any) -> None:
+    return None
+
+
+class Cryptorobot:
+    name = "cryptorobot"
+
+    def __init__(
+        self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float, profile: str = "documented"
+    ) -> None:
+        self.profile = profile
+        self.rng = random.Random(f"{seed}:cryptorobot")
+        self.secret = base64.b64encode(self.rng.randbytes(32)).decode()
+        self.token_ttl = parse_duration(options.get("token_ttl", "7d"))
+        self.ping_interval = parse_duration(options.get("ping_interval", "25s"))
+        self.ping_timeout = parse_duration(options.get("ping_timeout", "20s"))
+        self.page_default = int(options.get("page_default", 25))
+        self.page_max = int(options.get("page_max", 100))
+        self.symbols = list(state.get("symbols") or DEFAULT_SYMBOLS)
+        self.users: dict[str, User] = {}
+        created = format_instant(start - 90 * 86400, precision="ms")
+        for spec in state.get("users") or [{}]:
+            email = str(spec.get("email", "trader@example.com"))
+            user = User(
+                id=self._new_id(),
+                email=email,
+                password=str(spec.get("password", "secret-password")),
+                name=str(spec.get("name", email.split("@")[0].replace(".", " ").title())),
+                plan=str(spec.get("plan", "pro")),
+                api_key=str(spec.get("api_key", "crk_" + self.rng.randbytes(16).hex())),
+                created=created,
+            )
+            self.users[user.id] = user
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {path: {} for path in SERVICES if path != "users"}
+        self.prices: dict[str, float] = {}
+        self.streams: dict[str, float] = {}
+        self.connections: dict[str, Connection] = {}
+        self.listener: Callable[[str | None, str, dict[str, Any]], None] = _ignore
+        self.kicker: Callable[[str, str], None] = _ignore
+        self.record: Callable[[str, dict[str, Any]], None] = _ignore
+        self.scheduler: Scheduler | None = None
+        self._feeds: dict[str, Timer] = {}
+        self._builders: dict[str, Callable[[User], dict[str, Any]]] = {
+            "pod_events": self._pod_event,
+            "trades": self._trade,
+            "signals": self._signal,
+            "messages": self._message,
+            "events": self._event,
+        }
+        self._seed_records(state.get("records"), start)
+        self.configure(state.get("streams") or {})
+
+    # -- ids and records ------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        """A MongoDB-like ObjectId, from the scenario's seed."""
+        return self.rng.randbytes(12).hex()
+
+    def _first_user(self) -> User:
+        return next(iter(self.users.values()))
+
+    def user_by_email(self, email: str) -> User:
+        for user in self.users.values():
+            if user.email == email:
+                return user
+        raise KeyError(f"no cryptorobot user {email!r}; users: {', '.join(u.email for u in self.users.values())}")
+
+    def _seed_records(self, records: Mapping[str, Any] | None, start: float) -> None:
+        for symbol in self.symbols:
+            base = symbol.split("/")[0]
+            self.prices[symbol] = _PRICES.get(base, round(math.exp(self.rng.uniform(-3, 5)), 4))
+        if records:
+            for path, rows in records.items():
+                for row in rows:
+                    row = dict(row)
+                    owner = (
+                        self.user_by_email(row.pop("user"))
+                        if "user" in row
+                        else (None if path == "exchanges/ticker" else self._first_user())
+                    )
+                    self._store(path, row, owner, start, keep_id=True)
+            if "exchanges/ticker" not in records:
+                for symbol in self.symbols:
+                    self._store("exchanges/ticker", self._ticker(symbol, start), None, start)
+            return
+        for symbol in self.symbols:
+            self._store("exchanges/ticker", self._ticker(symbol, start), None, start)
+        for user in self.users.values():
+            strategies = [
+                self._store("strategies", self._strategy(kind), user, start - 86400 * (i + 3))
+                for i, kind in enumerate(("momentum", "mean_reversion", "grid"))
+            ]
+            for i, status in enumerate(("running", "stopped")):
+                self._store("traders", self._trader(strategies[i], status), user, start - 86400 * (i + 1))
+            for name in ("trades", "trades", "pod_events", "signals", "messages", "events"):
+                self._store(STREAMS[name], self._builders[name](user), user, start - self.rng.uniform(600, 7200))
+
+    def _store(self, path: str, row: dict[str, Any], owner: User | None, now: float, *, keep_id: bool = True) -> dict[str, Any]:
+        stamp = format_instant(now, precision="ms")
+        record = {"_id": str(row.pop("_id")) if keep_id and "_id" in row else self._new_id()}
+        if owner is not None:
+            record["userId"] = owner.id
+        record.update(row)
+        record.setdefault("createdAt", stamp)
+        record.setdefault("updatedAt", stamp)
+        table = self.tables[path]
+        table[record["_id"]] = record
+        return record
+
+    # -- generated records --------------------------------------------------------------------------
+    def _symbol(self) -> str:
+        return str(self.rng.choice(self.symbols))
+
+    def _strategy(self, kind: str | None = None) -> dict[str, Any]:
+        kind = kind or self.rng.choice(STRATEGY_TYPES)
+        pair = self._symbol()
+        return {
+            "name": f"{kind.replace('_', ' ').title()} {pair.split('/')[0]}",
+            "type": kind,
+            "pair": pair,
+            "timeframe": self.rng.choice(("5m", "15m", "1h", "4h")),
+            "active": True,
+            "parameters": {"lookback": self.rng.choice((14, 20, 50)), "threshold": round(self.rng.uniform(0.5, 3), 2)},
+        }
+
+    def _trader(self, strategy: Mapping[str, Any], status: str) -> dict[str, Any]:
+        return {
+            "name": f"Bot {strategy['name']}",
+            "status": status,
+            "strategyId": strategy["_id"],
+            "exchange": self.rng.choice(EXCHANGES),
+            "pair": strategy["pair"],
+            "podId": f"pod-{self.rng.randint(100, 999)}",
+            "mode": "paper",
+        }
+
+    def _price(self, symbol: str, step: float = 0.002) -> float:
+        price = self.prices.get(symbol) or 1.0
+        price = max(price * math.exp(self.rng.gauss(0, step)), 1e-8)
+        self.prices[symbol] = price
+        return round(price, 2 if price >= 10 else 6)
+
+    def _ticker(self, symbol: str, now: float) -> dict[str, Any]:
+        last = self._price(symbol)
+        spread = last * 0.0002
+        return {
+            "_id": f"binance:{symbol}",
+            "symbol": symbol,
+            "exchange": "binance",
+            "last": last,
+            "bid": round(last - spread, 8),
+            "ask": round(last + spread, 8),
+            "volume": round(self.rng.uniform(1e3, 5e6), 2),
+            "change24h": round(self.rng.uniform(-6, 6), 2),
+            "timestamp": int(now * 1000),
+        }
+
+    def _owned(self, path: str, user: User) -> list[dict[str, Any]]:
+        return [r for r in self.tables[path].values() if r.get("userId") == user.id]
+
+    def _trade(self, user: User) -> dict[str, Any]:
+        traders = self._owned("traders", user)
+        trader = self.rng.choice(traders) if traders else None
+        symbol = trader["pair"] if trader else self._symbol()
+        price = self._price(symbol, 0.0005)
+        return {
+            "traderId": trader["_id"] if trader else None,
+            "podId": trader["podId"] if trader else None,
+            "symbol": symbol,
+            "side": self.rng.choice(("buy", "sell")),
+            "amount": round(self.rng.choice((0.01, 0.05, 0.1, 0.25, 1.0)) * (1 if price > 100 else 1000), 4),
+            "price": price,
+            "fee": round(price * 0.001, 6),
+            "exchange": trader["exchange"] if trader else "binance",
+        }
+
+    def _pod_event(self, user: User) -> dict[str, Any]:
+        trade = self._trade(user)
+        base = trade["symbol"].split("/")[0]
+        verb = "Bought" if trade["side"] == "buy" else "Sold"
+        return {
+            "type": "trade_executed",
+            "podId": trade["podId"] or f"pod-{self.rng.randint(100, 999)}",
+            "traderId": trade["traderId"],
+            "message": f"{verb} {trade['amount']:g} {base} @ {trade['price']:g}",
+            "data": {"symbol": trade["symbol"], "side": trade["side"], "amount": trade["amount"], "price": trade["price"]},
+        }
+
+    def _signal(self, user: User) -> dict[str, Any]:
+        return {
+            "type": self.rng.choice(("buy", "sell")),
+            "pair": self._symbol(),
+            "confidence": round(self.rng.uniform(0.55, 0.97), 2),
+            "model": self.rng.choice(("lstm-v3", "xgb-momentum", "transformer-1h")),
+            "timeframe": self.rng.choice(("15m", "1h", "4h")),
+        }
+
+    def _message(self, user: User) -> dict[str, Any]:
+        symbol = self._symbol()
+        return {
+            "title": self.rng.choice(("Order filled", "Bot stopped", "Price alert", "Weekly report")),
+            "text": f"{symbol} moved {self.rng.uniform(-5, 5):+.2f}% in the last hour",
+            "level": self.rng.choice(("info", "warning")),
+            "read": False,
+        }
+
+    def _event(self, user: User) -> dict[str, Any]:
+        return {
+            "type": self.rng.choice(("maintenance", "exchange_status", "system")),
+            "level": "info",
+            "message": self.rng.choice(("Exchange API latency back to normal", "Scheduled maintenance in 2 hours", "New model deployed")),
+        }
+
+    # -- feeds on the clock -----------------------------------------------------------------------
+    def attach(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def configure(self, streams: Mapping[str, Any]) -> None:
+        settings = {**DEFAULT_STREAMS, **self.streams, **streams}
+        self.streams = {name: parse_duration(value) for name, value in settings.items()}
+        self._reschedule()
+
+    def _watching(self) -> bool:
+        return any(conn.user is not None for conn in self.connections.values())
+
+    def _reschedule(self) -> None:
+        """Feeds run while anyone is authenticated (emits always work)."""
+        for timer in self._feeds.values():
+            timer.cancel()
+        self._feeds.clear()
+        if self.scheduler is None or not self._watching():
+            return
+        now = self.scheduler.clock.now()
+        for name, every in self.streams.items():
+            if every > 0:
+                self._schedule_feed(name, now + every, every)
+
+    def _schedule_feed(self, name: str, when: float, every: float) -> None:
+        assert self.scheduler is not None
+
+        def fire(due: float) -> None:
+            self.feed(name, {}, due)
+            self._schedule_feed(name, due + every, every)
+
+        self._feeds[name] = self.scheduler.call_at(when, fire, name=f"cryptorobot {name}")
+
+    def feed(self, name: str, data: Mapping[str, Any], now: float, *, user: User | None = None, count: int = 1) -> list[str]:
+        """New records on one feed (a tick of its timer, or an emit), each with its event."""
+        path = STREAMS[name]
+        ids = []
+        for _ in range(count):
+            if name == "ticker":
+                symbols = [str(data["symbol"])] if "symbol" in data else self.symbols
+                for symbol in symbols:
+                    if symbol not in self.prices:
+                        self.prices[symbol] = 100.0
+                    row = {**self._ticker(symbol, now), **data}
+                    ids.append(self._apply(None, "patch" if row["_id"] in self.tables[path] else "create", path, row["_id"], row, now))
+                continue
+            builder = self._builders[name]
+            for owner in [user] if user is not None else list(self.users.values()):
+                ids.append(self._apply(owner, "create", path, None, {**builder(owner), **data}, now))
+                table = self.tables[path]
+                while len(table) > FEED_LIMIT:
+                    del table[next(iter(table))]
+        return ids
+
+    # -- changing records, with their events ------------------------------------------------------------
+    def _apply(self, owner: User | None, method: str, path: str, record_id: Any, data: Mapping[str, Any], now: float) -> str:
+        table = self.tables[path]
+        stamp = format_instant(now, precision="ms")
+        if method == "create":
+            record = self._store(path, dict(data), owner, now)
+            self.listener(record.get("userId"), f"{path} created", dict(record))
+            return str(record["_id"])
+        record = table[str(record_id)]
+        if method == "remove":
+            del table[str(record_id)]
+            self.listener(record.get("userId"), f"{path} removed", {"_id": record["_id"]})
+            return str(record_id)
+        keep = {k: record[k] for k in ("_id", "userId", "createdAt") if k in record}
+        fresh = {k: v for k, v in data.items() if k not in keep}
+        if method == "update":
+            record.clear()
+        record.update(fresh)
+        record.update(keep)
+        record["updatedAt"] = stamp
+        self.listener(record.get("userId"), f"{path} {'updated' if method == 'update' else 'patched'}", dict(record))
+        return str(record_id)
+
+    # -- connections -----------------------------------------------------------------------------------
+    def connect(self, conn_id: str, headers: Mapping[str, str], now: float) -> dict[str, Any] | None:
+        """A Socket.IO connection; an ``Authorization: Bearer|JWT`` handshake header authenticates it at once."""
+        conn = Connection(conn_id, dict(headers))
+        self.connections[conn_id] = conn
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
+        if scheme.lower() not in ("bearer", "jwt") or not token.strip():
+            return None
+        try:
+            return self._login(conn, {"strategy": "jwt", "accessToken": token.strip()}, now)
+        except FeathersError:
+            self.connections.pop(conn_id, None)
+            raise
+
+    def disconnect(self, conn_id: str, reason: str = "") -> None:
+        conn = self.connections.pop(conn_id, None)
+        if conn is None:
+            return
+        self._logout(conn)
+        if conn.user is not None:
+            self._reschedule()
+
+    def _logout(self, conn: Connection) -> None:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+            conn.expiry = None
+
+    # -- tokens ------------------------------------------------------------------------------------------
+    def issue(self, user: User, now: float) -> str:
+        payload = {
+            "iat": int(now),
+            "exp": int(now + self.token_ttl),
+            "aud": AUDIENCE,
+            "iss": ISSUER,
+            "sub": user.id,
+            "jti": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+        }
+        return jwt.encode(payload, self.secret, algorithm="HS256", headers={"typ": "access"})
+
+    def verify(self, token: str, now: float) -> dict[str, Any]:
+        """jsonwebtoken's checks and messages, with ``exp`` on the virtual clock."""
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                self.secret,
+                algorithms=["HS256"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"verify_exp": False, "verify_iat": False},
+            )
+        except jwt.InvalidSignatureError:
+            raise _not_authenticated("invalid signature", {"name": "JsonWebTokenError", "message": "invalid signature"}) from None
+        except jwt.InvalidAudienceError:
+            message = f"jwt audience invalid. expected: {AUDIENCE}"
+            raise _not_authenticated(message, {"name": "JsonWebTokenError", "message": message}) from None
+        except jwt.InvalidIssuerError:
+            message = f"jwt issuer invalid. expected: {ISSUER}"
+            raise _not_authenticated(message, {"name": "JsonWebTokenError", "message": message}) from None
+        except jwt.PyJWTError:
+            raise _not_authenticated("jwt malformed", {"name": "JsonWebTokenError", "message": "jwt malformed"}) from None
+        exp = payload.get("exp")
+        if isinstance(exp, int | float) and now >= exp:
+            expired_at = format_instant(float(exp), precision="ms")
+            raise _not_authenticated("jwt expired", {"name": "TokenExpiredError", "message": "jwt expired", "expiredAt": expired_at})
+        return payload
+
+    # -- authentication service ----------------------------------------------------------------------------
+    def _login(self, conn: Connection | None, data: Any, now: float) -> dict[str, Any]:
+        strategy = data.get("strategy") if isinstance(data, dict) else None
+        if strategy not in ("local", "jwt"):
+            info = " (no `strategy` set)" if not strategy else " (strategy not allowed in authStrategies)"
+            raise _not_authenticated("Invalid authentication information" + info)
+        assert isinstance(data, dict)
+        if strategy == "local":
+            email, password = data.get("email"), data.get("password")
+            user = next((u for u in self.users.values() if u.email == email), None) if isinstance(email, str) else None
+            if user is None or not isinstance(password, str) or user.password != password:
+                raise _not_authenticated("Invalid login")
+            token = self.issue(user, now)
+            payload = self.verify(token, now)
+        else:
+            given = data.get("accessToken")
+            if not isinstance(given, str) or not given:
+                raise _not_authenticated("No access token")
+            token = given
+            payload = self.verify(token, now)
+            found = self.users.get(str(payload.get("sub")))
+            if found is None:
+                raise _not_authenticated("Not authenticated")
+            user = found
+        if conn is not None:
+            others = [c for c in self.connections.values() if c.user is user and c is not conn]
+            if len(others) >= user.socket_limit:
+                raise FeathersError(
+                    "TooManyRequests",
+                    f"Too many concurrent connections: the {user.plan} plan allows {user.socket_limit}",
+                    data={"plan": user.plan, "limit": user.socket_limit},
+                )
+            self._attach(conn, user, token, str(strategy), float(payload["exp"]))
+        return {
+            "accessToken": token,
+            "authentication": {"strategy": strategy, "accessToken": token, "payload": payload},
+            "user": user.public(),
+        }
+
+    def _attach(self, conn: Connection, user: User, token: str, strategy: str, exp: float) -> None:
+        watching = self._watching()
+        self._logout(conn)
+        conn.user, conn.token, conn.strategy = user, token, strategy
+        self.record("sio.login", {"conn": conn.id, "user": user.email, "strategy": strategy, "exp": format_instant(exp)})
+        if self.scheduler is not None:
+            conn_id = conn.id
+
+            def expire(_due: float) -> None:
+                live = self.connections.get(conn_id)
+                if live is None or live.token != token:
+                    return
+                self.record("sio.jwt-expired", {"conn": conn_id, "user": user.email})
+                live.user = live.token = None
+                live.expiry = None
+                self.kicker(conn_id, "jwt expired")
+                self._reschedule()
+
+            conn.expiry = self.scheduler.call_at(exp, expire, name="cryptorobot jwt expiry")
+        if not watching:
+            self._reschedule()
+
+    def _auth_remove(self, conn: Connection | None, record_id: Any, now: float) -> dict[str, Any]:
+        token = conn.token if conn is not None else None
+        if conn is None or token is None:
+            raise _not_authenticated("Invalid authentication information (no `strategy` set)")
+        result = self._login(None, {"strategy": "jwt", "accessToken": token}, now)
+        if record_id is not None and record_id != token:
+            raise _not_authenticated("Invalid access token")
+        self._logout(conn)
+        self.record("sio.logout", {"conn": conn.id, "user": conn.user.email if conn.user else None})
+        conn.user = conn.token = conn.strategy = None
+        self._reschedule()
+        return result
+
+    # -- limits -------------------------------------------------------------------------------------------
+    def _count_request(self, user: User, now: float) -> None:
+        if now - user.window_start >= 60:
+            user.window_start, user.window_count = now, 0
+        user.window_count += 1
+        if user.window_count > user.rate_limit:
+            retry = max(1, math.ceil(user.window_start + 60 - now))
+            raise FeathersError(
+                "TooManyRequests",
+                "Too many requests",
+                data={"plan": user.plan, "limit": user.rate_limit, "window": 60, "retryAfter": retry},
+            )
+
+    # -- method calls ---------------------------------------------------------------------------------------
+    def call(self, conn_id: str | None, method: str, args: list[Any], now: float, *, user: User | None = None) -> Any:
+        """One service method call as Feathers' transport runs it (``runMethod``); raises FeathersError."""
+        path_arg = args[0] if args else None
+        path = path_arg.strip("/") if isinstance(path_arg, str) else None
+        if path is None:
+            raise FeathersError("NotFound", "Invalid service path")
+        methods = ("create", "remove") if path == AUTH_PATH else SERVICES.get(path)
+        if methods is None:
+            raise FeathersError("NotFound", f"Service '{path}' not found")
+        if method not in methods:
+            raise FeathersError("MethodNotAllowed", f"Method '{method}' not allowed on service '{path}'")
+        position = PARAMS_POSITION[method]
+        rest = list(args[1:])
+        if len(rest) > position + 1:
+            raise FeathersError("BadRequest", f"Too many arguments for '{method}' method")
+        rest += [None] * (position + 1 - len(rest))
+        query = rest[position] if isinstance(rest[position], dict) else {}
+        conn = self.connections.get(conn_id) if conn_id is not None else None
+        if path == AUTH_PATH:
+            if method == "create":
+                return self._login(conn, rest[0], now)
+            return self._auth_remove(conn, rest[0], now)
+        who = user if user is not None else (conn.user if conn is not None else None)
+        if who is None:
+            raise _not_authenticated()
+        self._count_request(who, now)
+        return self._service(who, method, path, rest, query, now)
+
+    def _visible(self, path: str, user: User) -> list[dict[str, Any]]:
+        if path == "users":
+            return [user.public()]
+        return [r for r in self.tables[path].values() if r.get("userId") in (user.id, None)]
+
+    def _lookup(self, path: str, user: User, record_id: Any) -> dict[str, Any]:
+        for record in self._visible(path, user):
+            if str(record["_id"]) == str(record_id):
+                return record
+        raise FeathersError("NotFound", f"No record found for id '{record_id}'")
+
+    def _service(self, user: User, method: str, path: str, rest: list[Any], query: Mapping[str, Any], now: float) -> Any:
+        if method == "find":
+            return paginate(self._visible(path, user), query, default=self.page_default, maximum=self.page_max)
+        if method == "get":
+            return select(self._lookup(path, user, rest[0]), query.get("$select"))
+        if method == "create":
+            data = rest[0]
+            if isinstance(data, list):
+                raise FeathersError("MethodNotAllowed", "Can not create multiple entries")
+            if not isinstance(data, dict):
+                raise FeathersError("BadRequest", "Data must be an object")
+            self._validate(path, data)
+            record_id = self._apply(user, "create", path, None, data, now)
+            return dict(self.tables[path][record_id])
+        record_id = rest[0]
+        if record_id is None:
+            verb = {"update": "update", "patch": "patch", "remove": "remove"}[method]
+            raise FeathersError("MethodNotAllowed", f"Can not {verb} multiple entries")
+        record = self._lookup(path, user, record_id)
+        if method == "remove":
+            if path == "users":
+                raise FeathersError("MethodNotAllowed", "Method 'remove' not allowed on service 'users'")
+            removed = dict(record)
+            self._apply(user, "remove", path, record["_id"], {}, now)
+            return removed
+        data = rest[1]
+        if not isinstance(data, dict):
+            raise FeathersError("BadRequest", "Data must be an object")
+        if path == "users":
+            if "name" in data and isinstance(data["name"], str):
+                user.name = data["name"]
+            return user.public()
+        if method == "update":
+            self._validate(path, data)
+        self._apply(user, method, path, record["_id"], data, now)
+        return dict(self.tables[path][str(record["_id"])])
+
+    def _validate(self, path: str, data: Mapping[str, Any]) -> None:
+        """Cryptorobot's documented ``BadRequest "Validation failed"`` with ``errors: [{field, message}]``."""
+        required = {"strategies": ("name", "type", "pair"), "traders": ("name",)}.get(path, ())
+        errors = [{"field": name, "message": f"'{name}' is required"} for name in required if not data.get(name)]
+        if errors:
+            raise FeathersError("BadRequest", "Validation failed", errors=errors)
+
+    # -- REST credentials ----------------------------------------------------------------------------------
+    def rest_user(self, authorization: str | None, now: float) -> User:
+        """``Authorization: Bearer <jwt>`` or ``ApiKey <key>``."""
+        scheme, _, value = (authorization or "").partition(" ")
+        value = value.strip()
+        if scheme.lower() in ("bearer", "jwt") and value:
+            payload = self.verify(value, now)
+            user = self.users.get(str(payload.get("sub")))
+            if user is not None:
+                return user
+        elif scheme.lower() == "apikey" and value:
+            for user in self.users.values():
+                if user.api_key == value:
+                    return user
+            raise _not_authenticated("Invalid API key")
+        raise _not_authenticated()
+
+    # -- control and scenario ---------------------------------------------------------------------------------
+    def emit(self, event: str, data: Mapping[str, Any], now: float) -> dict[str, Any]:
+        user = self.user_by_email(str(data["user"])) if data.get("user") else None
+        if event in STREAMS:
+            ids = self.feed(event, dict(data.get("data") or {}), now, user=user, count=int(data.get("count", 1)))
+            return {"service": STREAMS[event], "ids": ids}
+        if event == "record":
+            path, method = str(data["service"]), str(data["method"])
+            if method == "create":
+                record_id = self._apply(user or self._first_user(), "create", path, None, dict(data.get("data") or {}), now)
+            else:
+                record_id = str(data.get("id"))
+                if record_id not in self.tables[path]:
+                    raise KeyError(f"{path} has no record {record_id!r}")
+                self._apply(None, method, path, record_id, dict(data.get("data") or {}), now)
+            return {"service": path, "method": method, "id": record_id}
+        if event == "disconnect":
+            kicked = [c.id for c in list(self.connections.values()) if user is None or c.user is user]
+            for conn_id in kicked:
+                self.kicker(conn_id, "server disconnect")
+            return {"disconnected": kicked}
+        raise ValueError(f"unknown cryptorobot event {event!r}")
+
+    def patch(self, changes: Mapping[str, Any]) -> None:
+        if "streams" in changes:
+            self.configure(changes["streams"])
+
+    def credentials(self) -> list[dict[str, Any]]:
+        return [{"email": u.email, "password": u.password, "plan": u.plan, "api_key": u.api_key} for u in self.users.values()]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "users": self.credentials(),
+            "connections": [
+                {"id": c.id, "user": c.user.email if c.user else None, "strategy": c.strategy} for c in self.connections.values()
+            ],
+            "records": {path: len(table) for path, table in self.tables.items()},
+            "streams": dict(self.streams),
+        }
