@@ -173,6 +173,10 @@ def _print_table(server: object) -> None:
             cred_text = f"api_key={first['key']}{more}"
         elif "key" in first:
             cred_text = f"Authorization: Bearer {first['key']}{more}"
+        elif name == "cryptorobot":
+            cred_text = (
+                f"{first['email']} / {first['password']} ({first['plan']}); Socket.IO /socket.io/, REST: ApiKey {first['api_key']}{more}"
+            )
         elif "email" in first:
             cred_text = f"{first['email']} / {first['password']} ({first['access']}); POST /api/v1/users/login for a JWT{more}"
         elif "token" in first:

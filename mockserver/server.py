@@ -260,6 +260,13 @@ def env_lines(server: MockServer) -> list[str]:
             f"TRADINGPARTNERS_EMAIL={user['email']}",
             f"TRADINGPARTNERS_PASSWORD={user['password']}",
         ]
+    if "cryptorobot" in urls:
+        user = creds["cryptorobot"][0]
+        lines += [
+            f"CRYPTOROBOT_URL={urls['cryptorobot']}",
+            f"CRYPTOROBOT_EMAIL={user['email']}",
+            f"CRYPTOROBOT_PASSWORD={user['password']}",
+        ]
     if "luckylobster" in urls:
         lines.append(f"LUCKYLOBSTER_BASE_URL={urls['luckylobster']}/api/agent/v1")
         lines.append(f"LUCKYLOBSTER_API_KEY={creds['luckylobster'][0]['key']}")

@@ -362,7 +362,7 @@ class Cryptorobot:
             del table[str(record_id)]
             self.listener(record.get("userId"), f"{path} removed", {"_id": record["_id"]})
             return str(record_id)
-        keep = {k: record[k] for k in ("_id", "userId", "createdAt") if k in record}
+        keep: dict[str, Any] = {k: record[k] for k in ("_id", "userId", "createdAt") if k in record}
         fresh = {k: v for k, v in data.items() if k not in keep}
         if method == "update":
             record.clear()

@@ -1,0 +1,426 @@
+"""Cryptorobot (Feathers over Socket.IO) against python-socketio's AsyncClient and httpx, over real sockets.
+
+The clock is manual (speed 0) unless a test says otherwise: scenario time moves only through
+``mock.advance``; the waits below are for real sockets to deliver, never for protocol time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+import socketio
+
+from mockserver.apis.cryptorobot.schema import SERVICES
+from mockserver.core.journal import Entry
+from tests.conftest import MockFactory
+from tests.cryptorobot_client import FeathersCallError, FeathersSocket, wait_until
+
+EMAIL, PASSWORD = "you@example.com", "your-password"
+
+TWO_USERS = """
+id: test/cryptorobot-two-users
+description: two users, one hour tokens
+seed: 5
+clock: {start: "2024-01-15T14:00:00Z", speed: 0}
+apis:
+  cryptorobot:
+    options: {token_ttl: 1h}
+    state:
+      users:
+        - {email: ann@example.com, password: ann-password, plan: pro, api_key: crk_ann_0123456789}
+        - {email: bob@example.com, password: bob-password, plan: enterprise}
+      streams: {ticker: 10s, pod_events: 0, trades: 0, signals: 0, messages: 0, events: 0}
+"""
+
+
+def journal(mock: Any, kind: str = "sio.packet") -> list[Entry]:
+    return [e for e in mock.call(lambda: mock.runtime.journal.query()) if e.api == "cryptorobot" and e.kind == kind]
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def error_of(call: Any) -> dict[str, Any]:
+    with pytest.raises(FeathersCallError) as info:
+        await call
+    return info.value.error
+
+
+# -- the method-call protocol ----------------------------------------------------------------------------------
+def test_find_on_every_service_in_the_seeds_query_style_answers_with_pagination(make_mock: MockFactory) -> None:
+    mock = make_mock("cryptorobot/live-trading")
+
+    async def main() -> None:
+        client = await FeathersSocket(mock.url("cryptorobot")).connect()
+        login = await client.login(EMAIL, PASSWORD)
+        assert set(login) == {"accessToken", "authentication", "user"}
+        assert login["authentication"]["strategy"] == "local"
+        assert login["authentication"]["accessToken"] == login["accessToken"]
+        assert {"iat", "exp", "aud", "iss", "sub", "jti"} <= set(login["authentication"]["payload"])
+        assert login["authentication"]["payload"]["exp"] - login["authentication"]["payload"]["iat"] == 7 * 86400
+        assert "password" not in login["user"]
+        queries: dict[str, dict[str, Any]] = {
+            "strategies": {"type": "momentum"},
+            "traders": {"status": "stopped"},
+            "traders/pods/events": {"type": "trade_executed"},
+            "exchanges/ticker": {"symbol": "BTC/USDT"},
+            "trades": {"side": "buy"},
+            "models/signals": {"type": "buy"},
+            "messages": {"read": False},
+            "events": {},
+            "users": {"email": EMAIL},
+        }
+        assert set(queries) == set(SERVICES)
+        for path, query in queries.items():
+            page = await client.call("find", path, query)
+            assert set(page) == {"total", "limit", "skip", "data"}, path
+            assert page["limit"] == 25 and page["skip"] == 0 and page["total"] == len(page["data"]), path
+            for record in page["data"]:
+                assert all(record.get(k) == v for k, v in query.items()), (path, record)
+        strategies = await client.call("find", "strategies", {"type": "momentum"})
+        assert [s["_id"] for s in strategies["data"]] == ["strat-456"]
+        tickers = await client.call("find", "exchanges/ticker", {"symbol": "BTC/USDT"})
+        assert tickers["total"] == 1 and tickers["data"][0]["symbol"] == "BTC/USDT"
+        await client.close()
+
+    run(main())
+
+
+def test_query_operators_limits_sort_and_select(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=TWO_USERS)
+
+    async def main() -> None:
+        client = await FeathersSocket(mock.url("cryptorobot")).connect()
+        await client.login("ann@example.com", "ann-password")
+        for i in range(30):
+            await client.call(
+                "create", "strategies", {"name": f"S{i:02}", "type": "grid" if i % 2 else "momentum", "pair": "BTC/USDT", "rank": i}
+            )
+        page = await client.call("find", "strategies", {"rank": {"$gte": 0}})
+        assert page["total"] == 30 and page["limit"] == 25 and len(page["data"]) == 25
+        page = await client.call("find", "strategies", {"rank": {"$gte": 0}, "$limit": 1000})
+        assert page["limit"] == 100 and len(page["data"]) == 30
+        page = await client.call("find", "strategies", {"rank": {"$gt": 10, "$lte": 20}, "$sort": {"rank": -1}, "$limit": 3, "$skip": 1})
+        assert [s["rank"] for s in page["data"]] == [19, 18, 17] and page["total"] == 10 and page["skip"] == 1
+        page = await client.call("find", "strategies", {"rank": {"$in": [1, 2, 3], "$nin": [2]}, "$select": ["name"]})
+        assert {s["name"] for s in page["data"]} == {"S01", "S03"} and all(set(s) == {"_id", "name"} for s in page["data"])
+        page = await client.call("find", "strategies", {"$or": [{"rank": 0}, {"rank": 29}], "type": {"$ne": "grid"}})
+        assert [s["rank"] for s in page["data"]] == [0]
+        page = await client.call("find", "strategies", {"rank": {"$lt": 2}, "$limit": 0})
+        assert page == {"total": 2, "limit": 0, "skip": 0, "data": []}
+        error = await error_of(client.call("find", "strategies", {"$where": "1"}))
+        assert error == {
+            "name": "BadRequest",
+            "message": "Invalid query parameter $where",
+            "code": 400,
+            "className": "bad-request",
+            "data": {"$where": "1"},
+        }
+        error = await error_of(client.call("find", "strategies", {"rank": {"$regex": "x"}}))
+        assert error["message"] == "Invalid query parameter $regex"
+        await client.close()
+
+    run(main())
+
+
+def test_feathers_errors_are_verbatim_and_unknown_events_get_no_ack(make_mock: MockFactory) -> None:
+    mock = make_mock("cryptorobot/live-trading")
+
+    async def main() -> None:
+        client = await FeathersSocket(mock.url("cryptorobot")).connect()
+        error = await error_of(client.call("find", "strategies", {}))
+        assert error == {"name": "NotAuthenticated", "message": "Not authenticated", "code": 401, "className": "not-authenticated"}
+        await client.login(EMAIL, PASSWORD)
+        error = await error_of(client.call("find", "nope", {}))
+        assert error == {"name": "NotFound", "message": "Service 'nope' not found", "code": 404, "className": "not-found"}
+        error = await error_of(client.call("find", 42, {}))
+        assert error["message"] == "Invalid service path"
+        error = await error_of(client.call("update", "exchanges/ticker", "binance:BTC/USDT", {}, {}))
+        assert error == {
+            "name": "MethodNotAllowed",
+            "message": "Method 'update' not allowed on service 'exchanges/ticker'",
+            "code": 405,
+            "className": "method-not-allowed",
+        }
+        error = await error_of(client.call("get", "strategies", "strat-456", {}, {}))
+        assert error == {"name": "BadRequest", "message": "Too many arguments for 'get' method", "code": 400, "className": "bad-request"}
+        error = await error_of(client.call("find", "strategies", {}, {}))
+        assert error["message"] == "Too many arguments for 'find' method"
+        error = await error_of(client.call("get", "strategies", "strat-nope", {}))
+        assert error == {"name": "NotFound", "message": "No record found for id 'strat-nope'", "code": 404, "className": "not-found"}
+        error = await error_of(client.call("create", "strategies", {"type": "momentum"}, {}))
+        assert error["name"] == "BadRequest" and error["message"] == "Validation failed"
+        assert error["errors"] == [{"field": "name", "message": "'name' is required"}, {"field": "pair", "message": "'pair' is required"}]
+        error = await error_of(client.call("patch", "strategies", None, {"name": "all"}, {}))
+        assert error["name"] == "MethodNotAllowed" and error["message"] == "Can not patch multiple entries"
+        with pytest.raises(socketio.exceptions.TimeoutError):  # no listener for this name: no ack, as in Feathers
+            await client.sio.call("frobnicate", ("strategies", {}), timeout=0.5)
+        assert client.sio.connected  # and the connection is unharmed
+        assert (await client.call("get", "strategies", "strat-456"))["_id"] == "strat-456"
+        await client.close()
+
+    run(main())
+    packets = [e.data for e in journal(mock) if e.direction == "in" and e.data.get("event") == "frobnicate"]
+    assert packets and packets[0]["args"] == ["strategies", {}]
+    frobnicate_id = packets[0]["id"]
+    assert not [e for e in journal(mock) if e.direction == "out" and e.data.get("sio") == "ACK" and e.data.get("id") == frobnicate_id]
+
+
+# -- authentication ----------------------------------------------------------------------------------------------------
+def test_local_jwt_logout_and_handshake_header_authentication(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=TWO_USERS)
+    url = mock.url("cryptorobot")
+
+    async def main() -> None:
+        client = await FeathersSocket(url).connect()
+        error = await error_of(
+            client.call("create", "authentication", {"strategy": "local", "email": "ann@example.com", "password": "x"}, {})
+        )
+        assert error == {"name": "NotAuthenticated", "message": "Invalid login", "code": 401, "className": "not-authenticated"}
+        error = await error_of(client.call("create", "authentication", {"email": "ann@example.com"}, {}))
+        assert error["message"] == "Invalid authentication information (no `strategy` set)"
+        error = await error_of(client.call("create", "authentication", {"strategy": "jwt"}, {}))
+        assert error["message"] == "No access token"
+        error = await error_of(client.call("create", "authentication", {"strategy": "jwt", "accessToken": "not.a.jwt"}, {}))
+        assert error["message"] == "jwt malformed"
+        login = await client.login("ann@example.com", "ann-password")
+        token = login["accessToken"]
+        again = await client.call("create", "authentication", {"strategy": "jwt", "accessToken": token}, {})
+        assert again["accessToken"] == token and again["authentication"]["strategy"] == "jwt"
+        assert again["authentication"]["accessToken"] == token and again["authentication"]["payload"] == login["authentication"]["payload"]
+        assert again["user"] == login["user"]
+        logout = await client.call("remove", "authentication", None, {})
+        assert logout["accessToken"] == token
+        error = await error_of(client.call("find", "strategies", {}))
+        assert error["name"] == "NotAuthenticated"
+        await client.close()
+
+        header = await FeathersSocket(url, headers={"Authorization": f"Bearer {token}"}).connect()
+        page = await header.call("find", "users", {})
+        assert page["data"][0]["email"] == "ann@example.com"
+        await header.close()
+
+        bad = FeathersSocket(url, headers={"Authorization": "Bearer not.a.jwt"}, reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await bad.connect()
+
+    run(main())
+    refused = [e.data for e in journal(mock) if e.data.get("sio") == "CONNECT_ERROR"]
+    assert refused and refused[0]["data"]["message"] == "jwt malformed" and refused[0]["data"]["data"]["name"] == "NotAuthenticated"
+    logins = journal(mock, "sio.login")
+    assert [e.data["strategy"] for e in logins] == ["local", "jwt", "jwt"]
+
+
+def test_at_jwt_expiry_the_server_disconnects_and_the_stale_token_is_refused(make_mock: MockFactory) -> None:
+    mock = make_mock("cryptorobot/jwt-expiry")
+    url = mock.url("cryptorobot")
+
+    async def main() -> None:
+        client = await FeathersSocket(url).connect()
+        login = await client.login(EMAIL, PASSWORD)
+        assert login["authentication"]["payload"]["exp"] - login["authentication"]["payload"]["iat"] == 600
+        mock.advance(599)
+        assert client.sio.connected
+        mock.advance(1)
+        await wait_until(lambda: not client.sio.connected, what="the server to disconnect at expiry")
+        await asyncio.sleep(0.3)
+        assert not client.sio.connected  # a server disconnect: python-socketio, like socket.io-client, does not reconnect
+        fresh = await FeathersSocket(url).connect()
+        error = await error_of(fresh.call("create", "authentication", {"strategy": "jwt", "accessToken": login["accessToken"]}, {}))
+        assert error["name"] == "NotAuthenticated" and error["message"] == "jwt expired"
+        assert error["data"]["name"] == "TokenExpiredError" and error["data"]["expiredAt"] == "2024-01-15T14:10:00.000Z"
+        relogin = await fresh.login(EMAIL, PASSWORD)
+        assert relogin["accessToken"] != login["accessToken"]
+        await fresh.close()
+
+    run(main())
+    assert [e.data["user"] for e in journal(mock, "sio.jwt-expired")] == [EMAIL]
+    kicks = journal(mock, "sio.kick")
+    assert [k.data["reason"] for k in kicks] == ["jwt expired"]
+    assert any(e.data.get("sio") == "DISCONNECT" and e.direction == "out" for e in journal(mock))
+
+
+# -- events ---------------------------------------------------------------------------------------------------------------
+def test_events_reach_the_owners_connections_only_and_public_tickers_reach_everyone(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=TWO_USERS)
+    url = mock.url("cryptorobot")
+
+    async def main() -> None:
+        ann, bob = await FeathersSocket(url).connect(), await FeathersSocket(url).connect()
+        anonymous = await FeathersSocket(url).connect()
+        await ann.login("ann@example.com", "ann-password")
+        await bob.login("bob@example.com", "bob-password")
+        created = await ann.call("create", "strategies", {"name": "Ann's", "type": "momentum", "pair": "ETH/USDT"})
+        await ann.call("patch", "strategies", created["_id"], {"name": "Ann's v2"})
+        await ann.call("remove", "strategies", created["_id"])
+        await wait_until(lambda: len(ann.named("strategies removed")) == 1, what="ann's events")
+        assert ann.named("strategies created") == [created]
+        assert ann.named("strategies patched")[0]["name"] == "Ann's v2"
+        assert ann.named("strategies removed") == [{"_id": created["_id"]}]
+        error = await error_of(bob.call("get", "strategies", created["_id"]))
+        assert error["name"] == "NotFound"
+        mock.advance(10)
+        await wait_until(lambda: len(bob.named("exchanges/ticker patched")) >= 8 and len(ann.named("exchanges/ticker patched")) >= 8)
+        mock.call(lambda: mock.runtime.emit("cryptorobot", "trades", {"user": "bob@example.com", "count": 3}))
+        await wait_until(lambda: len(bob.named("trades created")) == 3, what="bob's burst of trades")
+        await asyncio.sleep(0.2)
+        assert not [n for n, _ in bob.events if n.startswith("strategies")]
+        assert ann.named("trades created") == [] and anonymous.events == []
+        for socket in (ann, bob, anonymous):
+            await socket.close()
+
+    run(main())
+
+
+def test_a_burst_arrives_complete_and_in_order(make_mock: MockFactory) -> None:
+    mock = make_mock("cryptorobot/live-trading")
+
+    async def main() -> None:
+        client = await FeathersSocket(mock.url("cryptorobot")).connect()
+        await client.login(EMAIL, PASSWORD)
+        mock.advance(119)
+        await wait_until(lambda: len(client.named("traders/pods/events created")) == 1, what="the pod event at 20s")
+        client.events.clear()
+        mock.advance(1)  # 2m: a burst of 25 pod events
+        await wait_until(lambda: len(client.named("traders/pods/events created")) == 25, what="the burst")
+        ids = [e["_id"] for e in client.named("traders/pods/events created")]
+        sent = [
+            e.data["args"][0]["_id"] for e in journal(mock) if e.direction == "out" and e.data.get("event") == "traders/pods/events created"
+        ]
+        assert ids == sent[-25:]
+        await client.close()
+
+    run(main())
+
+
+# -- transports, faults, limits ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]])
+def test_polling_and_upgrade_transports_with_every_packet_journaled(make_mock: MockFactory, transports: list[str]) -> None:
+    mock = make_mock("cryptorobot/live-trading")
+
+    async def main() -> None:
+        client = await FeathersSocket(mock.url("cryptorobot"), transports=transports).connect()
+        await client.login(EMAIL, PASSWORD)
+        page = await client.call("find", "strategies", {"type": "momentum"})
+        assert page["total"] == 1
+        await client.close()
+
+    run(main())
+    packets = journal(mock)
+    assert packets[0].direction == "out" and packets[0].data["eio"] == "open" and packets[0].data["transport"] == "polling"
+    auth = next(e for e in packets if e.direction == "in" and e.data.get("event") == "create")
+    assert auth.data["args"][0] == "authentication" and auth.data["args"][1]["strategy"] == "local"
+    ack = next(e for e in packets if e.direction == "out" and e.data.get("sio") == "ACK" and e.data.get("id") == auth.data["id"])
+    assert ack.data["data"][0] is None and "accessToken" in ack.data["data"][1]
+    assert len({e.data["eio_sid"] for e in packets}) == 1
+    if "websocket" in transports:
+        assert any(e.data["transport"] == "websocket" and e.data["eio"] == "upgrade" for e in packets)
+
+
+def test_a_transport_close_makes_the_client_reconnect_and_a_server_disconnect_does_not(make_mock: MockFactory) -> None:
+    mock = make_mock("cryptorobot/live-trading")
+
+    async def main() -> None:
+        client = await FeathersSocket(mock.url("cryptorobot"), reconnection_delay=0.1, reconnection_delay_max=0.2).connect()
+        await client.login(EMAIL, PASSWORD)
+        first = client.sio.get_sid()
+        mock.call(lambda: mock.runtime.start_fault({"kind": "close", "api": "cryptorobot", "code": 1001, "times": 1}))
+        await wait_until(lambda: client.sio.connected and client.sio.get_sid() not in (None, first), what="the reconnect")
+        mock.call(lambda: mock.runtime.emit("cryptorobot", "disconnect", {}))
+        await wait_until(lambda: not client.sio.connected, what="the server-side disconnect")
+        await asyncio.sleep(0.5)
+        assert not client.sio.connected
+
+    run(main())
+    closes = [e for e in mock.call(lambda: mock.runtime.journal.query()) if e.kind == "ws.close" and e.api == "cryptorobot"]
+    assert closes[0].data["code"] == 1001 and closes[0].data["by"] == "server"
+    assert [k.data["reason"] for k in journal(mock, "sio.kick")] == ["server disconnect"]
+
+
+def test_withheld_engineio_pings_trip_the_clients_ping_timeout(make_mock: MockFactory) -> None:
+    mock = make_mock(
+        yaml="""
+id: test/cryptorobot-silence
+description: short Engine.IO keep-alive
+seed: 9
+clock: {start: "2024-01-15T14:00:00Z", speed: 1}
+apis:
+  cryptorobot:
+    options: {ping_interval: 1s, ping_timeout: 1s}
+    state: {streams: {ticker: 0, pod_events: 0, trades: 0, signals: 0, messages: 0, events: 0}}
+""",
+        speed=None,
+    )
+
+    async def main() -> None:
+        client = await FeathersSocket(mock.url("cryptorobot"), reconnection_delay=0.1, reconnection_delay_max=0.2).connect()
+        await client.login("trader@example.com", "secret-password")
+        first = client.sio.get_sid()
+        mock.call(lambda: mock.runtime.start_fault({"id": "hush", "kind": "silence", "api": "cryptorobot", "duration": 3}))
+        await wait_until(lambda: client.sio.connected and client.sio.get_sid() != first, timeout=20, what="ping timeout and reconnect")
+        await client.close()
+
+    run(main())
+    entries = mock.call(lambda: mock.runtime.journal.query())
+    suppressed = [e for e in entries if e.kind == "ws.suppressed" and e.api == "cryptorobot"]
+    assert any(e.data.get("text") == "2" for e in suppressed)  # an Engine.IO ping the client never saw
+
+
+def test_plan_limits_sockets_and_requests_per_minute(make_mock: MockFactory, http: httpx.Client) -> None:
+    mock = make_mock("cryptorobot/plan-limit")
+    url = mock.url("cryptorobot")
+
+    async def main() -> None:
+        first, second = await FeathersSocket(url).connect(), await FeathersSocket(url).connect()
+        login = await first.login("free@example.com", "free-password")
+        error = await error_of(second.login("free@example.com", "free-password"))
+        assert error["name"] == "TooManyRequests" and error["code"] == 429 and error["data"] == {"plan": "free", "limit": 1}
+        for _ in range(60):
+            await first.call("find", "exchanges/ticker", {"$limit": 1})
+        error = await error_of(first.call("find", "exchanges/ticker", {}))
+        assert error["name"] == "TooManyRequests" and error["className"] == "too-many-requests"
+        assert error["data"]["retryAfter"] == 60 and error["data"]["limit"] == 60
+        rest = http.get(f"{url}/exchanges/ticker", headers={"Authorization": f"Bearer {login['accessToken']}"})
+        assert rest.status_code == 429 and rest.headers["retry-after"] == "60" and rest.json()["name"] == "TooManyRequests"
+        mock.advance(60)
+        assert (await first.call("find", "exchanges/ticker", {"$limit": 1}))["limit"] == 1
+        await first.close()
+        assert (await second.login("free@example.com", "free-password"))["user"]["plan"] == "free"  # the one slot is free again
+        await second.close()
+
+    run(main())
+
+
+def test_rest_mirror_for_initial_state(make_mock: MockFactory, http: httpx.Client) -> None:
+    mock = make_mock(yaml=TWO_USERS)
+    url = mock.url("cryptorobot")
+    login = http.post(f"{url}/authentication", json={"strategy": "local", "email": "ann@example.com", "password": "ann-password"})
+    assert login.status_code == 201 and login.json()["authentication"]["strategy"] == "local"
+    bearer = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+    created = http.post(f"{url}/strategies", json={"name": "REST", "type": "dca", "pair": "SOL/USDT"}, headers=bearer)
+    assert created.status_code == 201
+    strategy_id = created.json()["_id"]
+    traders = http.get(f"{url}/traders", headers={"Authorization": "ApiKey crk_ann_0123456789"})
+    assert traders.status_code == 200 and set(traders.json()) == {"total", "limit", "skip", "data"}
+    listed = http.get(f"{url}/strategies", params={"$limit": "1", "$sort[createdAt]": "-1", "type[$in][]": ["dca", "grid"]}, headers=bearer)
+    assert listed.json()["limit"] == 1 and listed.json()["data"][0]["_id"] == strategy_id
+    assert http.get(f"{url}/strategies/{strategy_id}", headers=bearer).json()["name"] == "REST"
+    assert http.patch(f"{url}/strategies/{strategy_id}", json={"name": "REST 2"}, headers=bearer).json()["name"] == "REST 2"
+    assert http.get(f"{url}/exchanges/ticker", params={"symbol": "BTC/USDT"}, headers=bearer).json()["total"] == 1
+    assert http.delete(f"{url}/strategies/{strategy_id}", headers=bearer).status_code == 200
+    missing = http.get(f"{url}/strategies")
+    assert missing.status_code == 401 and missing.json() == {
+        "name": "NotAuthenticated",
+        "message": "Not authenticated",
+        "code": 401,
+        "className": "not-authenticated",
+    }
+    assert http.get(f"{url}/traders", headers={"Authorization": "ApiKey wrong"}).json()["message"] == "Invalid API key"
+    unknown = http.get(f"{url}/nope", headers=bearer)
+    assert unknown.status_code == 404 and unknown.json()["message"] == "Page not found"
+    assert http.post(f"{url}/trades", json={}, headers=bearer).status_code == 405
+    assert http.post(f"{url}/strategies", content=b"{not json", headers=bearer).json()["name"] == "BadRequest"
