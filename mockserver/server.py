@@ -310,6 +310,11 @@ class ThreadedMockServer:
 
         with contextlib.suppress(BaseException):
             self._loop.run_until_complete(main())
+        with contextlib.suppress(BaseException):  # as asyncio.run does: end what libraries left running (Engine.IO pingers)
+            leftovers = asyncio.all_tasks(self._loop)
+            for task in leftovers:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
         self._loop.close()
 
     def start(self) -> ThreadedMockServer:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+import websockets
 
 from mockserver.apis.cryptorobot.schema import SERVICES
 from mockserver.core.journal import Entry
@@ -424,3 +425,28 @@ def test_rest_mirror_for_initial_state(make_mock: MockFactory, http: httpx.Clien
     assert unknown.status_code == 404 and unknown.json()["message"] == "Page not found"
     assert http.post(f"{url}/trades", json={}, headers=bearer).status_code == 405
     assert http.post(f"{url}/strategies", content=b"{not json", headers=bearer).json()["name"] == "BadRequest"
+
+
+@pytest.mark.parametrize("frame", ["42not json", "4", "9", "42[]", '42["disconnect"]'])
+def test_a_malformed_packet_drops_that_connection_only_and_is_journaled(make_mock: MockFactory, frame: str) -> None:
+    mock = make_mock("cryptorobot/live-trading")
+    url = mock.url("cryptorobot")
+
+    async def main() -> None:
+        good = await FeathersSocket(url).connect()
+        await good.login(EMAIL, PASSWORD)
+        async with websockets.connect(url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket") as raw:
+            assert (await raw.recv()).startswith("0{")
+            await raw.send("40")
+            assert (await raw.recv()).startswith("40{")
+            await raw.send(frame)
+            with pytest.raises(websockets.ConnectionClosedOK):  # as socket.io's JavaScript server: the connection is dropped
+                await asyncio.wait_for(raw.recv(), 5)
+        assert (await good.call("find", "strategies", {"type": "momentum"}))["total"] == 1
+        await good.close()
+
+    run(main())
+    invalid = journal(mock, "sio.invalid")
+    assert len(invalid) == 1 and invalid[0].data["reason"]
+    sent = [e.data for e in journal(mock) if e.direction == "in" and e.conn == invalid[0].conn]
+    assert sent[-1]["eio"] in ("message", "invalid")

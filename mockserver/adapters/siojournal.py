@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..core.sio_codec import decode_eio, decode_payload
+from ..core.sio_codec import decode_eio, decode_payload, problem
 from ..runtime import Runtime
 from .edge import connection_id
 
@@ -58,6 +58,17 @@ class PacketJournal:
                 text = message.get("text")
                 packet = decode_eio(text) if text is not None else {"eio": "binary", "length": len(message.get("bytes") or b"")}
                 self._record([packet], conn, "in", "websocket", sid)
+                refused = problem(packet)
+                if refused is not None:  # what socket.io's JavaScript server does: drop the connection
+                    self.runtime.journal.record(
+                        self.api,
+                        "sio.invalid",
+                        {"reason": refused, "transport": "websocket", "eio_sid": sid},
+                        conn=conn,
+                        direction="internal",
+                    )
+                    await send({"type": "websocket.close", "code": 1000, "reason": ""})
+                    return {"type": "websocket.disconnect", "code": 1000}
             return message
 
         async def tx(message: Message) -> None:

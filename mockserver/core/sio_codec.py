@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["EIO_TYPES", "SIO_TYPES", "decode_eio", "decode_payload", "describe"]
+__all__ = ["EIO_TYPES", "SIO_TYPES", "decode_eio", "decode_payload", "describe", "problem"]
 
 EIO_TYPES = {"0": "open", "1": "close", "2": "ping", "3": "pong", "4": "message", "5": "upgrade", "6": "noop"}
 SIO_TYPES = {
@@ -27,11 +27,19 @@ SIO_TYPES = {
 SEPARATOR = "\x1e"
 
 
+#: Event names a client may not emit (socket.io-parser's RESERVED_EVENTS).
+RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
+
+
+class _NotJson(str):
+    """Text that should have been JSON: kept as it came, flagged for :func:`problem`."""
+
+
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        return text
+        return _NotJson(text)
 
 
 def _decode_sio(text: str) -> dict[str, Any]:
@@ -57,6 +65,9 @@ def _decode_sio(text: str) -> dict[str, Any]:
         rest = rest[digits:]
     if rest:
         data = _json(rest)
+        if isinstance(data, _NotJson):
+            out["invalid"] = "invalid payload"
+            data = str(data)
         if out["sio"] in ("EVENT", "BINARY_EVENT") and isinstance(data, list) and data and isinstance(data[0], str):
             out["event"] = data[0]
             out["args"] = data[1:]
@@ -88,6 +99,35 @@ def decode_eio(text: str) -> dict[str, Any]:
 def decode_payload(text: str) -> list[dict[str, Any]]:
     """A long-polling HTTP body: packets separated by ``\\x1e``."""
     return [decode_eio(part) for part in text.split(SEPARATOR)] if text else []
+
+
+def problem(packet: dict[str, Any]) -> str | None:
+    """Why socket.io's own parser would refuse this packet from a client (None: it would not).
+
+    The JavaScript server closes the connection on such a packet; python-socketio would log a
+    traceback and carry on, so the adapter applies the JavaScript rule (see ``siojournal``).
+    """
+    if packet.get("eio") == "invalid":
+        return "parse error"
+    if packet.get("eio") != "message" or packet.get("binary"):
+        return None
+    sio = packet.get("sio")
+    if sio == "invalid":
+        return "unknown packet type"
+    if packet.get("invalid"):
+        return str(packet["invalid"])
+    if "event" in packet or "args" in packet:
+        return f"reserved event name {packet['event']!r}" if packet["event"] in RESERVED_EVENTS else None
+    data = packet.get("data", None)
+    if sio == "CONNECT" and "data" in packet and not isinstance(data, dict):
+        return "invalid payload"
+    if sio == "DISCONNECT" and "data" in packet:
+        return "invalid payload"
+    if sio in ("EVENT", "BINARY_EVENT") and not (isinstance(data, list) and data and isinstance(data[0], int | float)):
+        return "invalid payload"
+    if sio in ("ACK", "BINARY_ACK") and not isinstance(data, list):
+        return "invalid payload"
+    return None
 
 
 def describe(packet: dict[str, Any]) -> str:
