@@ -7,6 +7,7 @@ The clock is manual (speed 0) unless a test says otherwise: scenario time moves 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -450,3 +451,21 @@ def test_a_malformed_packet_drops_that_connection_only_and_is_journaled(make_moc
     assert len(invalid) == 1 and invalid[0].data["reason"]
     sent = [e.data for e in journal(mock) if e.direction == "in" and e.conn == invalid[0].conn]
     assert sent[-1]["eio"] in ("message", "invalid")
+
+
+def test_engineio_keepalive_follows_the_clock_speed_and_cors_is_open(make_mock: MockFactory, http: httpx.Client) -> None:
+    mock = make_mock("cryptorobot/live-trading", speed=10)
+    url = f"{mock.url('cryptorobot')}/socket.io/?EIO=4&transport=polling"
+
+    def handshake() -> dict[str, Any]:
+        response = http.get(url, headers={"Origin": "http://agent.example"})
+        assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "http://agent.example"
+        opened = json.loads(response.text[1:])
+        assert response.text[0] == "0" and opened["upgrades"] == ["websocket"]
+        return opened
+
+    opened = handshake()
+    assert (opened["pingInterval"], opened["pingTimeout"]) == (2000, 2000)  # 25 s (rounded to whole seconds) and 20 s at speed 10
+    mock.call(lambda: mock.runtime.clock.set_speed(1))
+    opened = handshake()
+    assert (opened["pingInterval"], opened["pingTimeout"], opened["maxPayload"]) == (25000, 20000, 1000000)

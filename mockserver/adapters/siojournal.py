@@ -25,8 +25,17 @@ Message = dict[str, Any]
 
 
 class PacketJournal:
-    def __init__(self, app: Callable[..., Any], *, runtime: Runtime, api: str, path: str = "/socket.io/") -> None:
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        *,
+        runtime: Runtime,
+        api: str,
+        path: str = "/socket.io/",
+        on_handshake: Callable[[], None] | None = None,
+    ) -> None:
         self.app = app
+        self.on_handshake = on_handshake
         self.runtime = runtime
         self.api = api
         self.path = path
@@ -44,6 +53,8 @@ class PacketJournal:
         conn = connection_id(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         sid: str | None = (query.get("sid") or [None])[0]
+        if sid is None and self.on_handshake is not None:  # a new Engine.IO session is about to open
+            self.on_handshake()
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send, conn, sid)
         else:

@@ -36,7 +36,7 @@ __all__ = ["build_app", "error_body"]
 API = "cryptorobot"
 METHODS = ("find", "get", "create", "update", "patch", "remove")
 #: Real seconds below which Engine.IO keep-alive timers are not scaled (a busy client must not time out by accident).
-MIN_PING_INTERVAL = 0.5
+MIN_PING_INTERVAL = 1
 MIN_PING_TIMEOUT = 1.0
 
 
@@ -77,13 +77,25 @@ class _Hub:
         domain = self.domain
         domain.listener = self.on_event
         domain.kicker = self.kick
-        speed = self.runtime.clock.speed
-        scale = speed if speed > 0 else 1.0  # Engine.IO keep-alive runs on wall time in the client: scale it to the clock
-        self.sio.eio.ping_interval = max(MIN_PING_INTERVAL, domain.ping_interval / scale)
-        self.sio.eio.ping_timeout = max(MIN_PING_TIMEOUT, domain.ping_timeout / scale)
+        self.keepalive()
         if not first:
             for sid in list(self.sids):
                 self.kick(sid, "scenario reset")
+
+    def keepalive(self) -> None:
+        """Engine.IO's pingInterval/pingTimeout, in the client's real seconds, for the clock's speed now.
+
+        Both sides time the Engine.IO keep-alive on their own wall clocks (python-engineio here,
+        the client library there), so the virtual intervals are divided by the speed (as they
+        are in manual mode: speed 0 counts as 1), never below a floor a busy client can keep.
+        The interval is whole seconds: python-engineio advertises ``int(seconds) * 1000`` and
+        would otherwise ping at a different pace than it announced.
+        Called for every new Engine.IO session, so a speed change applies to the next handshake.
+        """
+        domain, speed = self.domain, self.runtime.clock.speed
+        scale = speed if speed > 0 else 1.0
+        self.sio.eio.ping_interval = max(MIN_PING_INTERVAL, round(domain.ping_interval / scale))
+        self.sio.eio.ping_timeout = max(MIN_PING_TIMEOUT, domain.ping_timeout / scale)
 
     # -- Socket.IO handlers ---------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -239,6 +251,6 @@ def build_app(runtime: Runtime) -> Any:
         routes=[Route("/{path:path}", rest, methods=methods)], exception_handlers={HTTPException: http_error, 500: http_error}
     )
     asgi = socketio.ASGIApp(hub.sio, other_asgi_app=rest_app, socketio_path="socket.io")
-    app = PacketJournal(asgi, runtime=runtime, api=API)
+    app = PacketJournal(asgi, runtime=runtime, api=API, on_handshake=hub.keepalive)
     app.hub = hub  # type: ignore[attr-defined]
     return app

@@ -585,8 +585,6 @@ class Cryptorobot:
             raise FeathersError("MethodNotAllowed", f"Can not {verb} multiple entries")
         record = self._lookup(path, user, record_id)
         if method == "remove":
-            if path == "users":
-                raise FeathersError("MethodNotAllowed", "Method 'remove' not allowed on service 'users'")
             removed = dict(record)
             self._apply(user, "remove", path, record["_id"], {}, now)
             return removed
