@@ -302,7 +302,8 @@ def test_a_burst_arrives_complete_and_in_order(make_mock: MockFactory) -> None:
 # -- transports, faults, limits ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]])
 def test_polling_and_upgrade_transports_with_every_packet_journaled(make_mock: MockFactory, transports: list[str]) -> None:
-    mock = make_mock("cryptorobot/live-trading")
+    # a running clock (25x: Engine.IO pings every second), so a long-poll that waits for the next ping ends soon
+    mock = make_mock("cryptorobot/live-trading", speed=25)
 
     async def main() -> None:
         client = await FeathersSocket(mock.url("cryptorobot"), transports=transports).connect()
@@ -391,6 +392,7 @@ def test_plan_limits_sockets_and_requests_per_minute(make_mock: MockFactory, htt
         mock.advance(60)
         assert (await first.call("find", "exchanges/ticker", {"$limit": 1}))["limit"] == 1
         await first.close()
+        await wait_until(lambda: mock.call(lambda: len(mock.runtime.apis["cryptorobot"].connections)) == 1, what="the server to see it go")
         assert (await second.login("free@example.com", "free-password"))["user"]["plan"] == "free"  # the one slot is free again
         await second.close()
 
