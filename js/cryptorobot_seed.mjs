@@ -9,7 +9,8 @@
 // as the docs' "Reconnection Handling" example expects. The rest is the seed's examples as
 // written; their console.log lines are the output. Extra lines for the test harness start with
 // `@@ ` and carry JSON: `@@ {"ready":true}` once the service-method examples are done,
-// `@@ {"error":...}` when one fails. Runs until SIGTERM.
+// `@@ {"error":...}` when one fails, `@@ {"service":..., "page":...}` for a find on every service.
+// Runs until SIGTERM.
 
 import {feathers} from '@feathersjs/client'
 import socketio from '@feathersjs/socketio-client'
@@ -110,6 +111,22 @@ try {
   })
   console.log(updated)
   harness({patched: updated})
+
+  // The same find, in the seed's query style, on every service the docs name.
+  const queries = {
+    'strategies': { type: 'momentum' },
+    'traders': { status: 'stopped' },
+    'traders/pods/events': { type: 'trade_executed' },
+    'exchanges/ticker': { symbol: 'BTC/USDT' },
+    'trades': { side: 'buy' },
+    'models/signals': { type: 'buy' },
+    'messages': { read: false },
+    'events': {},
+    'users': {}
+  }
+  for (const [path, query] of Object.entries(queries)) {
+    harness({service: path, page: await client.service(path).find({ query })})
+  }
 } catch (error) {
   harness({error: error.message, name: error.name, code: error.code})
 }

@@ -194,7 +194,10 @@ class Runtime:
         if errors:
             raise ControlError(f"bad data for {api}.{event}: {errors[0].message}")
         now = self.clock.now()
-        result = self.apis[api].emit(event, dict(data or {}), now)
+        try:
+            result = self.apis[api].emit(event, dict(data or {}), now)
+        except (KeyError, ValueError) as exc:  # data the schema allows but this run cannot use (an unknown user, record)
+            raise ControlError(f"cannot emit {api}.{event}: {exc.args[0] if exc.args else exc}") from None
         self.journal.record(api, "control.emit", {"event": event, "data": dict(data or {}), "result": result})
         return dict(result)
 

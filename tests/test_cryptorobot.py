@@ -55,6 +55,10 @@ async def error_of(call: Any) -> dict[str, Any]:
 # -- the method-call protocol ----------------------------------------------------------------------------------
 def test_find_on_every_service_in_the_seeds_query_style_answers_with_pagination(make_mock: MockFactory) -> None:
     mock = make_mock("cryptorobot/live-trading")
+    for feed, data in [("pod_events", {}), ("trades", {"side": "buy"}), ("trades", {"side": "sell"}), ("signals", {"type": "buy"})]:
+        mock.call(lambda feed=feed, data=data: mock.runtime.emit("cryptorobot", feed, {"data": data}))
+    for feed in ("messages", "events"):
+        mock.call(lambda feed=feed: mock.runtime.emit("cryptorobot", feed, {}))
 
     async def main() -> None:
         client = await FeathersSocket(mock.url("cryptorobot")).connect()
@@ -80,9 +84,14 @@ def test_find_on_every_service_in_the_seeds_query_style_answers_with_pagination(
         for path, query in queries.items():
             page = await client.call("find", path, query)
             assert set(page) == {"total", "limit", "skip", "data"}, path
-            assert page["limit"] == 25 and page["skip"] == 0 and page["total"] == len(page["data"]), path
+            assert page["limit"] == 25 and page["skip"] == 0 and page["total"] == len(page["data"]) > 0, (path, page)
             for record in page["data"]:
                 assert all(record.get(k) == v for k, v in query.items()), (path, record)
+            everything = await client.call("find", path, {})
+            if query:  # the query selects: something else exists that it leaves out
+                assert (await client.call("find", path, {k: "no-such-value" for k in query}))["total"] == 0, path
+            assert everything["total"] >= page["total"], path
+        assert (await client.call("find", "trades", {}))["total"] > (await client.call("find", "trades", {"side": "buy"}))["total"]
         strategies = await client.call("find", "strategies", {"type": "momentum"})
         assert [s["_id"] for s in strategies["data"]] == ["strat-456"]
         tickers = await client.call("find", "exchanges/ticker", {"symbol": "BTC/USDT"})
@@ -371,6 +380,7 @@ apis:
     entries = mock.call(lambda: mock.runtime.journal.query())
     suppressed = [e for e in entries if e.kind == "ws.suppressed" and e.api == "cryptorobot"]
     assert any(e.data.get("text") == "2" for e in suppressed)  # an Engine.IO ping the client never saw
+    assert any(e.data.get("eio") == "ping" and e.data.get("suppressed") for e in journal(mock))  # and the packet entry says so
 
 
 def test_plan_limits_sockets_and_requests_per_minute(make_mock: MockFactory, http: httpx.Client) -> None:
@@ -457,17 +467,148 @@ def test_a_malformed_packet_drops_that_connection_only_and_is_journaled(make_moc
 
 def test_engineio_keepalive_follows_the_clock_speed_and_cors_is_open(make_mock: MockFactory, http: httpx.Client) -> None:
     mock = make_mock("cryptorobot/live-trading", speed=10)
+    base = mock.url("cryptorobot")
+    sessions = mock.server.edges["cryptorobot"].app.hub.sio.eio.sockets
+
+    async def main() -> None:
+        async def handshake() -> tuple[Any, dict[str, Any]]:
+            ws = await websockets.connect(base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket")
+            first = await ws.recv()
+            assert isinstance(first, str) and first[0] == "0"
+            return ws, json.loads(first[1:])
+
+        ws1, opened = await handshake()
+        assert (opened["pingInterval"], opened["pingTimeout"]) == (3000, 2000)  # 25 s (in whole seconds) and 20 s at speed 10
+        mock.call(lambda: mock.runtime.clock.set_speed(1))
+        ws2, opened = await handshake()
+        assert opened["pingInterval"] == 3000  # a session is open: what it was told still holds
+        await ws1.close()
+        await ws2.close()
+        await wait_until(lambda: mock.call(lambda: not sessions), what="the sessions to end")
+        ws3, opened = await handshake()
+        assert (opened["pingInterval"], opened["pingTimeout"], opened["maxPayload"]) == (25000, 20000, 1000000)
+        await ws3.close()
+
+    run(main())
+    response = http.get(f"{base}/socket.io/?EIO=4&transport=polling", headers={"Origin": "http://agent.example"})
+    assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "http://agent.example"
+    assert response.text[0] == "0" and json.loads(response.text[1:])["upgrades"] == ["websocket"]
+
+
+def test_callers_cannot_choose_the_owner_or_take_over_a_record(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=TWO_USERS)
+    url = mock.url("cryptorobot")
+
+    async def main() -> None:
+        ann, bob = await FeathersSocket(url).connect(), await FeathersSocket(url).connect()
+        ann_id = (await ann.login("ann@example.com", "ann-password"))["user"]["_id"]
+        bob_id = (await bob.login("bob@example.com", "bob-password"))["user"]["_id"]
+        mine = await ann.call("create", "strategies", {"name": "Ann's", "type": "grid", "pair": "BTC/USDT"})
+        planted = await bob.call(
+            "create", "strategies", {"name": "Bob's", "type": "grid", "pair": "BTC/USDT", "userId": ann_id, "createdAt": "1970-01-01"}
+        )
+        assert planted["userId"] == bob_id and planted["createdAt"] == "2024-01-15T14:00:00.000Z"
+        error = await error_of(bob.call("create", "strategies", {"_id": mine["_id"], "name": "Mine now", "type": "grid", "pair": "X/Y"}))
+        assert error["name"] == "Conflict" and error["code"] == 409
+        assert (await ann.call("get", "strategies", mine["_id"]))["name"] == "Ann's"
+        chosen = await bob.call("create", "strategies", {"_id": "bobs-own", "name": "B", "type": "dca", "pair": "ETH/USDT"})
+        assert chosen["_id"] == "bobs-own"
+        await wait_until(lambda: len(bob.named("strategies created")) == 2, what="bob's events")
+        assert [s["_id"] for s in ann.named("strategies created")] == [mine["_id"]]
+        await ann.close()
+        await bob.close()
+
+    run(main())
+
+
+def test_update_patch_remove_select_and_their_events(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=TWO_USERS)
+    url = mock.url("cryptorobot")
+    mock.call(lambda: mock.runtime.emit("cryptorobot", "messages", {"user": "ann@example.com", "data": {"title": "Hello"}}))
+
+    async def main() -> None:
+        token = (await FeathersSocket(url).connect()).sio  # a second, unauthenticated socket stays quiet
+        ann = await FeathersSocket(url, headers={"Authorization": "JWT " + await _token(url)}).connect()
+        strategy = (await ann.call("find", "strategies", {"$limit": 1}))["data"][0]
+        replaced = await ann.call("update", "strategies", strategy["_id"], {"name": "Replaced", "type": "dca", "pair": "SOL/USDT"}, {})
+        assert replaced["name"] == "Replaced" and "timeframe" not in replaced and replaced["createdAt"] == strategy["createdAt"]
+        error = await error_of(ann.call("update", "strategies", strategy["_id"], {"name": "No type"}, {}))
+        assert error["message"] == "Validation failed"
+        picked = await ann.call("get", "strategies", strategy["_id"], {"$select": ["name"]})
+        assert picked == {"_id": strategy["_id"], "name": "Replaced"}
+        message = (await ann.call("find", "messages", {"title": "Hello"}))["data"][0]
+        assert (await ann.call("patch", "messages", message["_id"], {"read": True}, {}))["read"] is True
+        assert (await ann.call("remove", "messages", message["_id"], {}))["_id"] == message["_id"]
+        assert (await ann.call("find", "messages", {"title": "Hello"}))["total"] == 0
+        me = await ann.call("patch", "users", (await ann.call("find", "users", {}))["data"][0]["_id"], {"name": "Ann B."}, {})
+        assert me["name"] == "Ann B." and "password" not in me
+        error = await error_of(ann.call("remove", "users", me["_id"], {}))
+        assert error["name"] == "MethodNotAllowed"
+        await wait_until(lambda: len(ann.named("messages removed")) == 1, what="the events")
+        assert ann.named("strategies updated")[0]["name"] == "Replaced"
+        assert ann.named("messages patched")[0]["read"] is True
+        assert ann.named("messages removed") == [{"_id": message["_id"]}]
+        await ann.close()
+        await token.disconnect()
+
+    run(main())
+
+
+async def _token(url: str) -> str:
+    client = await FeathersSocket(url).connect()
+    token: str = (await client.login("ann@example.com", "ann-password"))["accessToken"]
+    await client.close()
+    return token
+
+
+def test_bad_rest_queries_and_control_emits_get_errors_not_crashes(make_mock: MockFactory, http: httpx.Client) -> None:
+    mock = make_mock(yaml=TWO_USERS)
+    url = mock.url("cryptorobot")
+    key = {"Authorization": "ApiKey crk_ann_0123456789"}
+    assert http.get(f"{url}/strategies?$or[3000000][type]=x").status_code == 401  # no credentials: refused before parsing
+    huge = http.get(f"{url}/strategies?$or[3000000][type]=x", headers=key)
+    assert huge.status_code == 400 and huge.json()["message"] == "$or needs an array of queries"
+    assert http.get(f"{url}/strategies?a=1&a[b]=2&c[0]=1&c[0][d]=2", headers=key).status_code == 200
+    assert http.get(f"{url}/strategies?$limit=abc&$skip=-4&$sort[name]=x", headers=key).json()["limit"] == 25
+    control = mock.server.base_url("control")
+    bad = http.post(f"{control}/_mock/emit", json={"api": "cryptorobot", "event": "trades", "data": {"user": "nobody@example.com"}})
+    assert bad.status_code == 400 and "nobody@example.com" in bad.json()["error"]
+    bad = http.post(
+        f"{control}/_mock/emit",
+        json={"api": "cryptorobot", "event": "record", "data": {"service": "traders", "method": "patch", "id": "x"}},
+    )
+    assert bad.status_code == 400
+    login = http.post(f"{url}/authentication", json={"strategy": "local", "email": "ann@example.com", "password": "ann-password"}).json()
+    logout = http.delete(f"{url}/authentication", headers={"Authorization": f"Bearer {login['accessToken']}"})
+    assert logout.status_code == 200 and logout.json()["accessToken"] == login["accessToken"]
+    assert http.delete(f"{url}/authentication/other", headers={"Authorization": f"Bearer {login['accessToken']}"}).json()["message"] == (
+        "Invalid access token"
+    )
+
+
+def test_malformed_polling_payloads_unexpected_binary_and_deep_nesting_end_the_session(make_mock: MockFactory, http: httpx.Client) -> None:
+    mock = make_mock("cryptorobot/live-trading")
     url = f"{mock.url('cryptorobot')}/socket.io/?EIO=4&transport=polling"
+    sid = json.loads(http.get(url).text[1:])["sid"]
+    assert http.post(f"{url}&sid={sid}", content="40").text == "OK"
+    refused = http.post(f"{url}&sid={sid}", content="42not json")
+    assert refused.status_code == 400
+    assert http.get(f"{url}&sid={sid}").status_code == 400  # the session is gone
 
-    def handshake() -> dict[str, Any]:
-        response = http.get(url, headers={"Origin": "http://agent.example"})
-        assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "http://agent.example"
-        opened = json.loads(response.text[1:])
-        assert response.text[0] == "0" and opened["upgrades"] == ["websocket"]
-        return opened
+    async def main() -> None:
+        for frame in [b"\x00\x01", "42" + "[" * 100_000]:
+            async with websockets.connect(
+                mock.url("cryptorobot").replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+            ) as raw:
+                await raw.recv()
+                await raw.send("40")
+                await raw.recv()
+                await raw.send(frame)
+                with pytest.raises(websockets.ConnectionClosedOK):
+                    await asyncio.wait_for(raw.recv(), 5)
 
-    opened = handshake()
-    assert (opened["pingInterval"], opened["pingTimeout"]) == (2000, 2000)  # 25 s (rounded to whole seconds) and 20 s at speed 10
-    mock.call(lambda: mock.runtime.clock.set_speed(1))
-    opened = handshake()
-    assert (opened["pingInterval"], opened["pingTimeout"], opened["maxPayload"]) == (25000, 20000, 1000000)
+    run(main())
+    reasons = [e.data["reason"] for e in journal(mock, "sio.invalid")]
+    assert reasons == ["invalid payload", "got binary data when not reconstructing a packet", "invalid payload"]
+    binary = next(e.data for e in journal(mock) if e.data.get("binary"))
+    assert binary["bytes"] == "0001" and binary["length"] == 2

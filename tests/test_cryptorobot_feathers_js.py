@@ -112,6 +112,8 @@ def sessions(mock: Any) -> dict[str, list[dict[str, Any]]]:
 
 def test_the_seeds_examples_print_what_the_scenario_sent(make_mock: MockFactory, seed_client: Any) -> None:
     mock = make_mock("cryptorobot/live-trading")
+    for feed, data in [("pod_events", {}), ("trades", {"side": "buy"}), ("signals", {"type": "buy"}), ("messages", {}), ("events", {})]:
+        mock.call(lambda feed=feed, data=data: mock.runtime.emit("cryptorobot", feed, {"data": data}))  # a record on every service
     client = seed_client(mock.url("cryptorobot"))
     client.wait_for(lambda lines: '@@ {"ready":true}' in lines, "the service-method examples")
     harness = client.harness()
@@ -124,6 +126,11 @@ def test_the_seeds_examples_print_what_the_scenario_sent(make_mock: MockFactory,
     patched = next(h["patched"] for h in harness if "patched" in h)
     assert patched["_id"] == "strat-456" and patched["name"] == "Updated Name"
     assert "    _id: 'strat-456'," in client.snapshot()  # console.log(strategies.data), util.inspect style
+    pages = {h["service"]: h["page"] for h in harness if "service" in h}
+    assert len(pages) == 9
+    for path, page in pages.items():
+        assert set(page) == {"total", "limit", "skip", "data"} and page["limit"] == 25 and page["skip"] == 0, path
+        assert page["total"] == len(page["data"]) > 0, path
 
     mock.advance(10)  # traders patched: the bot starts
     client.wait_line("Bot Alpha is now running")

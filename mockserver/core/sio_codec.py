@@ -38,7 +38,7 @@ class _NotJson(str):
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return _NotJson(text)
 
 

@@ -29,6 +29,7 @@ from ...adapters.siojournal import PacketJournal
 from ...runtime import Runtime
 from .domain import AUTH_PATH, Cryptorobot
 from .errors import FeathersError
+from .query import parse_query_string
 from .schema import SERVICES
 
 __all__ = ["build_app", "error_body"]
@@ -77,12 +78,12 @@ class _Hub:
         domain = self.domain
         domain.listener = self.on_event
         domain.kicker = self.kick
-        self.keepalive()
+        self.keepalive(force=True)
         if not first:
             for sid in list(self.sids):
                 self.kick(sid, "scenario reset")
 
-    def keepalive(self) -> None:
+    def keepalive(self, force: bool = False) -> None:
         """Engine.IO's pingInterval/pingTimeout, in the client's real seconds, for the clock's speed now.
 
         Both sides time the Engine.IO keep-alive on their own wall clocks (python-engineio here,
@@ -90,12 +91,23 @@ class _Hub:
         are in manual mode: speed 0 counts as 1), never below a floor a busy client can keep.
         The interval is whole seconds: python-engineio advertises ``int(seconds) * 1000`` and
         would otherwise ping at a different pace than it announced.
-        Called for every new Engine.IO session, so a speed change applies to the next handshake.
+
+        python-engineio reads these two values for every session on every ping, so they change
+        only when a scenario (re)starts (its sessions are ended) or at a handshake while no other
+        session is open: a speed change never breaks what open sessions were told.
         """
+        eio = self.sio.eio
+        if not force and eio.sockets:
+            return
         domain, speed = self.domain, self.runtime.clock.speed
         scale = speed if speed > 0 else 1.0
-        self.sio.eio.ping_interval = max(MIN_PING_INTERVAL, round(domain.ping_interval / scale))
-        self.sio.eio.ping_timeout = max(MIN_PING_TIMEOUT, domain.ping_timeout / scale)
+        eio.ping_interval = max(MIN_PING_INTERVAL, int(domain.ping_interval / scale + 0.5))
+        eio.ping_timeout = max(MIN_PING_TIMEOUT, domain.ping_timeout / scale)
+
+    async def end_session(self, eio_sid: str) -> None:
+        """Close an Engine.IO session (a long-polling client sent a packet socket.io would refuse)."""
+        with contextlib.suppress(Exception):
+            await self.sio.eio.disconnect(eio_sid)
 
     # -- Socket.IO handlers ---------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -168,34 +180,6 @@ def _error(exc: FeathersError) -> Response:
     return _json(exc.to_json(), exc.code, headers)
 
 
-def _query(request: Request) -> dict[str, Any]:
-    """``qs``-style brackets: ``$sort[createdAt]=-1``, ``$select[]=name``, ``type[$in][]=a``, ``$or[0][type]=x``."""
-    query: dict[str, Any] = {}
-    for raw_key, value in request.query_params.multi_items():
-        parts = raw_key.replace("]", "").split("[")
-        node: Any = query
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            nxt = parts[i + 1] if not last else None
-            if isinstance(node, list):
-                index = int(part) if part.isdigit() else len(node)
-                while len(node) <= index:
-                    node.append({} if nxt is not None and nxt != "" and not nxt.isdigit() else [] if nxt is not None else None)
-                if last:
-                    node[index] = value
-                else:
-                    node = node[index]
-                continue
-            if last:
-                if part in node and isinstance(node[part], list):
-                    node[part].append(value)
-                else:
-                    node[part] = value
-            else:
-                node = node.setdefault(part, [] if nxt == "" or (nxt or "").isdigit() else {})
-    return query
-
-
 def build_app(runtime: Runtime) -> Any:
     hub = _Hub(runtime)
 
@@ -222,7 +206,8 @@ def build_app(runtime: Runtime) -> Any:
             record_id: str | None = path[len(service) + 1 :] or None
             verb = request.method
             method = {"GET": "get" if record_id else "find", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "remove"}[verb]
-            query = _query(request)
+            user = None if service == AUTH_PATH else app.rest_user(request.headers.get("authorization"), now)
+            query = parse_query_string(request.query_params.multi_items())
             args: list[Any] = [service]
             if method in ("get", "remove", "update", "patch"):
                 args.append(record_id)
@@ -232,10 +217,11 @@ def build_app(runtime: Runtime) -> Any:
             if service == AUTH_PATH:
                 if method == "create":
                     return _json(app.call(None, "create", args, now), 201)
+                if method == "remove":  # logout: the token comes in the Authorization header
+                    return _json(app.rest_logout(request.headers.get("authorization"), record_id, now))
                 raise FeathersError("MethodNotAllowed", f"Method '{method}' not allowed on service '{service}'")
             if method in ("update", "patch", "remove") and record_id is None:
                 raise FeathersError("MethodNotAllowed", f"Can not {method} multiple entries")
-            user = app.rest_user(request.headers.get("authorization"), now)
             result = app.call(None, method, args, now, user=user)
             return _json(result, 201 if method == "create" else 200)
         except FeathersError as exc:
@@ -251,6 +237,6 @@ def build_app(runtime: Runtime) -> Any:
         routes=[Route("/{path:path}", rest, methods=methods)], exception_handlers={HTTPException: http_error, 500: http_error}
     )
     asgi = socketio.ASGIApp(hub.sio, other_asgi_app=rest_app, socketio_path="socket.io")
-    app = PacketJournal(asgi, runtime=runtime, api=API, on_handshake=hub.keepalive)
+    app = PacketJournal(asgi, runtime=runtime, api=API, on_handshake=hub.keepalive, on_invalid=hub.end_session)
     app.hub = hub  # type: ignore[attr-defined]
     return app

@@ -13,6 +13,7 @@ import base64
 import math
 import random
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ ISSUER = "feathers"
 PARAMS_POSITION = {"find": 0, "get": 1, "create": 1, "remove": 1, "update": 2, "patch": 2}
 #: Generated feed records kept per service (older ones are dropped: memory stays bounded).
 FEED_LIMIT = 1000
+#: Records a client may create per service (memory stays bounded): beyond it, Unprocessable.
+RECORD_LIMIT = 10_000
 STRATEGY_TYPES = ("momentum", "mean_reversion", "grid", "dca", "breakout", "arbitrage")
 EXCHANGES = ("binance", "kraken", "coinbase", "bybit")
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "AVAX/USDT")
@@ -125,6 +128,7 @@ class Cryptorobot:
         self.record: Callable[[str, dict[str, Any]], None] = _ignore
         self.scheduler: Scheduler | None = None
         self._feeds: dict[str, Timer] = {}
+        self._generated: dict[str, deque[str]] = {}
         self._builders: dict[str, Callable[[User], dict[str, Any]]] = {
             "pod_events": self._pod_event,
             "trades": self._trade,
@@ -147,7 +151,7 @@ class Cryptorobot:
         for user in self.users.values():
             if user.email == email:
                 return user
-        raise KeyError(f"no cryptorobot user {email!r}; users: {', '.join(u.email for u in self.users.values())}")
+        raise ValueError(f"no cryptorobot user {email!r}; users: {', '.join(u.email for u in self.users.values())}")
 
     def _seed_records(self, records: Mapping[str, Any] | None, start: float) -> None:
         for symbol in self.symbols:
@@ -162,7 +166,7 @@ class Cryptorobot:
                         if "user" in row
                         else (None if path == "exchanges/ticker" else self._first_user())
                     )
-                    self._store(path, row, owner, start, keep_id=True)
+                    self._store(path, row, owner, start)
             if "exchanges/ticker" not in records:
                 for symbol in self.symbols:
                     self._store("exchanges/ticker", self._ticker(symbol, start), None, start)
@@ -179,16 +183,24 @@ class Cryptorobot:
             for name in ("trades", "trades", "pod_events", "signals", "messages", "events"):
                 self._store(STREAMS[name], self._builders[name](user), user, start - self.rng.uniform(600, 7200))
 
-    def _store(self, path: str, row: dict[str, Any], owner: User | None, now: float, *, keep_id: bool = True) -> dict[str, Any]:
+    def _store(self, path: str, row: dict[str, Any], owner: User | None, now: float, *, client: bool = False) -> dict[str, Any]:
+        """Keep a new record; ``client``: data a caller sent, which may not choose its owner or time stamps."""
         stamp = format_instant(now, precision="ms")
-        record = {"_id": str(row.pop("_id")) if keep_id and "_id" in row else self._new_id()}
+        table = self.tables[path]
+        if client:
+            for key in ("userId", "createdAt", "updatedAt"):
+                row.pop(key, None)
+            if owner is not None and sum(1 for r in table.values() if r.get("userId") == owner.id) >= RECORD_LIMIT:
+                raise FeathersError("Unprocessable", f"This mock keeps at most {RECORD_LIMIT} {path} records per user")
+        record_id = str(row.pop("_id")) if row.get("_id") not in (None, "") else self._new_id()
+        if client and record_id in table:  # as MongoDB's unique _id index answers (E11000)
+            raise FeathersError("Conflict", f'E11000 duplicate key error collection: {path} index: _id_ dup key: {{ _id: "{record_id}" }}')
+        record: dict[str, Any] = {"_id": record_id, **row}
         if owner is not None:
             record["userId"] = owner.id
-        record.update(row)
         record.setdefault("createdAt", stamp)
         record.setdefault("updatedAt", stamp)
-        table = self.tables[path]
-        table[record["_id"]] = record
+        table[record_id] = record
         return record
 
     # -- generated records --------------------------------------------------------------------------
@@ -342,19 +354,23 @@ class Cryptorobot:
                     ids.append(self._apply(None, "patch" if row["_id"] in self.tables[path] else "create", path, row["_id"], row, now))
                 continue
             builder = self._builders[name]
+            generated = self._generated.setdefault(path, deque())
             for owner in [user] if user is not None else list(self.users.values()):
-                ids.append(self._apply(owner, "create", path, None, {**builder(owner), **data}, now))
-                table = self.tables[path]
-                while len(table) > FEED_LIMIT:
-                    del table[next(iter(table))]
+                new_id = self._apply(owner, "create", path, None, {**builder(owner), **data}, now)
+                ids.append(new_id)
+                generated.append(new_id)
+                while len(generated) > FEED_LIMIT:  # the oldest generated records go; seeded ones stay
+                    self.tables[path].pop(generated.popleft(), None)
         return ids
 
     # -- changing records, with their events ------------------------------------------------------------
-    def _apply(self, owner: User | None, method: str, path: str, record_id: Any, data: Mapping[str, Any], now: float) -> str:
+    def _apply(
+        self, owner: User | None, method: str, path: str, record_id: Any, data: Mapping[str, Any], now: float, *, client: bool = False
+    ) -> str:
         table = self.tables[path]
         stamp = format_instant(now, precision="ms")
         if method == "create":
-            record = self._store(path, dict(data), owner, now)
+            record = self._store(path, dict(data), owner, now, client=client)
             self.listener(record.get("userId"), f"{path} created", dict(record))
             return str(record["_id"])
         record = table[str(record_id)]
@@ -503,14 +519,25 @@ class Cryptorobot:
         token = conn.token if conn is not None else None
         if conn is None or token is None:
             raise _not_authenticated("Invalid authentication information (no `strategy` set)")
-        result = self._login(None, {"strategy": "jwt", "accessToken": token}, now)
-        if record_id is not None and record_id != token:
-            raise _not_authenticated("Invalid access token")
+        result = self._verify_logout(token, record_id, now)
         self._logout(conn)
         self.record("sio.logout", {"conn": conn.id, "user": conn.user.email if conn.user else None})
         conn.user = conn.token = conn.strategy = None
         self._reschedule()
         return result
+
+    def _verify_logout(self, token: str, record_id: Any, now: float) -> dict[str, Any]:
+        """Feathers' ``remove``: the id, when given, must be the token; the result is the token re-verified."""
+        if record_id is not None and record_id != token:
+            raise _not_authenticated("Invalid access token")
+        return self._login(None, {"strategy": "jwt", "accessToken": token}, now)
+
+    def rest_logout(self, authorization: str | None, record_id: Any, now: float) -> dict[str, Any]:
+        """``DELETE /authentication[/<token>]`` with the token in ``Authorization``."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() not in ("bearer", "jwt") or not token.strip():
+            raise _not_authenticated("Invalid authentication information (no `strategy` set)")
+        return self._verify_logout(token.strip(), record_id, now)
 
     # -- limits -------------------------------------------------------------------------------------------
     def _count_request(self, user: User, now: float) -> None:
@@ -577,7 +604,7 @@ class Cryptorobot:
             if not isinstance(data, dict):
                 raise FeathersError("BadRequest", "Data must be an object")
             self._validate(path, data)
-            record_id = self._apply(user, "create", path, None, data, now)
+            record_id = self._apply(user, "create", path, None, data, now, client=True)
             return dict(self.tables[path][record_id])
         record_id = rest[0]
         if record_id is None:
@@ -637,7 +664,7 @@ class Cryptorobot:
             else:
                 record_id = str(data.get("id"))
                 if record_id not in self.tables[path]:
-                    raise KeyError(f"{path} has no record {record_id!r}")
+                    raise ValueError(f"{path} has no record {record_id!r}")
                 self._apply(None, method, path, record_id, dict(data.get("data") or {}), now)
             return {"service": path, "method": method, "id": record_id}
         if event == "disconnect":

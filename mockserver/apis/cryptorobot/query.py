@@ -14,12 +14,86 @@ from typing import Any
 
 from .errors import FeathersError
 
-__all__ = ["FILTERS", "OPERATORS", "Page", "paginate", "select"]
+__all__ = ["FILTERS", "OPERATORS", "Page", "paginate", "parse_query_string", "select"]
 
 FILTERS = ("$limit", "$skip", "$sort", "$select", "$or")
 OPERATORS = ("$gt", "$gte", "$lt", "$lte", "$ne", "$in", "$nin")
 
 Page = dict[str, Any]
+
+#: ``qs``'s defaults: deeper brackets stay in the key, indices above 20 become object keys, 1000 parameters.
+QS_DEPTH = 5
+QS_ARRAY_LIMIT = 20
+QS_PARAMETER_LIMIT = 1000
+
+
+def _bracket_parts(key: str) -> list[str]:
+    head, bracket, rest = key.partition("[")
+    if not bracket or not head:
+        return [key]
+    parts = [head]
+    rest = "[" + rest
+    while rest.startswith("[") and "]" in rest and len(parts) <= QS_DEPTH:
+        inner, _, rest = rest[1:].partition("]")
+        parts.append(inner)
+    if rest:  # what is beyond the depth limit (or not a bracket) stays one key, as qs keeps it
+        parts.append(rest)
+    return parts
+
+
+def _as_dict(node: Any) -> dict[str, Any]:
+    if isinstance(node, dict):
+        return node
+    if isinstance(node, list):
+        return {str(i): v for i, v in enumerate(node) if v is not None}
+    return {}
+
+
+def parse_query_string(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """A URL query in ``qs`` style (Feathers' REST transport): ``$sort[createdAt]=-1``,
+    ``$select[]=name``, ``type[$in][]=a``, ``$or[0][type]=x``; values stay strings.
+
+    Bounded like ``qs``: at most 1000 parameters, 5 levels of brackets, array indices up to 20
+    (a larger index is an object key); conflicting keys (``a=1&a[b]=2``) never fail: the
+    container wins, as ``qs`` merges them.
+    """
+    query: dict[str, Any] = {}
+    for count, (key, value) in enumerate(pairs):
+        if count >= QS_PARAMETER_LIMIT:
+            break
+        parts = _bracket_parts(key)
+        parent: Any = query
+        slot: Any = parts[0]
+        for part in parts[1:]:
+            current = (
+                parent[slot] if (isinstance(parent, dict) and slot in parent) or (isinstance(parent, list) and slot < len(parent)) else None
+            )
+            if part == "" or (part.isdigit() and int(part) <= QS_ARRAY_LIMIT):
+                container: Any = (
+                    current if isinstance(current, list) else ([] if current is None or not isinstance(current, dict) else current)
+                )
+            else:
+                container = _as_dict(current) if not isinstance(current, dict) else current
+            if isinstance(parent, list):
+                while len(parent) <= slot:
+                    parent.append(None)
+            parent[slot] = container
+            parent = container
+            if isinstance(container, list):
+                slot = len(container) if part == "" else int(part)
+            else:
+                slot = part
+        if isinstance(parent, list):
+            while len(parent) <= slot:
+                parent.append(None)
+            parent[slot] = value
+        elif slot in parent and isinstance(parent[slot], list):
+            parent[slot].append(value)
+        elif slot in parent and not isinstance(parent[slot], dict):
+            parent[slot] = [parent[slot], value]  # a repeated key: qs makes an array
+        elif slot not in parent:
+            parent[slot] = value
+    return query
 
 
 def _int(value: Any) -> int | None:

@@ -108,7 +108,7 @@ _FEED_EVENT: dict[str, Any] = {
     "properties": {
         "user": _USER_REF,
         "data": {"type": "object", "description": "fields that override the generated ones"},
-        "count": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "a burst: this many at once (1)"},
+        "count": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "a burst: this many at once, per user (1)"},
     },
 }
 
