@@ -252,7 +252,8 @@ def test_at_jwt_expiry_the_server_disconnects_and_the_stale_token_is_refused(mak
     assert [e.data["user"] for e in journal(mock, "sio.jwt-expired")] == [EMAIL]
     kicks = journal(mock, "sio.kick")
     assert [k.data["reason"] for k in kicks] == ["jwt expired"]
-    assert any(e.data.get("sio") == "DISCONNECT" and e.direction == "out" for e in journal(mock))
+    disconnect = next(e for e in journal(mock) if e.data.get("sio") == "DISCONNECT" and e.direction == "out")
+    assert kicks[0].conn == disconnect.conn  # the kick is filed under the client's address, like its packets
 
 
 # -- events ---------------------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...adapters.edge import connection_id
 from ...adapters.responses import JSONBytesResponse
 from ...adapters.siojournal import PacketJournal
 from ...runtime import Runtime
@@ -59,7 +60,7 @@ class _Hub:
         self._out: deque[tuple[str, str, Any]] = deque()
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
-        self.sids: set[str] = set()  # open Socket.IO sessions, across scenario resets
+        self.sids: dict[str, str] = {}  # open Socket.IO sessions (across scenario resets) -> the client's address
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         for method in METHODS:
@@ -116,10 +117,10 @@ class _Hub:
             self.domain.connect(sid, headers, self.runtime.clock.now())
         except FeathersError as exc:  # handshake-header authentication failed: Socket.IO CONNECT_ERROR
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_json()) from None
-        self.sids.add(sid)
+        self.sids[sid] = connection_id(environ.get("asgi.scope") or {})
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self.sids.discard(sid)
+        self.sids.pop(sid, None)
         self.domain.disconnect(sid, str(reason or ""))
 
     def _handler(self, method: str) -> Any:
@@ -129,7 +130,9 @@ class _Hub:
             except FeathersError as exc:
                 return (exc.to_json(),)
             except Exception as exc:  # a bug of ours: the client gets Feathers' GeneralError, the journal the cause
-                self.runtime.journal.record(API, "sio.error", {"method": method, "error": f"{type(exc).__name__}: {exc}"}, conn=sid)
+                self.runtime.journal.record(
+                    API, "sio.error", {"sid": sid, "method": method, "error": f"{type(exc).__name__}: {exc}"}, conn=self.sids.get(sid, sid)
+                )
                 return (FeathersError("GeneralError", str(exc) or type(exc).__name__).to_json(),)
             return (None, result)
 
@@ -160,7 +163,8 @@ class _Hub:
                     if kind == "emit":
                         await self.sio.emit(data[0], data[1], to=sid)
                     else:
-                        self.runtime.journal.record(API, "sio.kick", {"sid": sid, "reason": data}, conn=sid, direction="out")
+                        conn = self.sids.get(sid, sid)
+                        self.runtime.journal.record(API, "sio.kick", {"sid": sid, "reason": data}, conn=conn, direction="out")
                         await self.sio.disconnect(sid)
 
     def stop(self) -> None:
