@@ -258,7 +258,12 @@ class ApiEdge:
                 )
                 raise
 
-        await self.app(scope, receive, tap)
+        try:
+            await self.app(scope, receive, tap)
+        except Exception as exc:
+            if "status" not in record:  # nothing sent yet: the API's own 500 answer
+                await self._server_error(scope, receive, tap, exc)
+            raise
 
     async def _answer(
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str, fault: ActiveFault
@@ -279,7 +284,22 @@ class ApiEdge:
             else:
                 await send(message)
 
-        await self.app(scope, receive, capture)
+        try:
+            await self.app(scope, receive, capture)
+        except Exception as exc:
+            if start is None:  # nothing answered yet: the API's own 500 answer, damaged like any other
+                await self._server_error(scope, receive, capture, exc)
+            raise
+
+    async def _server_error(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], exc: Exception) -> None:
+        """An unhandled exception before any answer: an ``ApiRouter`` answers 500 in the API's own shape.
+
+        (A full Starlette app answers by itself, in its ServerErrorMiddleware.) The exception goes on to
+        the server either way, which logs it.
+        """
+        server_error = getattr(self.app, "server_error", None)
+        if server_error is not None:
+            await server_error(scope, receive, send, exc)
 
     async def _deliver(
         self,

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.edge import connection_id
+from ...adapters.routing import ApiRouter
 from ...adapters.wsedge import TRANSPORT_KEY
 from ...core.scheduler import Timer
 from ...runtime import Runtime
@@ -272,8 +272,8 @@ class _Hub:
                 await asyncio.wait_for(sender, 1.0)
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def build_app(runtime: Runtime) -> ApiRouter:
     hub = _Hub(runtime)
-    app = Starlette(routes=[WebSocketRoute(PATH, hub.serve)])
+    app = ApiRouter([WebSocketRoute(PATH, hub.serve)])
     app.state.hub = hub
     return app
