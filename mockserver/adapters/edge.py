@@ -25,7 +25,11 @@ from ..runtime import Runtime
 from .driver import ClockDriver
 from .wsedge import TRANSPORT_KEY, WebSocketEdge
 
-__all__ = ["TRANSPORT_KEY", "ApiEdge", "connection_id"]
+__all__ = ["FRAMES_KEY", "TRANSPORT_KEY", "ApiEdge", "connection_id"]
+
+#: An event stream's body message may carry several SSE frames in one chunk (one write): this key of
+#: the message lists them, so that the journal still has one ``sse.frame`` entry per frame.
+FRAMES_KEY = "agentfeed.frames"
 
 ASGIApp = Callable[..., Any]
 Message = dict[str, Any]
@@ -236,8 +240,12 @@ class ApiEdge:
                 if streaming:
                     self.runtime.journal.record(self.api, "http.response", {**record, "stream": True}, conn=conn, direction="out")
             elif kind == "http.response.body" and streaming:
-                chunk = message.get("body", b"")
-                if chunk:
+                frames = message.pop(FRAMES_KEY, None)  # several frames in one chunk: each is its own entry
+                if frames is not None:
+                    record_entry = self.runtime.journal.record
+                    for frame in frames:
+                        record_entry(self.api, "sse.frame", {"path": path, "text": _body_text(frame)}, conn=conn, direction="out")
+                elif chunk := message.get("body", b""):
                     self.runtime.journal.record(
                         self.api, "sse.frame", {"path": path, "text": _body_text(chunk)}, conn=conn, direction="out"
                     )
