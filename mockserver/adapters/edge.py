@@ -242,9 +242,9 @@ class ApiEdge:
             elif kind == "http.response.body" and streaming:
                 frames = message.pop(FRAMES_KEY, None)  # several frames in one chunk: each is its own entry
                 if frames is not None:
-                    record_entry = self.runtime.journal.record
-                    for frame in frames:
-                        record_entry(self.api, "sse.frame", {"path": path, "text": _body_text(frame)}, conn=conn, direction="out")
+                    self.runtime.journal.record_many(
+                        self.api, "sse.frame", [{"path": path, "text": _body_text(frame)} for frame in frames], conn=conn, direction="out"
+                    )
                 elif chunk := message.get("body", b""):
                     self.runtime.journal.record(
                         self.api, "sse.frame", {"path": path, "text": _body_text(chunk)}, conn=conn, direction="out"
