@@ -105,17 +105,18 @@ class Scheduler:
                 raise
             self._on_error(timer, exc)
 
-    def run_due(self) -> int:
-        """Run every timer due at the clock's current time, in order; return the count."""
+    def run_due(self, *, limit: int | None = None) -> int:
+        """Run the timers due at the clock's current time, in order (at most ``limit``); return the count."""
         ran = 0
         now = self.clock.now()
-        while True:
+        while limit is None or ran < limit:
             self._drop_cancelled()
             if not self._heap or self._heap[0][0] > now:
                 return ran
             timer = heapq.heappop(self._heap)[2]
             self._run(timer)
             ran += 1
+        return ran
 
     def advance(self, seconds: float, *, max_timers: int = MAX_TIMERS_PER_ADVANCE) -> int:
         """Move the clock forward by ``seconds``, running each timer at its instant."""
