@@ -133,9 +133,8 @@ class ApiEdge:
         conn = connection_id(scope)
         # read the request body up front so it is journaled even if the app never reads it
         chunks: list[bytes] = []
-        more = True
-        while more:
-            message: Message = await receive()
+        message: Message = await receive()
+        while True:
             if message["type"] == "http.disconnect":  # gone mid-body: keep what did arrive
                 journal.record(
                     self.api,
@@ -153,8 +152,10 @@ class ApiEdge:
                 )
                 return
             chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+            if not message.get("more_body", False):
+                break
+            message = await receive()
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         method, path = scope["method"], scope["path"]
         journal.record(
             self.api,

@@ -22,7 +22,7 @@ from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Router
+from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 __all__ = ["ApiRouter", "ErrorHandler"]
@@ -47,6 +47,24 @@ class ApiRouter:
         self.router = Router(routes=list(routes))
         self.on_error = on_error or _plain_error
         self.state = State()  # like Starlette's app.state: adapters keep their hub here
+        self._exact = self._exact_routes()
+
+    def _exact_routes(self) -> dict[tuple[str, str], Route]:
+        """(path, method) -> the route Starlette's router would pick, for routes without path parameters.
+
+        Only where that route is the first full match in the router's own order, so a lookup
+        picks exactly what the linear scan would (the heartbeat skips matching every route).
+        """
+        exact: dict[tuple[str, str], Route] = {}
+        for route in self.router.routes:
+            if not isinstance(route, Route) or route.param_convertors or not route.methods:
+                continue
+            for method in route.methods:
+                probe = {"type": "http", "path": route.path, "root_path": "", "method": method}
+                first = next((r for r in self.router.routes if r.matches(probe)[0] is Match.FULL), None)
+                if first is route:
+                    exact.setdefault((route.path, method), route)
+        return exact
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -55,6 +73,15 @@ class ApiRouter:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self  # Starlette's routing then raises HTTPException for 404/405 instead of answering plain text
         try:
+            if scope["type"] == "http" and not scope.get("root_path"):
+                route = self._exact.get((scope["path"], scope["method"]))
+                if route is not None:  # what Router.app and Route.handle would do for this full match
+                    scope.setdefault("router", self.router)
+                    scope["route"] = route
+                    scope["endpoint"] = route.endpoint
+                    scope["path_params"] = dict(scope.get("path_params", {}))
+                    await route.app(scope, receive, send)
+                    return
             await self.router(scope, receive, send)
         except HTTPException as exc:
             if scope["type"] != "http":
