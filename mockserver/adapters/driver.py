@@ -7,10 +7,11 @@ import contextlib
 
 from ..runtime import Runtime
 
-__all__ = ["TIMERS_PER_TURN", "ClockDriver"]
+__all__ = ["TURN_BUDGET", "ClockDriver"]
 
-#: timers run per turn of the event loop at most: a driver that fell behind yields between batches
-TIMERS_PER_TURN = 256
+#: real seconds of running timers per turn of the event loop at most (checked every TIMERS_PER_CHECK timers)
+TURN_BUDGET = 0.002
+TIMERS_PER_CHECK = 16
 
 
 class ClockDriver:
@@ -48,15 +49,20 @@ class ClockDriver:
         scheduler = self.runtime.scheduler
         loop = asyncio.get_running_loop()
         wake = self._wake
+        turn_start = loop.time()
         while True:
-            if scheduler.run_due(limit=TIMERS_PER_TURN) >= TIMERS_PER_TURN:
-                # behind (overloaded, or a jump of the clock): let the senders drain what was made before making more
-                await asyncio.sleep(0)
+            if scheduler.run_due(limit=TIMERS_PER_CHECK) >= TIMERS_PER_CHECK:  # maybe more are due
+                # behind (overloaded, or a jump of the clock): after TURN_BUDGET of making frames, let the senders
+                # drain them before making more, or an overload would starve the senders and collapse delivery
+                if loop.time() - turn_start >= TURN_BUDGET:
+                    await asyncio.sleep(0)
+                    turn_start = loop.time()
                 continue
             delay = scheduler.real_delay()
             wake.clear()
             if delay is None:
                 await wake.wait()
+                turn_start = loop.time()
                 continue
             # a loop timer that sets the event: cheaper than wait_for's task and timeout per wake
             timer = loop.call_later(delay, wake.set)
@@ -64,6 +70,7 @@ class ClockDriver:
                 await wake.wait()
             finally:
                 timer.cancel()
+            turn_start = loop.time()
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of virtual time (forever in manual mode, until advanced)."""

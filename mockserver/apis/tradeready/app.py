@@ -144,7 +144,7 @@ class _Hub:
                         await websocket.send({"type": "websocket.send", "text": frame})
                     conn.sending = False
                     sent += 1
-                    if sent % 64 == 0:  # let the loop notice a client that left meanwhile
+                    if sent % 256 == 0:  # let the loop notice a client that left meanwhile
                         await asyncio.sleep(0)
                 if conn.close_with is not None:
                     code, reason, _flush = conn.close_with
