@@ -26,6 +26,21 @@ def test_entries_carry_sequence_times_api_connection_and_direction() -> None:
     assert journal.count(JournalQuery(since_seq=1)) == 1
 
 
+def test_record_many_stamps_one_time_and_consecutive_sequence_numbers() -> None:
+    now, journal = make(limit=4)
+    journal.record("a", "k", {"i": 0})
+    now[0] += 2.0
+    journal.record_many("tradingpartners", "sse.frame", [{"i": i} for i in range(1, 7)], conn="c", direction="out")
+    entries = list(journal)
+    assert [e.seq for e in entries] == list(range(1, 8))
+    assert [e.data["i"] for e in entries] == list(range(7))
+    assert {(e.vtime, e.wall, e.api, e.kind, e.conn, e.direction) for e in entries[1:]} == {
+        (1002.0, 42.0, "tradingpartners", "sse.frame", "c", "out")
+    }
+    assert journal.in_memory <= 4 and journal.record("a", "k").seq == 8
+    journal.close()
+
+
 def test_memory_is_bounded_by_spilling_and_nothing_is_lost(tmp_path: Path) -> None:
     _, journal = make(limit=100)
     for i in range(1000):

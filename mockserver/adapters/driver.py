@@ -7,7 +7,11 @@ import contextlib
 
 from ..runtime import Runtime
 
-__all__ = ["ClockDriver"]
+__all__ = ["TURN_BUDGET", "ClockDriver"]
+
+#: real seconds of running timers per turn of the event loop at most (checked every TIMERS_PER_CHECK timers)
+TURN_BUDGET = 0.002
+TIMERS_PER_CHECK = 16
 
 
 class ClockDriver:
@@ -43,15 +47,30 @@ class ClockDriver:
 
     async def _run(self) -> None:
         scheduler = self.runtime.scheduler
+        loop = asyncio.get_running_loop()
+        wake = self._wake
+        turn_start = loop.time()
         while True:
-            scheduler.run_due()
-            delay = scheduler.real_delay()
-            self._wake.clear()
-            if delay is None:
-                await self._wake.wait()
+            if scheduler.run_due(limit=TIMERS_PER_CHECK) >= TIMERS_PER_CHECK:  # maybe more are due
+                # behind (overloaded, or a jump of the clock): after TURN_BUDGET of making frames, let the senders
+                # drain them before making more, or an overload would starve the senders and collapse delivery
+                if loop.time() - turn_start >= TURN_BUDGET:
+                    await asyncio.sleep(0)
+                    turn_start = loop.time()
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            delay = scheduler.real_delay()
+            wake.clear()
+            if delay is None:
+                await wake.wait()
+                turn_start = loop.time()
+                continue
+            # a loop timer that sets the event: cheaper than wait_for's task and timeout per wake
+            timer = loop.call_later(delay, wake.set)
+            try:
+                await wake.wait()
+            finally:
+                timer.cancel()
+            turn_start = loop.time()
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of virtual time (forever in manual mode, until advanced)."""

@@ -25,7 +25,11 @@ from ..runtime import Runtime
 from .driver import ClockDriver
 from .wsedge import TRANSPORT_KEY, WebSocketEdge
 
-__all__ = ["TRANSPORT_KEY", "ApiEdge", "connection_id"]
+__all__ = ["FRAMES_KEY", "TRANSPORT_KEY", "ApiEdge", "connection_id"]
+
+#: An event stream's body message may carry several SSE frames in one chunk (one write): this key of
+#: the message lists them, so that the journal still has one ``sse.frame`` entry per frame.
+FRAMES_KEY = "agentfeed.frames"
 
 ASGIApp = Callable[..., Any]
 Message = dict[str, Any]
@@ -129,9 +133,8 @@ class ApiEdge:
         conn = connection_id(scope)
         # read the request body up front so it is journaled even if the app never reads it
         chunks: list[bytes] = []
-        more = True
-        while more:
-            message: Message = await receive()
+        message: Message = await receive()
+        while True:
             if message["type"] == "http.disconnect":  # gone mid-body: keep what did arrive
                 journal.record(
                     self.api,
@@ -149,8 +152,10 @@ class ApiEdge:
                 )
                 return
             chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+            if not message.get("more_body", False):
+                break
+            message = await receive()
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         method, path = scope["method"], scope["path"]
         journal.record(
             self.api,
@@ -236,8 +241,12 @@ class ApiEdge:
                 if streaming:
                     self.runtime.journal.record(self.api, "http.response", {**record, "stream": True}, conn=conn, direction="out")
             elif kind == "http.response.body" and streaming:
-                chunk = message.get("body", b"")
-                if chunk:
+                frames = message.pop(FRAMES_KEY, None)  # several frames in one chunk: each is its own entry
+                if frames is not None:
+                    self.runtime.journal.record_many(
+                        self.api, "sse.frame", [{"path": path, "text": _body_text(frame)} for frame in frames], conn=conn, direction="out"
+                    )
+                elif chunk := message.get("body", b""):
                     self.runtime.journal.record(
                         self.api, "sse.frame", {"path": path, "text": _body_text(chunk)}, conn=conn, direction="out"
                     )
@@ -258,7 +267,12 @@ class ApiEdge:
                 )
                 raise
 
-        await self.app(scope, receive, tap)
+        try:
+            await self.app(scope, receive, tap)
+        except Exception as exc:
+            if "status" not in record:  # nothing sent yet: the API's own 500 answer
+                await self._server_error(scope, receive, tap, exc)
+            raise
 
     async def _answer(
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str, fault: ActiveFault
@@ -279,7 +293,22 @@ class ApiEdge:
             else:
                 await send(message)
 
-        await self.app(scope, receive, capture)
+        try:
+            await self.app(scope, receive, capture)
+        except Exception as exc:
+            if start is None:  # nothing answered yet: the API's own 500 answer, damaged like any other
+                await self._server_error(scope, receive, capture, exc)
+            raise
+
+    async def _server_error(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], exc: Exception) -> None:
+        """An unhandled exception before any answer: an ``ApiRouter`` answers 500 in the API's own shape.
+
+        (A full Starlette app answers by itself, in its ServerErrorMiddleware.) The exception goes on to
+        the server either way, which logs it.
+        """
+        server_error = getattr(self.app, "server_error", None)
+        if server_error is not None:
+            await server_error(scope, receive, send, exc)
 
     async def _deliver(
         self,

@@ -19,10 +19,14 @@ from typing import Any
 from ..faults.model import ActiveFault, FaultSpec
 from ..runtime import Runtime
 
-__all__ = ["SocketHandle", "WebSocketEdge"]
+__all__ = ["SEND_JOURNALED_KEY", "TRANSPORT_KEY", "SocketHandle", "WebSocketEdge"]
 
 Message = dict[str, Any]
 TRANSPORT_KEY = "agentfeed.transport"
+#: In a WebSocket scope: ``async send_journaled(text)`` for a text frame the app has already journaled
+#: (a broadcast, journaled once for all its recipients). With no fault active it goes straight to the
+#: server, past the framework's and the edge's per-frame layers; else through the edge as any frame.
+SEND_JOURNALED_KEY = "agentfeed.send_journaled"
 
 
 #: Frames larger than this are journaled by their head, length and SHA-256 (memory stays bounded).
@@ -218,6 +222,17 @@ class WebSocketEdge:
                 return
             await send(message)
 
+        runtime = self.runtime
+
+        async def send_journaled(text: str) -> None:
+            if handle.closed:
+                return
+            if not runtime.faults:  # the hot path of a fan-out: nothing can touch this frame
+                await send({"type": "websocket.send", "text": text})
+            else:
+                await tx({"type": "websocket.send", "text": text, "agentfeed.journaled": True})
+
+        scope[SEND_JOURNALED_KEY] = send_journaled
         self.sockets[conn] = handle
         try:
             await self.app(scope, rx, tx)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 __all__ = ["MAX_INSTANT", "MAX_SPEED", "MIN_INSTANT", "ClockError", "VirtualClock", "check_instant", "format_instant", "parse_instant"]
 
@@ -138,16 +139,30 @@ class VirtualClock:
         }
 
 
+@lru_cache(maxsize=1024)
+def _second_text(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_instant(instant: float, *, precision: str = "s") -> str:
-    """ISO 8601 UTC with a ``Z``: precision ``s`` (no fraction), ``ms``, ``us`` or ``ns``."""
-    dt = datetime.fromtimestamp(instant, UTC)
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    """ISO 8601 UTC with a ``Z``: precision ``s`` (no fraction), ``ms``, ``us`` or ``ns``.
+
+    The date and time of day are formatted once per second (cached: timestamps come in runs
+    within the same second); the fraction is rounded to microseconds as
+    ``datetime.fromtimestamp`` rounds it (half to even, carrying into the next second).
+    """
+    second = int(instant)
+    micro = round((instant - second) * 1e6)  # instant - int(instant) is exact, like C's modf
+    if micro >= 1_000_000:
+        second += 1
+        micro -= 1_000_000
+    base = _second_text(second)
     if precision == "s":
         return base + "Z"
     if precision == "ms":
-        return f"{base}.{dt.microsecond // 1000:03d}Z"
+        return f"{base}.{micro // 1000:03d}Z"
     if precision == "us":
-        return f"{base}.{dt.microsecond:06d}Z"
+        return f"{base}.{micro:06d}Z"
     if precision == "ns":
         nanos = round((instant - int(instant)) * 1e9) % 1_000_000_000
         return f"{base}.{nanos:09d}Z"

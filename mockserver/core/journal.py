@@ -121,6 +121,7 @@ def _dumps(entry: Entry) -> str:
 
 
 _FRAME = struct.Struct("<I")
+_new_tuple = tuple.__new__
 
 
 class Journal:
@@ -157,21 +158,40 @@ class Journal:
         direction: Direction = "internal",
         vtime: float | None = None,
     ) -> Entry:
-        entry = Entry(
-            self._next_seq,
-            self._virtual_time() if vtime is None else vtime,
-            self._wall_time(),
-            api,
-            conn,
-            direction,
-            kind,
-            data if data is not None else {},
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        # tuple.__new__ rather than Entry(...): the named tuple's generated __new__ is a Python call (every frame pays it)
+        entry: Entry = _new_tuple(
+            Entry,
+            (
+                seq,
+                self._virtual_time() if vtime is None else vtime,
+                self._wall_time(),
+                api,
+                conn,
+                direction,
+                kind,
+                data if data is not None else {},
+            ),
         )
-        self._next_seq += 1
-        self._memory.append(entry)
-        if len(self._memory) > self.memory_limit:
-            self._spill_oldest(max(1, min(self._spill_batch, len(self._memory) - self.memory_limit // 2)))
+        memory = self._memory
+        memory.append(entry)
+        if len(memory) > self.memory_limit:
+            self._spill_oldest(max(1, min(self._spill_batch, len(memory) - self.memory_limit // 2)))
         return entry
+
+    def record_many(self, api: str, kind: str, datas: Iterable[Mapping[str, Any]], *, conn: str = "", direction: Direction = "out") -> None:
+        """Several entries of one kind that crossed the wire at the same moment (one write): one time stamp for all."""
+        vtime = self._virtual_time()
+        wall = self._wall_time()
+        seq = self._next_seq
+        memory = self._memory
+        for data in datas:
+            memory.append(_new_tuple(Entry, (seq, vtime, wall, api, conn, direction, kind, data)))
+            seq += 1
+        self._next_seq = seq
+        while len(memory) > self.memory_limit:
+            self._spill_oldest(max(1, min(self._spill_batch, len(memory) - self.memory_limit // 2)))
 
     def _spill_oldest(self, count: int) -> None:
         if self._spill is None:

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.responses import reply_response
+from ...adapters.routing import ApiRouter
 from ...core.reply import Reply
 from ...runtime import Runtime
 from .domain import Agent, AiTrader, int_param, int_param_error
@@ -128,7 +128,7 @@ class _Notifier:
 Handler = Callable[[AiTrader, Agent, Request, float], Awaitable[Reply]]
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def build_app(runtime: Runtime) -> ApiRouter:
     notifier = _Notifier(runtime)
 
     def domain() -> AiTrader:
@@ -262,7 +262,7 @@ def build_app(runtime: Runtime) -> Starlette:
         Route("/api/signals/{signal_id:int}/replies/{reply_id:int}/accept", authed(accept), methods=["POST"]),
         WebSocketRoute("/ws/notify/{client_id}", notifier.serve),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, 500: http_error})
+    return ApiRouter(routes, http_error)
 
 
 def _spa_fallback() -> Response:

@@ -1,4 +1,4 @@
-"""LuckyLobster over HTTP: a Starlette app that pumps requests into the domain."""
+"""LuckyLobster over HTTP: Starlette routes (an ``ApiRouter``) that pump requests into the domain."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +13,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ...adapters.responses import reply_response, send_reply
+from ...adapters.routing import ApiRouter
 from ...core.reply import Reply
 from ...runtime import Runtime
 from .domain import ApiKey, LuckyLobster
@@ -41,13 +41,14 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"success": False, "error": _REASONS.get(status, "Error"), "message": message}
 
 
-Handler = Callable[[LuckyLobster, ApiKey, Request, float], Awaitable[Reply] | Reply]
+#: (domain, key, ASGI scope, receive, now): the scope is enough for most; those that need a body make a Request
+Handler = Callable[[LuckyLobster, ApiKey, Scope, Receive, float], Awaitable[Reply] | Reply]
 
 
 class _Guarded:
     """An ASGI endpoint: authenticate, count the request, check the permission, run the handler.
 
-    A plain ASGI callable inside the Starlette router (no Response object per request):
+    A plain ASGI callable inside the router (no Request or Response object per request):
     the heartbeat is the hot path of every polling client.
     """
 
@@ -78,35 +79,35 @@ class _Guarded:
         if denied is not None:
             await send_reply(send, denied, rate_headers)
             return
-        reply = self.handler(domain, key, Request(scope, receive), now)
+        reply = self.handler(domain, key, scope, receive, now)
         if not isinstance(reply, Reply):
             reply = await reply
         await send_reply(send, reply, rate_headers)
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def build_app(runtime: Runtime) -> ApiRouter:
     def guarded(permission: str, handler: Handler) -> _Guarded:
         return _Guarded(runtime, permission, handler)
 
-    def heartbeat(domain: LuckyLobster, key: ApiKey, request: Request, now: float) -> Reply:
-        version = request.query_params.get("skill_version") if request.scope["query_string"] else None
+    def heartbeat(domain: LuckyLobster, key: ApiKey, scope: Scope, receive: Receive, now: float) -> Reply:
+        version = Request(scope).query_params.get("skill_version") if scope["query_string"] else None
         if version is not None and not (version.isascii() and version.isdigit()):
             return domain.error(400, "Bad Request", "skill_version must be an integer")
         return domain.heartbeat(key, now)
 
-    def redeem_preview(domain: LuckyLobster, key: ApiKey, request: Request, now: float) -> Reply:
+    def redeem_preview(domain: LuckyLobster, key: ApiKey, scope: Scope, receive: Receive, now: float) -> Reply:
         return domain.redeem_preview()
 
-    async def redeem(domain: LuckyLobster, key: ApiKey, request: Request, now: float) -> Reply:
-        raw = await request.body()
+    async def redeem(domain: LuckyLobster, key: ApiKey, scope: Scope, receive: Receive, now: float) -> Reply:
+        raw = await Request(scope, receive).body()
         try:
             body = orjson.loads(raw) if raw.strip() else {}
         except orjson.JSONDecodeError:
             return domain.error(400, "Bad Request", "Request body is not valid JSON")
         return domain.redeem(body)
 
-    def resume(domain: LuckyLobster, key: ApiKey, request: Request, now: float) -> Reply:
-        return domain.resume_strategy(request.path_params["strategy_id"], now)
+    def resume(domain: LuckyLobster, key: ApiKey, scope: Scope, receive: Receive, now: float) -> Reply:
+        return domain.resume_strategy(scope["path_params"]["strategy_id"], now)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -120,4 +121,4 @@ def build_app(runtime: Runtime) -> Starlette:
         Route(f"{PREFIX}/settlements/redeem", guarded("redeem", redeem), methods=["POST"]),
         Route(f"{PREFIX}/strategies/{{strategy_id}}/resume", guarded("trade", resume), methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, 500: http_error})
+    return ApiRouter(routes, http_error)

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.edge import connection_id
-from ...adapters.wsedge import TRANSPORT_KEY
+from ...adapters.routing import ApiRouter
+from ...adapters.wsedge import SEND_JOURNALED_KEY, TRANSPORT_KEY
 from ...core.scheduler import Timer
 from ...runtime import Runtime
 from .channels import Session, candle_message, order_message, portfolio_message, ticker_message
@@ -49,7 +49,9 @@ class _Conn:
     websocket: WebSocket
     session: Session
     key: str
-    queue: deque[tuple[str, bool]] = field(default_factory=deque)  # (frame, critical)
+    #: (frame, critical, journaled): critical frames (replies, pings, per-key) are never dropped;
+    #: journaled ones (fan-out) were journaled once for all their recipients
+    queue: deque[tuple[str, bool, bool]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ping_timer: Timer | None = None
     awaiting_pong: Timer | None = None
@@ -77,14 +79,14 @@ class _Hub:
                 self._close(conn, 1012, "scenario reset")
 
     # -- queues -----------------------------------------------------------------------------------
-    def _put(self, conn: _Conn, frame: str, *, critical: bool) -> None:
+    def _put(self, conn: _Conn, frame: str, *, critical: bool, journaled: bool = False) -> None:
         if conn.closing:  # nothing more after a close was decided
             return
         queue = conn.queue
         if len(queue) >= self.domain.queue_limit:
-            for index, (_old, old_critical) in enumerate(queue):
+            for index, (_old, old_critical, _journaled) in enumerate(queue):
                 if not old_critical:
-                    dropped, _ = queue[index]
+                    dropped = queue[index][0]
                     del queue[index]
                     self.runtime.journal.record(
                         API, "ws.dropped", {"path": PATH, "text": dropped, "reason": "slow consumer: queue full"}, conn=conn.conn
@@ -99,7 +101,7 @@ class _Hub:
                 )
                 self._close(conn, 1013, "slow consumer")
                 return
-        queue.append((frame, critical))
+        queue.append((frame, critical, journaled))
         conn.wake.set()
 
     def _send_direct(self, conn: _Conn, message: dict[str, Any]) -> None:
@@ -113,32 +115,36 @@ class _Hub:
         self.runtime.journal.record(
             API, "ws.broadcast", {"path": PATH, "text": text, "conns": [c.conn for c in recipients]}, direction="out"
         )
-        marked = "\x00" + text  # \x00: already journaled
+        item = (text, False, True)
         limit = self.domain.queue_limit
         for conn in recipients:
             if len(conn.queue) < limit and not conn.closing:  # the common case, inline
-                conn.queue.append((marked, False))
+                conn.queue.append(item)
                 conn.wake.set()
             else:
-                self._put(conn, marked, critical=False)
+                self._put(conn, text, critical=False, journaled=True)
 
     async def _sender(self, conn: _Conn) -> None:
         websocket = conn.websocket
+        send_journaled = websocket.scope.get(SEND_JOURNALED_KEY)  # the edge's short path for fan-out frames
         with contextlib.suppress(Exception):
             while True:
                 await conn.wake.wait()
                 conn.wake.clear()
                 sent = 0
-                while conn.queue and (conn.close_with is None or conn.close_with[2]):
-                    frame, _critical = conn.queue.popleft()
+                queue = conn.queue
+                while queue and (conn.close_with is None or conn.close_with[2]):
+                    frame, _critical, journaled = queue.popleft()
                     conn.sending = True
-                    if frame.startswith("\x00"):
-                        await websocket.send({"type": "websocket.send", "text": frame[1:], "agentfeed.journaled": True})
+                    if journaled and send_journaled is not None:
+                        await send_journaled(frame)
+                    elif journaled:
+                        await websocket.send({"type": "websocket.send", "text": frame, "agentfeed.journaled": True})
                     else:
                         await websocket.send({"type": "websocket.send", "text": frame})
                     conn.sending = False
                     sent += 1
-                    if sent % 64 == 0:  # let the loop notice a client that left meanwhile
+                    if sent % 256 == 0:  # let the loop notice a client that left meanwhile
                         await asyncio.sleep(0)
                 if conn.close_with is not None:
                     code, reason, _flush = conn.close_with
@@ -272,8 +278,8 @@ class _Hub:
                 await asyncio.wait_for(sender, 1.0)
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def build_app(runtime: Runtime) -> ApiRouter:
     hub = _Hub(runtime)
-    app = Starlette(routes=[WebSocketRoute(PATH, hub.serve)])
+    app = ApiRouter([WebSocketRoute(PATH, hub.serve)])
     app.state.hub = hub
     return app
