@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
+import aiohttp
 import socketio
 
 __all__ = ["FeathersCallError", "FeathersSocket", "wait_until"]
@@ -23,11 +25,17 @@ class FeathersCallError(Exception):
 
 
 class FeathersSocket:
+    """Create inside a running event loop; ``close_all()`` ends every one (and its HTTP session) at the end of a test."""
+
+    created: ClassVar[list[FeathersSocket]] = []
+
     def __init__(self, url: str, *, transports: list[str] | None = None, headers: dict[str, str] | None = None, **options: Any) -> None:
         self.url = url
         self.transports = transports or ["websocket"]
         self.headers = headers or {}
-        self.sio = socketio.AsyncClient(**options)
+        self.http = aiohttp.ClientSession()  # ours, so that it is closed for certain (no ResourceWarning at some later GC)
+        self.sio = socketio.AsyncClient(http_session=self.http, **options)
+        FeathersSocket.created.append(self)
         self.events: list[tuple[str, Any]] = []
         self.sio.on("*", self._any)
 
@@ -56,7 +64,14 @@ class FeathersSocket:
         return [payload for name, payload in self.events if name == event]
 
     async def close(self) -> None:
-        await self.sio.disconnect()
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect()
+        await self.http.close()
+
+    @classmethod
+    async def close_all(cls) -> None:
+        while cls.created:
+            await cls.created.pop().close()
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -43,7 +43,13 @@ def journal(mock: Any, kind: str = "sio.packet") -> list[Entry]:
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    async def main() -> Any:
+        try:
+            return await coro
+        finally:
+            await FeathersSocket.close_all()
+
+    return asyncio.run(main())
 
 
 async def error_of(call: Any) -> dict[str, Any]:
