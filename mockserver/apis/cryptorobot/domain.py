@@ -25,6 +25,7 @@ from ...core.durations import parse_duration
 from ...core.scheduler import Scheduler, Timer
 from .errors import FeathersError
 from .query import paginate, select
+from .records import DEFAULT_SYMBOLS, RecordMaker
 from .schema import PLANS, SERVICES, STREAMS
 
 __all__ = ["AUTH_PATH", "Connection", "Cryptorobot", "User"]
@@ -38,10 +39,6 @@ PARAMS_POSITION = {"find": 0, "get": 1, "create": 1, "remove": 1, "update": 2, "
 FEED_LIMIT = 1000
 #: Records a client may create per service (memory stays bounded): beyond it, Unprocessable.
 RECORD_LIMIT = 10_000
-STRATEGY_TYPES = ("momentum", "mean_reversion", "grid", "dca", "breakout", "arbitrage")
-EXCHANGES = ("binance", "kraken", "coinbase", "bybit")
-DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT", "AVAX/USDT")
-_PRICES = {"BTC": 42400.0, "ETH": 2250.0, "SOL": 98.0, "BNB": 310.0, "XRP": 0.62, "ADA": 0.55, "DOGE": 0.09, "AVAX": 36.0}
 DEFAULT_STREAMS = {"ticker": "5s", "pod_events": "1m", "trades": "2m", "signals": "5m", "messages": "10m", "events": "15m"}
 
 
@@ -120,7 +117,6 @@ class Cryptorobot:
             )
             self.users[user.id] = user
         self.tables: dict[str, dict[str, dict[str, Any]]] = {path: {} for path in SERVICES if path != "users"}
-        self.prices: dict[str, float] = {}
         self.streams: dict[str, float] = {}
         self.connections: dict[str, Connection] = {}
         self.listener: Callable[[str | None, str, dict[str, Any]], None] = _ignore
@@ -129,12 +125,13 @@ class Cryptorobot:
         self.scheduler: Scheduler | None = None
         self._feeds: dict[str, Timer] = {}
         self._generated: dict[str, deque[str]] = {}
-        self._builders: dict[str, Callable[[User], dict[str, Any]]] = {
-            "pod_events": self._pod_event,
-            "trades": self._trade,
-            "signals": self._signal,
-            "messages": self._message,
-            "events": self._event,
+        self.make = RecordMaker(self.rng, self.symbols)
+        self._builders: dict[str, Callable[[list[dict[str, Any]]], dict[str, Any]]] = {
+            "pod_events": self.make.pod_event,
+            "trades": self.make.trade,
+            "signals": self.make.signal,
+            "messages": self.make.message,
+            "events": self.make.event,
         }
         self._seed_records(state.get("records"), start)
         self.configure(state.get("streams") or {})
@@ -154,9 +151,6 @@ class Cryptorobot:
         raise ValueError(f"no cryptorobot user {email!r}; users: {', '.join(u.email for u in self.users.values())}")
 
     def _seed_records(self, records: Mapping[str, Any] | None, start: float) -> None:
-        for symbol in self.symbols:
-            base = symbol.split("/")[0]
-            self.prices[symbol] = _PRICES.get(base, round(math.exp(self.rng.uniform(-3, 5)), 4))
         if records:
             for path, rows in records.items():
                 for row in rows:
@@ -169,19 +163,19 @@ class Cryptorobot:
                     self._store(path, row, owner, start)
             if "exchanges/ticker" not in records:
                 for symbol in self.symbols:
-                    self._store("exchanges/ticker", self._ticker(symbol, start), None, start)
+                    self._store("exchanges/ticker", self.make.ticker(symbol, start), None, start)
             return
         for symbol in self.symbols:
-            self._store("exchanges/ticker", self._ticker(symbol, start), None, start)
+            self._store("exchanges/ticker", self.make.ticker(symbol, start), None, start)
         for user in self.users.values():
             strategies = [
-                self._store("strategies", self._strategy(kind), user, start - 86400 * (i + 3))
+                self._store("strategies", self.make.strategy(kind), user, start - 86400 * (i + 3))
                 for i, kind in enumerate(("momentum", "mean_reversion", "grid"))
             ]
             for i, status in enumerate(("running", "stopped")):
-                self._store("traders", self._trader(strategies[i], status), user, start - 86400 * (i + 1))
+                self._store("traders", self.make.trader(strategies[i], status), user, start - 86400 * (i + 1))
             for name in ("trades", "trades", "pod_events", "signals", "messages", "events"):
-                self._store(STREAMS[name], self._builders[name](user), user, start - self.rng.uniform(600, 7200))
+                self._store(STREAMS[name], self._builders[name](self._owned("traders", user)), user, start - self.rng.uniform(600, 7200))
 
     def _store(self, path: str, row: dict[str, Any], owner: User | None, now: float, *, client: bool = False) -> dict[str, Any]:
         """Keep a new record; ``client``: data a caller sent, which may not choose its owner or time stamps."""
@@ -203,109 +197,8 @@ class Cryptorobot:
         table[record_id] = record
         return record
 
-    # -- generated records --------------------------------------------------------------------------
-    def _symbol(self) -> str:
-        return str(self.rng.choice(self.symbols))
-
-    def _strategy(self, kind: str | None = None) -> dict[str, Any]:
-        kind = kind or self.rng.choice(STRATEGY_TYPES)
-        pair = self._symbol()
-        return {
-            "name": f"{kind.replace('_', ' ').title()} {pair.split('/')[0]}",
-            "type": kind,
-            "pair": pair,
-            "timeframe": self.rng.choice(("5m", "15m", "1h", "4h")),
-            "active": True,
-            "parameters": {"lookback": self.rng.choice((14, 20, 50)), "threshold": round(self.rng.uniform(0.5, 3), 2)},
-        }
-
-    def _trader(self, strategy: Mapping[str, Any], status: str) -> dict[str, Any]:
-        return {
-            "name": f"Bot {strategy['name']}",
-            "status": status,
-            "strategyId": strategy["_id"],
-            "exchange": self.rng.choice(EXCHANGES),
-            "pair": strategy["pair"],
-            "podId": f"pod-{self.rng.randint(100, 999)}",
-            "mode": "paper",
-        }
-
-    def _price(self, symbol: str, step: float = 0.002) -> float:
-        price = self.prices.get(symbol) or 1.0
-        price = max(price * math.exp(self.rng.gauss(0, step)), 1e-8)
-        self.prices[symbol] = price
-        return round(price, 2 if price >= 10 else 6)
-
-    def _ticker(self, symbol: str, now: float) -> dict[str, Any]:
-        last = self._price(symbol)
-        spread = last * 0.0002
-        return {
-            "_id": f"binance:{symbol}",
-            "symbol": symbol,
-            "exchange": "binance",
-            "last": last,
-            "bid": round(last - spread, 8),
-            "ask": round(last + spread, 8),
-            "volume": round(self.rng.uniform(1e3, 5e6), 2),
-            "change24h": round(self.rng.uniform(-6, 6), 2),
-            "timestamp": int(now * 1000),
-        }
-
     def _owned(self, path: str, user: User) -> list[dict[str, Any]]:
         return [r for r in self.tables[path].values() if r.get("userId") == user.id]
-
-    def _trade(self, user: User) -> dict[str, Any]:
-        traders = self._owned("traders", user)
-        trader = self.rng.choice(traders) if traders else None
-        symbol = trader["pair"] if trader else self._symbol()
-        price = self._price(symbol, 0.0005)
-        return {
-            "traderId": trader["_id"] if trader else None,
-            "podId": trader["podId"] if trader else None,
-            "symbol": symbol,
-            "side": self.rng.choice(("buy", "sell")),
-            "amount": round(self.rng.choice((0.01, 0.05, 0.1, 0.25, 1.0)) * (1 if price > 100 else 1000), 4),
-            "price": price,
-            "fee": round(price * 0.001, 6),
-            "exchange": trader["exchange"] if trader else "binance",
-        }
-
-    def _pod_event(self, user: User) -> dict[str, Any]:
-        trade = self._trade(user)
-        base = trade["symbol"].split("/")[0]
-        verb = "Bought" if trade["side"] == "buy" else "Sold"
-        return {
-            "type": "trade_executed",
-            "podId": trade["podId"] or f"pod-{self.rng.randint(100, 999)}",
-            "traderId": trade["traderId"],
-            "message": f"{verb} {trade['amount']:g} {base} @ {trade['price']:g}",
-            "data": {"symbol": trade["symbol"], "side": trade["side"], "amount": trade["amount"], "price": trade["price"]},
-        }
-
-    def _signal(self, user: User) -> dict[str, Any]:
-        return {
-            "type": self.rng.choice(("buy", "sell")),
-            "pair": self._symbol(),
-            "confidence": round(self.rng.uniform(0.55, 0.97), 2),
-            "model": self.rng.choice(("lstm-v3", "xgb-momentum", "transformer-1h")),
-            "timeframe": self.rng.choice(("15m", "1h", "4h")),
-        }
-
-    def _message(self, user: User) -> dict[str, Any]:
-        symbol = self._symbol()
-        return {
-            "title": self.rng.choice(("Order filled", "Bot stopped", "Price alert", "Weekly report")),
-            "text": f"{symbol} moved {self.rng.uniform(-5, 5):+.2f}% in the last hour",
-            "level": self.rng.choice(("info", "warning")),
-            "read": False,
-        }
-
-    def _event(self, user: User) -> dict[str, Any]:
-        return {
-            "type": self.rng.choice(("maintenance", "exchange_status", "system")),
-            "level": "info",
-            "message": self.rng.choice(("Exchange API latency back to normal", "Scheduled maintenance in 2 hours", "New model deployed")),
-        }
 
     # -- feeds on the clock -----------------------------------------------------------------------
     def attach(self, scheduler: Scheduler) -> None:
@@ -348,15 +241,15 @@ class Cryptorobot:
             if name == "ticker":
                 symbols = [str(data["symbol"])] if "symbol" in data else self.symbols
                 for symbol in symbols:
-                    if symbol not in self.prices:
-                        self.prices[symbol] = 100.0
-                    row = {**self._ticker(symbol, now), **data}
+                    if symbol not in self.make.prices:
+                        self.make.prices[symbol] = 100.0
+                    row = {**self.make.ticker(symbol, now), **data}
                     ids.append(self._apply(None, "patch" if row["_id"] in self.tables[path] else "create", path, row["_id"], row, now))
                 continue
             builder = self._builders[name]
             generated = self._generated.setdefault(path, deque())
             for owner in [user] if user is not None else list(self.users.values()):
-                new_id = self._apply(owner, "create", path, None, {**builder(owner), **data}, now)
+                new_id = self._apply(owner, "create", path, None, {**builder(self._owned("traders", owner)), **data}, now)
                 ids.append(new_id)
                 generated.append(new_id)
                 while len(generated) > FEED_LIMIT:  # the oldest generated records go; seeded ones stay
