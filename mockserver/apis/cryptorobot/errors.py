@@ -41,10 +41,6 @@ class FeathersError(Exception):
         self.errors = errors
 
     @classmethod
-    def of(cls, name: str, message: str, *, data: Any = None, errors: Any = None) -> FeathersError:
-        return cls(name, message, data=data, errors=errors)
-
-    @classmethod
     def for_status(cls, status: int, message: str) -> FeathersError:
         """The class for an HTTP status (an injected fault), GeneralError when Feathers has none."""
         return cls(_BY_CODE.get(status, "GeneralError"), message)

@@ -147,7 +147,7 @@ def _compare(op: str, actual: Any, wanted: Any) -> bool:
         return bool(actual != wanted)
     if op in ("$in", "$nin"):
         if not isinstance(wanted, list):
-            raise FeathersError.of("BadRequest", f"{op} needs an array")
+            raise FeathersError("BadRequest", f"{op} needs an array")
         values = [_coerce(item, actual) for item in wanted]
         inside = actual in values or (isinstance(actual, list) and any(item in values for item in actual))
         return inside if op == "$in" else not inside
@@ -169,17 +169,17 @@ def _matches(record: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
     for key, wanted in query.items():
         if key == "$or":
             if not isinstance(wanted, list) or not all(isinstance(q, Mapping) for q in wanted):
-                raise FeathersError.of("BadRequest", "$or needs an array of queries")
+                raise FeathersError("BadRequest", "$or needs an array of queries")
             if not any(_matches(record, sub) for sub in wanted):
                 return False
             continue
         if key.startswith("$"):
-            raise FeathersError.of("BadRequest", f"Invalid query parameter {key}", data=dict(query))
+            raise FeathersError("BadRequest", f"Invalid query parameter {key}", data=dict(query))
         actual = _field(record, key)
         if isinstance(wanted, Mapping) and any(str(k).startswith("$") for k in wanted):
             for op, operand in wanted.items():
                 if op not in OPERATORS:
-                    raise FeathersError.of("BadRequest", f"Invalid query parameter {op}", data=dict(query))
+                    raise FeathersError("BadRequest", f"Invalid query parameter {op}", data=dict(query))
                 if not _compare(op, actual, operand):
                     return False
         elif actual != _coerce(wanted, actual) and not (isinstance(actual, list) and _coerce(wanted, None) in actual):
@@ -201,7 +201,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 def _sort(records: list[dict[str, Any]], sort: Any) -> list[dict[str, Any]]:
     if not isinstance(sort, Mapping):
-        raise FeathersError.of("BadRequest", "$sort needs an object of field: 1 | -1")
+        raise FeathersError("BadRequest", "$sort needs an object of field: 1 | -1")
     for field in reversed(list(sort)):  # stable sorts, last key first
         direction = _int(sort[field])
         name = str(field)
@@ -220,7 +220,7 @@ def select(record: Mapping[str, Any], fields: Any, id_field: str = "_id") -> dic
     if isinstance(fields, str):
         fields = [fields]
     if not isinstance(fields, list):
-        raise FeathersError.of("BadRequest", "$select needs an array of field names")
+        raise FeathersError("BadRequest", "$select needs an array of field names")
     keep = {str(f) for f in fields} | {id_field}
     return {k: v for k, v in record.items() if k in keep}
 
@@ -237,7 +237,7 @@ def paginate(
 ) -> Page:
     """``find``: ``{total, limit, skip, data}`` as Feathers' paginated adapters answer."""
     if not isinstance(query, Mapping):
-        raise FeathersError.of("BadRequest", "query must be an object")
+        raise FeathersError("BadRequest", "query must be an object")
     filters, conditions = split(query)
     matched = [dict(r) for r in records if _matches(r, conditions)]
     if "$sort" in filters:
