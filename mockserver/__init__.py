@@ -4,9 +4,11 @@ The public API::
 
     from mockserver import load_builtin, ThreadedMockServer
 
-    with ThreadedMockServer(load_builtin("luckylobster/action-needed"), speed=0) as mock:
-        mock.url("luckylobster")  # http://127.0.0.1:<port>
-        mock.advance(60)          # one virtual minute, scenario steps included
+    with ThreadedMockServer("luckylobster/action-needed", speed=0) as mock:
+        mock.url("luckylobster")                  # http://127.0.0.1:<port>
+        mock.advance("1m")                        # one virtual minute, scenario steps included
+        mock.journal(kind="http.request")         # what the clients sent
+        mock.wait_for(kind="ws.frame", direction="in", timeout=5)
 """
 
 from .core import (
@@ -15,9 +17,11 @@ from .core import (
     Entry,
     Journal,
     JournalQuery,
+    JournalWaitTimeout,
     MockServerError,
     ScenarioError,
     Scheduler,
+    ServerError,
     VirtualClock,
     parse_duration,
 )
@@ -33,6 +37,10 @@ def __getattr__(name: str) -> object:
         from . import server
 
         return getattr(server, name)
+    if name == "MockControl":
+        from .control.facade import MockControl
+
+        return MockControl
     raise AttributeError(f"module 'mockserver' has no attribute {name!r}")
 
 
@@ -42,12 +50,15 @@ __all__ = [
     "Entry",
     "Journal",
     "JournalQuery",
+    "JournalWaitTimeout",
+    "MockControl",
     "MockServer",
     "MockServerError",
     "Runtime",
     "Scenario",
     "ScenarioError",
     "Scheduler",
+    "ServerError",
     "ThreadedMockServer",
     "VirtualClock",
     "builtin_scenarios",

@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("scenarios", help="list the built-in scenarios")
 
-    schema = sub.add_parser("schema", help="print the scenario JSON Schema")
+    schema = sub.add_parser("schema", help="print a JSON Schema: of a scenario file (default) or of a journal line")
+    schema.add_argument("what", nargs="?", choices=["scenario", "journal"], default="scenario", help="scenario (default) or journal")
     schema.add_argument("--output", help="write to this file instead")
 
     openapi = sub.add_parser("openapi", help="print an OpenAPI document")
@@ -226,7 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scenarios":
             return _scenarios()
         if args.command == "schema":
-            text = json.dumps(scenario_schema(), indent=2)
+            if args.what == "journal":
+                from .core.catalogue import journal_schema
+
+                text = json.dumps(journal_schema(), indent=2)
+            else:
+                text = json.dumps(scenario_schema(), indent=2)
             if args.output:
                 Path(args.output).write_text(text + "\n", encoding="utf-8")
             else:

@@ -1,4 +1,4 @@
-"""The runtime: one scenario running on one clock, with its journal, API states and faults.
+"""The runtime: one scenario running on one clock, with its journal, sessions, API states and faults.
 
 Framework-free: the server layer (``server.py``) pumps sockets into it and drives
 its scheduler; tests drive it directly on a manual clock. Time sources are
@@ -9,25 +9,41 @@ journal wall stamps), so nothing here reads a clock.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable, Mapping
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
 from .apis.registry import APIS
+from .core.catalogue import (
+    CONTROL_EMIT,
+    FAULT_START,
+    FAULT_STOP,
+    SCENARIO_LOADED,
+    SCENARIO_STEP,
+    SERVER_ERROR,
+    ControlEmit,
+    FaultStart,
+    FaultStop,
+    ScenarioLoaded,
+    ScenarioStep,
+    ServerError,
+)
 from .core.clock import ClockError, VirtualClock, check_instant, format_instant
 from .core.errors import ControlError, ScenarioError
 from .core.journal import Journal
+from .core.recorder import DomainJournal
 from .core.scheduler import Scheduler, Timer
-from .faults.model import FAULT_SCHEMA, HTTP_KINDS, ActiveFault, FaultSpec
+from .core.sessions import SessionTable
+from .faults.board import FaultBoard
+from .faults.model import FAULT_SCHEMA, ActiveFault, FaultSpec
 from .scenario.model import Scenario, Step
 
-__all__ = ["FaultDecision", "Runtime"]
+__all__ = ["Failure", "Runtime"]
 
 _FAULT_VALIDATOR = Draft202012Validator(FAULT_SCHEMA)
-_REQUEST_KINDS = frozenset(HTTP_KINDS) - {"refuse"}
-_BODY_KINDS = frozenset({"truncate", "malformed", "dribble"})  # need the whole body: an event stream applies its own
 
 
 def _zero() -> float:
@@ -35,12 +51,14 @@ def _zero() -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class FaultDecision:
-    """What the fault layer does to one request: wait ``latency``, then ``fault`` (or answer normally)."""
+class Failure:
+    """An exception inside the mock (journaled as ``server.error``), kept for whoever drives it to raise."""
 
-    latency: float
-    fault: ActiveFault | None
-    latency_faults: tuple[str, ...] = ()
+    seq: int
+    source: Literal["timer", "handler", "task"]
+    name: str
+    error: str
+    traceback: str
 
 
 class Runtime:
@@ -61,13 +79,16 @@ class Runtime:
         self._profile_overrides = dict(profiles or {})
         self.clock = VirtualClock(start=0.0, speed=0.0, real_time=real_time)
         self.scheduler = Scheduler(self.clock, on_error=self._timer_failed)
-        self.journal = Journal(virtual_time=self.clock.now, wall_time=wall_time, memory_limit=journal_limit)
+        self.journal = Journal(virtual_time=self.scheduler.event_time, wall_time=wall_time, memory_limit=journal_limit)
+        self.sessions = SessionTable()
+        self.faults = FaultBoard(self.journal)
         self.apis: dict[str, Any] = {}
         self.profiles: dict[str, str] = {}
-        self.faults: dict[str, ActiveFault] = {}
         self._fault_timers: dict[str, Timer] = {}
         self._fault_ids = itertools.count(1)
         self.steps_done = 0
+        #: exceptions inside the mock not yet raised to whoever drives it (see ``take_failures``)
+        self.failures: list[Failure] = []
         #: set by the server: a fault started (True) or stopped (False): refuse listeners, close sockets
         self.on_fault: Callable[[FaultSpec, bool], None] | None = None
         #: adapters that act on faults themselves (an event stream's close), called like on_fault
@@ -112,37 +133,41 @@ class Runtime:
                 )
         except (ClockError, ValueError, KeyError, TypeError) as exc:
             raise ScenarioError(f"scenario {scenario.id!r} cannot start: {exc}") from None
-        for fault_id in list(self.faults):
+        for fault_id in list(self.faults.active):
             self._stop_fault(fault_id, reason="reset")
         self.scheduler.clear()
         self.journal.clear()
+        self.sessions.restart()
+        self.failures.clear()
         self.scenario = scenario
         self.profiles = profiles
         self.clock.reset(start=start, speed=speed)
         self.apis = apis
         for name, domain in apis.items():
-            if hasattr(domain, "record"):  # let the domain journal what only it knows (a lost push, a rotated token)
-                domain.record = self._recorder(name)
+            if hasattr(domain, "journal"):  # what only the domain knows (a lost push, a rotated token, a login)
+                domain.journal = DomainJournal(self.journal, self.sessions, name)
             if hasattr(domain, "attach"):  # domains with their own timers (a market) run on the one scheduler
                 domain.attach(self.scheduler)
         self.steps_done = 0
         self._fault_ids = itertools.count(1)
         self.journal.record(
             "mock",
-            "scenario.loaded",
-            {"id": scenario.id, "seed": scenario.seed, "start": format_instant(start), "speed": speed, "profiles": profiles},
+            SCENARIO_LOADED,
+            ScenarioLoaded(
+                id=scenario.id,
+                seed=scenario.seed,
+                start=start,
+                speed=speed,
+                profiles=profiles,
+                options={name: domain.settings() for name, domain in apis.items()},
+                rules=list(scenario.rules),
+            ),
         )
         for step in scenario.timeline:
             self._schedule(step, start + step.at, 1)
         self.scheduler.run_due()  # steps at 0s happen as the scenario starts, in every clock mode
         for hook in self.on_reset:
             hook()
-
-    def _recorder(self, api: str) -> Callable[[str, dict[str, Any]], None]:
-        def record(kind: str, data: dict[str, Any]) -> None:
-            self.journal.record(api, kind, data)
-
-        return record
 
     def reset(self) -> None:
         self.load(self.scenario)
@@ -159,24 +184,39 @@ class Runtime:
     def _run_step(self, step: Step, due: float, run: int) -> None:
         self.steps_done += 1
         api = step.api or "mock"
-        entry: dict[str, Any] = {"action": step.action, "step": step.line, "run": run, "args": dict(step.args)}
+        entry = ScenarioStep(action=step.action, step=step.line, run=run, args=dict(step.args))  # type: ignore[typeddict-item]
         if step.action == "note":
-            self.journal.record("mock", "scenario.step", entry, vtime=due)
+            self.journal.record("mock", SCENARIO_STEP, entry)
         elif step.action == "state":
-            self.journal.record(api, "scenario.step", entry, vtime=due)
+            self.journal.record(api, SCENARIO_STEP, entry)
             self.apis[api].patch(step.args["set"])
         elif step.action == "emit":
-            result = self.apis[api].emit(str(step.args["event"]), step.args.get("data") or {}, due)
-            self.journal.record(api, "scenario.step", {**entry, "result": result}, vtime=due)
+            entry["result"] = self.apis[api].emit(str(step.args["event"]), step.args.get("data") or {}, due)
+            self.journal.record(api, SCENARIO_STEP, entry)
         elif step.action == "fault":
-            self.journal.record(str(step.args.get("api", "*")), "scenario.step", entry, vtime=due)
+            self.journal.record(str(step.args.get("api", "*")), SCENARIO_STEP, entry)
             self.start_fault(step.args, at=due)
         elif step.action == "stop_fault":
-            self.journal.record("mock", "scenario.step", entry, vtime=due)
+            self.journal.record("mock", SCENARIO_STEP, entry)
             self._stop_fault(str(step.args["id"]), reason="scenario", at=due)
 
+    # -- failures ------------------------------------------------------------------------
     def _timer_failed(self, timer: Timer, exc: BaseException) -> None:
-        self.journal.record("mock", "scenario.error", {"timer": timer.name, "error": f"{type(exc).__name__}: {exc}"}, vtime=timer.when)
+        self.report_error("timer", timer.name, exc)
+
+    def report_error(self, source: Literal["timer", "handler", "task"], name: str, exc: BaseException) -> Failure:
+        """An exception inside the mock: journal it (``server.error``, with the traceback) and keep it to be raised."""
+        text = "".join(traceback.format_exception(exc))
+        error = f"{type(exc).__name__}: {exc}"
+        entry = self.journal.record("mock", SERVER_ERROR, ServerError(source=source, name=name, error=error, traceback=text))
+        failure = Failure(entry.seq, source, name, error, text)
+        self.failures.append(failure)
+        return failure
+
+    def take_failures(self) -> list[Failure]:
+        """The failures since the last call (each is handed out once)."""
+        taken, self.failures = self.failures, []
+        return taken
 
     # -- control operations ----------------------------------------------------------
     def api(self, name: str) -> Any:
@@ -198,7 +238,7 @@ class Runtime:
             result = self.apis[api].emit(event, dict(data or {}), now)
         except (KeyError, ValueError) as exc:  # data the schema allows but this run cannot use (an unknown user, record)
             raise ControlError(f"cannot emit {api}.{event}: {exc.args[0] if exc.args else exc}") from None
-        self.journal.record(api, "control.emit", {"event": event, "data": dict(data or {}), "result": result})
+        self.journal.record(api, CONTROL_EMIT, ControlEmit(event=event, data=dict(data or {}), result=dict(result)))
         return dict(result)
 
     def start_fault(self, raw: Mapping[str, Any], *, at: float | None = None) -> FaultSpec:
@@ -213,10 +253,10 @@ class Runtime:
         if spec.api != "*" and spec.api not in APIS:
             raise ControlError(f"unknown API {spec.api!r} in fault; known: '*', {', '.join(APIS)}")
         now = self.clock.now() if at is None else at
-        if spec.id in self.faults:
+        if spec.id in self.faults.active:
             self._stop_fault(spec.id, reason="replaced", at=now)
-        self.faults[spec.id] = ActiveFault(spec, seed=self.scenario.seed, started_at=now)
-        self.journal.record(spec.api, "fault.start", spec.to_dict(), vtime=now)
+        self.faults.active[spec.id] = ActiveFault(spec, seed=self.scenario.seed, started_at=now)
+        self.journal.record(spec.api, FAULT_START, FaultStart(fault=spec.id, spec=spec.to_dict()), vtime=now)
         if spec.duration is not None:
             fault_id = spec.id
 
@@ -231,76 +271,31 @@ class Runtime:
         return spec
 
     def stop_fault(self, fault_id: str) -> None:
-        if fault_id not in self.faults:
-            raise ControlError(f"no active fault {fault_id!r}; active: {', '.join(self.faults) or 'none'}", status=404)
+        if fault_id not in self.faults.active:
+            active = ", ".join(self.faults.active) or "none"
+            raise ControlError(f"no active fault {fault_id!r}; active: {active}", status=404)
         self._stop_fault(fault_id, reason="control")
 
-    def _stop_fault(self, fault_id: str, *, reason: str, at: float | None = None) -> None:
-        active = self.faults.pop(fault_id, None)
+    def _stop_fault(
+        self, fault_id: str, *, reason: Literal["duration", "control", "scenario", "replaced", "reset"], at: float | None = None
+    ) -> None:
+        active = self.faults.active.pop(fault_id, None)
         timer = self._fault_timers.pop(fault_id, None)
         if timer is not None:
             timer.cancel()
         if active is None:
             return
-        self.journal.record(active.spec.api, "fault.stop", {"id": fault_id, "reason": reason, "applied": active.applied}, vtime=at)
+        self.journal.record(active.spec.api, FAULT_STOP, FaultStop(fault=fault_id, reason=reason, applied=active.applied), vtime=at)
         if self.on_fault is not None:
             self.on_fault(active.spec, False)
         for listener in self.fault_listeners:
             listener(active.spec, False)
 
-    def decide_fault(self, api: str, method: str, path: str, *, streaming: bool = False) -> FaultDecision | None:
-        """The faults this request meets (None: none). Draws from each matching fault's seeded stream."""
-        if not self.faults:
-            return None
-        latency = 0.0
-        latency_ids: list[str] = []
-        chosen: ActiveFault | None = None
-        for active in list(self.faults.values()):
-            spec = active.spec
-            if spec.kind not in _REQUEST_KINDS or not spec.applies_to(api, method, path):
-                continue
-            if streaming and spec.kind in _BODY_KINDS:
-                continue
-            if spec.kind == "latency":
-                if active.draw():
-                    active.applied += 1
-                    latency += active.latency()
-                    latency_ids.append(spec.id)
-            elif chosen is None and spec.kind == "rate_limit":
-                if active.rate_limited(self.clock.now()) is not None and active.draw():
-                    chosen = active
-            elif chosen is None and active.draw():
-                chosen = active
-        if chosen is not None:
-            chosen.applied += 1
-        if chosen is None and not latency_ids:
-            return None
-        return FaultDecision(latency=latency, fault=chosen, latency_faults=tuple(latency_ids))
-
-    def decide_ws_fault(self, api: str, path: str) -> ActiveFault | None:
-        """The fault a new WebSocket handshake meets: refuse_upgrade, reset or close (first started wins)."""
-        for active in list(self.faults.values()):
-            spec = active.spec
-            if spec.kind in ("refuse_upgrade", "reset", "close") and spec.applies_to(api, "GET", path) and active.draw():
-                active.applied += 1
-                return active
-        return None
-
-    def mangle_frame(self, api: str, path: str) -> ActiveFault | None:
-        """A ``duplicate`` or ``reorder`` fault hitting this outgoing frame (drawn from its seeded stream)."""
-        for active in list(self.faults.values()):
-            spec = active.spec
-            if spec.kind in ("duplicate", "reorder") and spec.applies_to(api, "GET", path) and active.draw():
-                active.applied += 1
-                return active
-        return None
-
-    def silenced(self, api: str, path: str) -> ActiveFault | None:
-        """An active ``silence`` fault for this socket, if any."""
-        for active in self.faults.values():
-            if active.spec.kind == "silence" and active.spec.applies_to(api, "GET", path):
-                return active
-        return None
+    # -- who a credential identifies ----------------------------------------------------
+    def identify(self, api: str, headers: Sequence[tuple[bytes, bytes]], query: bytes) -> str | None:
+        """The principal a request's credentials name (``agent:1``, ``key:steady-agent``, ``user:a@b.c``), if any."""
+        domain = self.apis.get(api)
+        return domain.identify(headers, query) if domain is not None else None
 
     # -- views -------------------------------------------------------------------------
     def credentials(self) -> dict[str, list[dict[str, Any]]]:
@@ -313,7 +308,7 @@ class Runtime:
             "profiles": dict(self.profiles),
             "steps_done": self.steps_done,
             "steps_pending": [{"at": format_instant(t.when), "name": t.name} for t in self.scheduler.pending()],
-            "faults": [f.snapshot() for f in self.faults.values()],
+            "faults": [f.snapshot() for f in self.faults.active.values()],
             "apis": {name: api.snapshot() for name, api in self.apis.items()},
             "journal": {
                 "entries": len(self.journal),

@@ -1,9 +1,9 @@
 """One event loop, one uvicorn listener per API plus the control listener (DECISIONS D2).
 
-``MockServer`` composes each API's Starlette app behind the journaling/fault edge,
-binds the sockets (port 0 = ephemeral), drives the clock, and can stop listening
-on an API's port for a ``refuse`` fault. ``MockServer.in_thread()`` runs it all
-in a background thread for tests and in-process use.
+``MockServer`` composes each API's app behind the journaling/fault edge, binds the sockets
+(port 0 = ephemeral), drives the clock, and refuses connections for a ``refuse`` fault.
+``ThreadedMockServer`` runs it all in a background thread for tests and in-process use, with
+the :class:`~mockserver.control.facade.MockControl` façade's methods callable from any thread.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import socket
 import threading
 import time
@@ -25,11 +26,17 @@ from websockets.http11 import Request as WsRequest
 
 from .adapters.driver import ClockDriver
 from .adapters.edge import TRANSPORT_KEY, ApiEdge
+from .adapters.wsedge import abort
 from .apis.registry import APIS, CONTROL_PORT
 from .control.app import build_control_app
-from .core.errors import MockServerError
+from .control.facade import Duration, Instant, MockControl, ScenarioRef
+from .core.catalogue import CONN_REFUSED, HTTP_INVALID, SERVER_STARTED, ConnRefused, HttpInvalid, ServerStarted
+from .core.errors import JournalWaitTimeout, MockServerError
+from .core.journal import Entry
+from .core.query import JournalQuery, explain_miss
 from .faults.model import FaultSpec
 from .runtime import Runtime
+from .scenario.loader import resolve_scenario
 from .scenario.model import Scenario
 
 __all__ = ["MockServer", "ThreadedMockServer", "env_lines"]
@@ -37,8 +44,23 @@ __all__ = ["MockServer", "ThreadedMockServer", "env_lines"]
 T = TypeVar("T")
 
 
+def _peer(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "local"
+
+
 class _AgentfeedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, exposing the transport to the edge (resets, truncation)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        edge = self.app
+        if isinstance(edge, ApiEdge) and edge.runtime.faults:  # a refuse fault: reset the connection as it opens
+            conn = _peer(transport)
+            refused = edge.runtime.faults.at_connection(edge.api, conn=conn)
+            if refused is not None and refused.spec.how == "reset":
+                edge.runtime.journal.record(edge.api, CONN_REFUSED, ConnRefused(fault=refused.spec.id), conn=conn)
+                abort(transport)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -48,7 +70,7 @@ class _AgentfeedProtocol(HttpToolsProtocol):
         """Bytes that are not HTTP never reach the app: journal them here (D7)."""
         if isinstance(self.app, ApiEdge):
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "local"
-            self.app.runtime.journal.record(self.app.api, "http.invalid", {"status": 400, "error": msg}, conn=client, direction="in")
+            self.app.runtime.journal.record(self.app.api, HTTP_INVALID, HttpInvalid(status=400, error=msg), conn=client)
         super().send_400_response(msg)
 
 
@@ -77,7 +99,9 @@ class _Server(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when their proto says TCP
+    # (uvloop always does); without it Nagle meets the client's delayed ACK, ~40 ms a keep-alive request
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
@@ -121,6 +145,12 @@ class MockServer:
         self.listeners: dict[str, _Listener] = {}
         self.edges: dict[str, ApiEdge] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        #: the façade: everything that steers this mock goes through it
+        self.control = MockControl(runtime, poke=self._poke, urls=self.urls, control_token=control_token)
+
+    def _poke(self) -> None:
+        if self.driver is not None:
+            self.driver.poke()
 
     # -- lifecycle ---------------------------------------------------------------
     def _config(self, app: Any) -> uvicorn.Config:
@@ -140,7 +170,18 @@ class MockServer:
             timeout_graceful_shutdown=2,
         )
 
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """An exception nothing awaited (a task of ours or a library's): journaled, raised to whoever drives the mock."""
+        exc = context.get("exception")
+        if isinstance(exc, Exception) and not isinstance(exc, (ConnectionError, asyncio.CancelledError)):
+            task = context.get("task") or context.get("future")
+            name = task.get_name() if isinstance(task, asyncio.Task) else str(context.get("message", "event loop"))
+            self.runtime.report_error("task", name, exc)
+        loop.default_exception_handler(context)
+
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
         self.driver = ClockDriver(self.runtime)
         self.runtime.on_fault = self._on_fault
         apps: dict[str, tuple[str, int, Any]] = {}
@@ -151,8 +192,7 @@ class MockServer:
             edge = ApiEdge(build(self.runtime), runtime=self.runtime, api=name, driver=self.driver, error_body=error_body)
             self.edges[name] = edge
             apps[name] = (self.host, self.ports[name], edge)
-        control = build_control_app(self.runtime, self.driver, urls=self.urls, token=self.control_token)
-        apps["control"] = (self.control_host, self.control_port, control)
+        apps["control"] = (self.control_host, self.control_port, build_control_app(self.control, token=self.control_token))
         sockets: dict[str, socket.socket] = {}
         try:  # bind every port before serving any, so a taken port leaves nothing running
             for name, (host, port, _app) in apps.items():
@@ -164,7 +204,7 @@ class MockServer:
         for name, (host, _port, app) in apps.items():
             sock = sockets[name]
             listener = _Listener(name, host, sock.getsockname()[1], _Server(self._config(app)))
-            listener.task = asyncio.get_running_loop().create_task(listener.server.serve(sockets=[sock]), name=f"listen-{name}")
+            listener.task = loop.create_task(listener.server.serve(sockets=[sock]), name=f"listen-{name}")
             self.listeners[name] = listener
         while not all(lst.server.started for lst in self.listeners.values()):
             for lst in self.listeners.values():
@@ -172,11 +212,11 @@ class MockServer:
                     lst.task.result()  # re-raise a startup failure
             await asyncio.sleep(0.01)
         self.driver.start()
-        for active in list(self.runtime.faults.values()):  # refuse faults the scenario started at 0s, before we listened
-            if active.spec.kind == "refuse":
+        for active in list(self.runtime.faults.active.values()):  # refuse faults the scenario started at 0s, before we listened
+            if active.spec.kind == "refuse" and active.spec.how == "unlisten":
                 for name in list(APIS) if active.spec.api == "*" else [active.spec.api]:
                     await self._set_refusing(name, True)
-        self.runtime.journal.record("mock", "server.started", {"urls": self.urls()})
+        self.runtime.journal.record("mock", SERVER_STARTED, ServerStarted(urls=self.urls()))
 
     async def stop(self) -> None:
         for hook in self.runtime.on_stop:
@@ -200,9 +240,10 @@ class MockServer:
         names = list(APIS) if spec.api == "*" else [spec.api]
         for name in names:
             if spec.kind == "refuse":
-                task = asyncio.get_running_loop().create_task(self._set_refusing(name, started))
-                self._pending.add(task)
-                task.add_done_callback(self._pending.discard)
+                if spec.how == "unlisten":
+                    task = asyncio.get_running_loop().create_task(self._set_refusing(name, started))
+                    self._pending.add(task)
+                    task.add_done_callback(self._pending.discard)
             elif name in self.edges:
                 self.edges[name].ws.on_fault(spec, started)
 
@@ -241,52 +282,47 @@ class MockServer:
 
 
 def env_lines(server: MockServer) -> list[str]:
-    """The client-under-test contract (DECISIONS D6) for the APIs served."""
-    urls = server.urls()
-    creds = server.runtime.credentials()
-    lines = [f"MOCK_CONTROL_URL={urls['control']}"]
-    if "aitrader" in urls:
-        agent = creds["aitrader"][0]
-        lines += [f"AITRADER_BASE_URL={urls['aitrader']}", f"AITRADER_TOKEN={agent['token']}", f"AITRADER_AGENT_ID={agent['agent_id']}"]
-    if "tradeready" in urls:
-        lines.append("TRADEREADY_WS_URL=" + urls["tradeready"].replace("http://", "ws://", 1))
-        lines.append(f"TRADEREADY_API_KEY={creds['tradeready'][0]['key']}")
-    if "tradingpartners" in urls:
-        user = creds["tradingpartners"][0]
-        token = server.runtime.apis["tradingpartners"].token_for(user["email"], server.runtime.clock.now())
-        lines += [
-            f"TRADINGPARTNERS_BASE_URL={urls['tradingpartners']}",
-            f"TRADINGPARTNERS_TOKEN={token}",
-            f"TRADINGPARTNERS_EMAIL={user['email']}",
-            f"TRADINGPARTNERS_PASSWORD={user['password']}",
-        ]
-    if "cryptorobot" in urls:
-        user = creds["cryptorobot"][0]
-        lines += [
-            f"CRYPTOROBOT_URL={urls['cryptorobot']}",
-            f"CRYPTOROBOT_EMAIL={user['email']}",
-            f"CRYPTOROBOT_PASSWORD={user['password']}",
-        ]
-    if "luckylobster" in urls:
-        lines.append(f"LUCKYLOBSTER_BASE_URL={urls['luckylobster']}/api/agent/v1")
-        lines.append(f"LUCKYLOBSTER_API_KEY={creds['luckylobster'][0]['key']}")
-    return lines
+    """The client-under-test contract (DECISIONS D6), as ``KEY=VALUE`` lines."""
+    return [f"{key}={value}" for key, value in server.control.env().items()]
 
 
 class ThreadedMockServer:
-    """A :class:`MockServer` on its own event loop in a daemon thread.
+    """A :class:`MockServer` on its own event loop in a daemon thread, steered from any thread.
 
-    ``call(fn)`` runs ``fn()`` on the server's loop and returns its result, so a
-    test can move the clock or read the journal without racing the server.
+    The façade's methods (``advance``, ``emit``, ``start_fault``, ``journal``, ``url``, ``env``, ...) run
+    on the server's loop; an exception inside the server is raised again in the calling thread at
+    the next call and at ``stop()``. ``call(fn)`` runs any ``fn()`` on the loop.
     """
 
-    def __init__(self, scenario: Scenario, **options: Any) -> None:
-        runtime_keys = {"speed", "start", "profiles", "journal_limit"}
-        runtime_options = {k: options.pop(k) for k in list(options) if k in runtime_keys}
-        options.setdefault("control_port", 0)
-        options.setdefault("ports", dict.fromkeys(APIS, 0))
-        self.runtime = Runtime(scenario, real_time=time.monotonic, wall_time=time.time, **runtime_options)
-        self.server = MockServer(self.runtime, **options)
+    def __init__(
+        self,
+        scenario: ScenarioRef = "demo",
+        *,
+        speed: float | None = None,
+        start: float | None = None,
+        profiles: Mapping[str, str] | None = None,
+        journal_limit: int = 50_000,
+        host: str = "127.0.0.1",
+        ports: Mapping[str, int] | None = None,
+        control_port: int = 0,
+        control_host: str = "127.0.0.1",
+        control_token: str | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        model = scenario if isinstance(scenario, Scenario) else resolve_scenario(os.fspath(scenario))
+        self.runtime = Runtime(
+            model, real_time=time.monotonic, wall_time=time.time, speed=speed, start=start, profiles=profiles, journal_limit=journal_limit
+        )
+        self.server = MockServer(
+            self.runtime,
+            host=host,
+            ports={**dict.fromkeys(APIS, 0), **(ports or {})},
+            control_port=control_port,
+            control_host=control_host,
+            control_token=control_token,
+            log_level=log_level,
+        )
+        self.control = self.server.control
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="agentfeed-mock", daemon=True)
@@ -317,6 +353,7 @@ class ThreadedMockServer:
             self._loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
         self._loop.close()
 
+    # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> ThreadedMockServer:
         self._thread.start()
         if not self._ready.wait(30):
@@ -326,9 +363,13 @@ class ThreadedMockServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving; raises what went wrong inside the server since the last call, or if it could not stop."""
         if self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(15)
+            if self._thread.is_alive():
+                raise MockServerError("the mock server did not stop within 15 seconds (a handler that never returns?)")
+        self.control.check()
 
     def __enter__(self) -> ThreadedMockServer:
         return self.start()
@@ -336,23 +377,108 @@ class ThreadedMockServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # -- running code on the server's loop ------------------------------------------------------
     def call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on the server's loop; then raise what went wrong inside the server meanwhile."""
+
         async def run() -> T:
             return fn()
 
         return self.run(run())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+        if not self._thread.is_alive():
+            coro.close()
+            raise MockServerError("the mock server is not running (start it, or use it as a context manager)")
+        result = asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+        self.control.check()
+        return result
 
-    def advance(self, seconds: float) -> int:
-        def step() -> int:
-            ran = self.runtime.scheduler.advance(seconds)
-            if self.server.driver is not None:
-                self.server.driver.poke()
-            return ran
+    def check(self) -> None:
+        """Raise :class:`~mockserver.core.errors.ServerError` for an exception inside the server since the last call."""
+        self.call(lambda: None)
 
-        return self.call(step)
+    # -- the façade, from any thread ------------------------------------------------------------
+    def load(self, scenario: ScenarioRef) -> dict[str, Any]:
+        return self.call(lambda: self.control.load(scenario))
+
+    def reset(self) -> dict[str, Any]:
+        return self.call(self.control.reset)
+
+    def advance(self, duration: Duration) -> int:
+        """Move the virtual clock forward (``60``, ``"5m"``, a timedelta), running the timers on the way."""
+        return self.call(lambda: self.control.advance(duration))
+
+    def advance_to(self, instant: Instant) -> int:
+        return self.call(lambda: self.control.advance_to(instant))
+
+    def set_speed(self, speed: float) -> None:
+        self.call(lambda: self.control.set_speed(speed))
+
+    def now(self) -> float:
+        return self.call(self.control.now)
+
+    def clock(self) -> dict[str, Any]:
+        return self.call(self.control.clock)
+
+    def emit(self, api: str, event: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self.call(lambda: self.control.emit(api, event, data))
+
+    def start_fault(self, spec: Mapping[str, Any] | None = None, **fields: Any) -> FaultSpec:
+        """Start a fault: a spec mapping, or its fields as keywords (``kind="error", api="luckylobster", status=503``)."""
+        return self.call(lambda: self.control.start_fault({**(spec or {}), **fields}))
+
+    def stop_fault(self, fault_id: str) -> None:
+        self.call(lambda: self.control.stop_fault(fault_id))
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self.call(self.control.faults)
+
+    def journal(self, query: JournalQuery | None = None, *, limit: int | None = None, **filters: Any) -> list[Entry]:
+        """The journal's entries matching a query or filters (``kind="http.", api="luckylobster", status=200``)."""
+        return self.call(lambda: self.control.journal(query, limit=limit, **filters))
+
+    def export(self, path: str | os.PathLike[str], query: JournalQuery | None = None) -> int:
+        return self.call(lambda: self.control.export(path, query))
+
+    def wait_for(self, query: JournalQuery | None = None, *, count: int = 1, timeout: float = 10.0, **filters: Any) -> list[Entry]:
+        """Block (real time, at most ``timeout`` s) until ``count`` entries match; return the matches.
+
+        Raises :class:`~mockserver.core.errors.JournalWaitTimeout` listing the closest entries when they do not come.
+        """
+        selected = self.call(lambda: self.control.select(query, **filters))
+        arrived = threading.Event()
+        found: list[Entry] = []
+
+        def done(entries: list[Entry]) -> None:
+            found[:] = entries
+            arrived.set()
+
+        stop = self.call(lambda: self.control.watch(selected, count, done))
+        try:
+            arrived.wait(timeout)
+        finally:
+            self.call(stop)
+        if not arrived.is_set():
+            entries = self.call(lambda: list(self.control.entries()))
+            matched = sum(1 for e in entries if selected.matches(e))
+            wanted = f"waited {timeout:g} s for {count} entr{'y' if count == 1 else 'ies'} matching"
+            raise JournalWaitTimeout(explain_miss(selected, entries, wanted=wanted, found=matched))
+        return found
 
     def url(self, name: str) -> str:
-        return self.server.base_url(name)
+        """The base URL of an API (``http://127.0.0.1:<port>``) or of ``control``."""
+        return self.control.url(name)
+
+    def urls(self) -> dict[str, str]:
+        return self.control.urls()
+
+    def port(self, name: str) -> int:
+        """The port an API (or ``control``) listens on."""
+        self.control.url(name)  # an unknown name: the error that lists the known ones
+        return self.server.port(name)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The client-under-test environment (base URLs, credentials, the clock), to hand a subprocess."""
+        return self.call(self.control.env)

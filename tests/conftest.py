@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -11,6 +12,10 @@ from mockserver import ThreadedMockServer, load_builtin, scenario_from_yaml
 from mockserver.scenario.model import Scenario
 
 MockFactory = Callable[..., ThreadedMockServer]
+
+# every entry any test makes the mock record is checked against the journal catalogue (kind, direction, fields);
+# set here, before any server starts, so servers started as subprocesses check too
+os.environ["AGENTFEED_JOURNAL_STRICT"] = "1"
 
 
 @pytest.fixture

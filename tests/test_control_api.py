@@ -103,9 +103,10 @@ def test_emit_and_faults(make_mock: MockFactory, http: httpx.Client) -> None:
 def test_token_guard_and_openapi_document(http: httpx.Client) -> None:
     with ThreadedMockServer(load_builtin("luckylobster/action-needed"), speed=0, control_token="s3cret") as mock:
         control = mock.url("control") + "/_mock"
-        assert call(http, "GET", f"{control}/health")[0] == 401
-        assert call(http, "GET", f"{control}/health", headers={"X-Mock-Token": "s3cret"})[0] == 200
-        assert call(http, "GET", f"{control}/health", headers={"Authorization": "Bearer s3cret"})[0] == 200
+        assert call(http, "GET", f"{control}/health")[0] == 200, "health needs no token: a script waits on it"
+        assert call(http, "GET", f"{control}/clock")[0] == 401
+        assert call(http, "GET", f"{control}/clock", headers={"X-Mock-Token": "s3cret"})[0] == 200
+        assert call(http, "GET", f"{control}/clock", headers={"Authorization": "Bearer s3cret"})[0] == 200
         document = http.get(f"{control}/openapi.json").json()
         assert document["openapi"].startswith("3.1")
         assert http.get(f"{control}/openapi/luckylobster.json", headers={"X-Mock-Token": "s3cret"}).json()["openapi"].startswith("3.1")

@@ -255,7 +255,7 @@ def test_at_jwt_expiry_the_server_disconnects_and_the_stale_token_is_refused(mak
         await fresh.close()
 
     run(main())
-    assert [e.data["user"] for e in journal(mock, "sio.jwt-expired")] == [EMAIL]
+    assert [e.data["user"] for e in journal(mock, "sio.jwt_expired")] == [EMAIL]
     kicks = journal(mock, "sio.kick")
     assert [k.data["reason"] for k in kicks] == ["jwt expired"]
     disconnect = next(e for e in journal(mock) if e.data.get("sio") == "DISCONNECT" and e.direction == "out")
@@ -356,7 +356,7 @@ def test_a_transport_close_makes_the_client_reconnect_and_a_server_disconnect_do
 
     run(main())
     closes = [e for e in mock.call(lambda: mock.runtime.journal.query()) if e.kind == "ws.close" and e.api == "cryptorobot"]
-    assert closes[0].data["code"] == 1001 and closes[0].data["by"] == "server"
+    assert closes[0].data["code"] == 1001 and closes[0].data["by"] == "fault"
     assert [k.data["reason"] for k in journal(mock, "sio.kick")] == ["server disconnect"]
 
 

@@ -52,7 +52,7 @@ def test_error_with_body_headers_and_retry_after_in_the_apis_own_shape(make_mock
     assert (response.headers["retry-after"], response.headers["x-fault"]) == ("30", "yes")
     custom, url = start(make_mock, kind="error", status=500, body="<html>oops</html>")
     assert get(url).text == "<html>oops</html>"
-    assert outcomes(mock)[-1] == (503, None, "fault-1")
+    assert outcomes(mock)[-1] == (503, "error", "fault-1")
 
 
 def test_rate_limit_window_then_retry_after_on_the_virtual_clock(make_mock: MockFactory) -> None:
@@ -141,9 +141,33 @@ def test_dribbled_body_arrives_in_chunks_over_virtual_time(make_mock: MockFactor
     assert outcomes(mock)[0][1] == "dribbled"
 
 
-def test_refuse_connections_for_a_while(make_mock: MockFactory) -> None:
-    mock, url = start(make_mock, kind="refuse", duration="2m")
-    port = mock.server.port("luckylobster")
+def refused(port: int) -> bool:
+    """Connect and read: True when the connection is reset as it opens (a refuse fault)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+            raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            return raw.recv(100) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+def test_refuse_resets_each_connection_as_it_opens_and_journals_every_attempt(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, id="down", kind="refuse", duration="2m")
+    port = mock.port("luckylobster")
+    assert refused(port)
+    with pytest.raises(httpx.TransportError):
+        get(url)
+    attempts = mock.journal(kind="conn.refused", api="luckylobster")
+    assert len(attempts) == 2 and {e.data["fault"] for e in attempts} == {"down"} and all(e.conn for e in attempts)
+    assert mock.journal(kind="http.request") == [], "a refused connection never gets to send a request"
+    mock.advance(120)
+    assert get(url).status_code == 200
+    assert mock.journal(kind="fault.stop", fault="down")[0].data["applied"] == 2
+
+
+def test_refuse_unlisten_stops_listening_for_a_while(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock, kind="refuse", how="unlisten", duration="2m")
+    port = mock.port("luckylobster")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     with pytest.raises(httpx.ConnectError):
@@ -197,10 +221,14 @@ def test_a_reset_releases_requests_waiting_on_a_latency_fault(make_mock: MockFac
     assert box["r"].status_code == 200, "the waiting request is answered, not left hanging"
 
 
-def test_a_refuse_fault_at_zero_seconds_refuses_from_the_start(make_mock: MockFactory) -> None:
-    mock = make_mock(yaml=SCENARIO + "timeline:\n  - {at: 0s, fault: {kind: refuse, api: luckylobster, duration: 1m}}\n")
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=2).close()
+@pytest.mark.parametrize("how", ["reset", "unlisten"])
+def test_a_refuse_fault_at_zero_seconds_refuses_from_the_start(make_mock: MockFactory, how: str) -> None:
+    mock = make_mock(yaml=SCENARIO + f"timeline:\n  - {{at: 0s, fault: {{kind: refuse, how: {how}, api: luckylobster, duration: 1m}}}}\n")
+    if how == "reset":
+        assert refused(mock.port("luckylobster"))
+    else:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", mock.port("luckylobster")), timeout=2).close()
 
 
 @pytest.mark.parametrize(
@@ -230,8 +258,8 @@ def test_a_client_that_leaves_mid_body_is_journaled_with_what_it_sent(make_mock:
         raw.sendall(b'POST /api/agent/v1/settlements/redeem HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"dryRun": tr')
         threading.Event().wait(0.3)  # let the server read the partial body (real time: socket I/O, not protocol time)
     for _ in range(50):
-        partial = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.request" and e.data.get("outcome")])
+        partial = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.request" and e.data.get("incomplete")])
         if partial:
             break
         threading.Event().wait(0.05)
-    assert partial[0].data["body"] == '{"dryRun": tr' and partial[0].data["outcome"] == "client disconnected"
+    assert partial[0].data["body"] == '{"dryRun": tr' and partial[0].data["incomplete"] is True

@@ -219,11 +219,11 @@ def _aitrader_routes() -> tuple[set[tuple[str, str]], set[str]]:
 
 def _control_routes() -> set[tuple[str, str]]:
     from mockserver import Runtime, scenario_from_yaml
-    from mockserver.adapters.driver import ClockDriver
     from mockserver.control.app import build_control_app
+    from mockserver.control.facade import MockControl
 
     runtime = Runtime(scenario_from_yaml("id: t\ndescription: routes\nclock: {start: '2026-03-09T12:00:00Z'}\n"))
-    app = build_control_app(runtime, ClockDriver(runtime), urls=dict)
+    app = build_control_app(MockControl(runtime))
     return {(method.lower(), route.path) for route in app.routes for method in route.methods or () if method != "HEAD"}
 
 
@@ -672,10 +672,14 @@ def test_live_routing_errors(ll_live: tuple[Any, Recorder]) -> None:
 @pytest.fixture
 def control_live(control: dict[str, Any]) -> Iterator[tuple[Any, Recorder]]:
     runtime = _runtime()
-    from mockserver.adapters.driver import ClockDriver
     from mockserver.control.app import build_control_app
+    from mockserver.control.facade import MockControl
 
-    app = build_control_app(runtime, ClockDriver(runtime), urls=lambda: {"control": "http://127.0.0.1:8700"}, token="sekrit")
+    urls = {
+        name: f"http://127.0.0.1:{8700 + i}"
+        for i, name in enumerate(("control", "aitrader", "luckylobster", "tradeready", "cryptorobot", "tradingpartners"))
+    }
+    app = build_control_app(MockControl(runtime, urls=lambda: dict(urls), control_token="sekrit"), token="sekrit")
     yield runtime, Recorder(control, _client(app), {"X-Mock-Token": "sekrit"})
 
 
@@ -723,7 +727,8 @@ def test_live_control_routes(control_live: tuple[Any, Recorder]) -> None:
     inline = b"id: inline\ndescription: from YAML\n"
     call("POST", "/_mock/scenario", content=inline, headers={"content-type": "application/yaml"}, expect=200)
     call.auth = {}
-    call("GET", "/_mock/health", expect=401)
+    call("GET", "/_mock/clock", expect=401)
+    call("GET", "/_mock/health", expect=200)
     call("GET", "/_mock/openapi.json", expect=200)
     call.auth = {"Authorization": "Bearer sekrit"}
     call("GET", "/_mock/health", expect=200)

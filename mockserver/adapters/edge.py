@@ -1,35 +1,57 @@
 """The edge of every API: journal each request and response, apply HTTP faults.
 
-``ApiEdge`` wraps an API's ASGI app. For each HTTP request it records
-``http.request``, asks the runtime which faults apply, waits any latency on the
-virtual clock, then either answers normally, or applies the fault, and records
-``http.response`` with what the client really got (status, headers, body, or
-the outcome ``reset`` / ``empty`` / ``truncated``). A ``Date`` header from the
-virtual clock replaces the server's wall-clock one.
+``ApiEdge`` wraps an API's ASGI app. For each HTTP request it records ``http.request`` (with
+the principal its credentials name), asks the runtime's fault board which faults apply, waits
+any latency on the virtual clock, then either answers normally or applies the fault, and
+records ``http.response`` naming the request, with one ``outcome``: what the client really
+got. A ``Date`` header from the virtual clock replaces the server's wall-clock one.
+
+An event stream (``text/event-stream``) is a session (``sse-N``) from its response head to its
+one end (``sse.end``, or ``sse.reset`` when the stream cuts it); each frame is an ``sse.frame``.
+Engine.IO requests (an app with an ``eio_path``) belong to their Engine.IO session (``eio-N``),
+found by the ``sid`` query parameter, or opened by the handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import socket
-import struct
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 
+from ..core.catalogue import (
+    HTTP_ABORTED,
+    HTTP_REQUEST,
+    HTTP_RESPONSE,
+    SSE_END,
+    SSE_FRAME,
+    HttpAborted,
+    HttpRequest,
+    HttpResponse,
+    Outcome,
+    SseEnd,
+    SseFrame,
+)
+from ..core.sessions import Session
 from ..faults.model import ActiveFault
 from ..runtime import Runtime
 from .driver import ClockDriver
-from .wsedge import TRANSPORT_KEY, WebSocketEdge
+from .wsedge import SESSION_KEY, TRANSPORT_KEY, WebSocketEdge, abort
 
-__all__ = ["FRAMES_KEY", "TRANSPORT_KEY", "ApiEdge", "connection_id"]
+__all__ = ["FRAMES_KEY", "SESSION_KEY", "SSE_META_KEY", "TRANSPORT_KEY", "ApiEdge", "RawHeaders", "connection_id", "end_stream"]
 
 #: An event stream's body message may carry several SSE frames in one chunk (one write): this key of
 #: the message lists them, so that the journal still has one ``sse.frame`` entry per frame.
 FRAMES_KEY = "agentfeed.frames"
+#: An event stream's body message may say more about the frame(s) it carries, for their ``sse.frame``
+#: entries: ``replay``, ``duplicate``, ``reordered``, ``partial``, ``fault``; ``text`` (journal this
+#: text, the whole frame, instead of the body); ``piece`` (a piece of a dribbled frame: journaled whole
+#: with its last piece).
+SSE_META_KEY = "agentfeed.sse"
 
 ASGIApp = Callable[..., Any]
 Message = dict[str, Any]
@@ -76,7 +98,7 @@ class RawHeaders(Mapping[str, str]):
         return repr(self._dict())
 
     def __reduce__(self) -> tuple[type[RawHeaders], tuple[list[tuple[bytes, bytes]]]]:
-        return (RawHeaders, (self._raw,))
+        return (RawHeaders, (self._raw,))  # spilled undecoded: decoding costs only when someone reads them
 
 
 def _body_text(body: bytes) -> str:
@@ -86,6 +108,23 @@ def _body_text(body: bytes) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         return body.decode("latin-1")
+
+
+def _sse_frame(path: str, frame: bytes, meta: Mapping[str, Any] | None) -> SseFrame:
+    data = SseFrame(path=path, text=_body_text(frame))
+    if meta:
+        for flag in ("replay", "duplicate", "reordered", "partial", "fault"):
+            if flag in meta:
+                data[flag] = meta[flag]
+    return data
+
+
+def end_stream(runtime: Runtime, api: str, session: Session, kind: Any, data: Any, *, direction: str = "out") -> None:
+    """Journal an event stream's one end (``sse.end`` or ``sse.reset``) and end its session; later calls do nothing."""
+    if session.ended:
+        return
+    runtime.journal.record(api, kind, data, session=session, direction=direction)  # type: ignore[arg-type]
+    runtime.sessions.end(session)
 
 
 class _DateHeader:
@@ -120,35 +159,56 @@ class ApiEdge:
         self.driver = driver
         self.error_body = error_body
         self.date = _DateHeader(runtime)
-        self.ws = WebSocketEdge(app, runtime=runtime, api=api)
+        #: the path prefix of an Engine.IO endpoint in this app ("/socket.io/"), if it has one
+        self.eio_path: str | None = getattr(app, "eio_path", None)
+        self.ws = WebSocketEdge(app, runtime=runtime, api=api, resolve=self._eio_session if self.eio_path else None)
+
+    def _eio_session(self, scope: dict[str, Any], conn: str, principal: str | None) -> Session | None:
+        """The Engine.IO session of a request to the app's Engine.IO path: by its ``sid``, or new (a handshake)."""
+        assert self.eio_path is not None
+        if not (scope["path"].rstrip("/") + "/").startswith(self.eio_path):
+            return None
+        sid = (parse_qs(scope["query_string"].decode("latin-1")).get("sid") or [None])[0]
+        if sid is not None:
+            return self.runtime.sessions.find(self.api, f"eio:{sid}")
+        return self.runtime.sessions.open(self.api, "eio", conn, principal)
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] == "websocket":
+        kind = scope["type"]
+        if kind == "websocket":
             await self.ws(scope, receive, send, connection_id(scope))
             return
-        if scope["type"] != "http":
+        if kind != "http":
             await self.app(scope, receive, send)
             return
-        journal = self.runtime.journal
+        runtime, api = self.runtime, self.api
+        journal = runtime.journal
         conn = connection_id(scope)
+        method, path = scope["method"], scope["path"]
+        principal = runtime.identify(api, scope["headers"], scope["query_string"])
+        session = self._eio_session(scope, conn, principal) if self.eio_path is not None else None
+        if session is not None:
+            scope[SESSION_KEY] = session
+            principal = session.principal or principal
         # read the request body up front so it is journaled even if the app never reads it
         chunks: list[bytes] = []
         message: Message = await receive()
         while True:
             if message["type"] == "http.disconnect":  # gone mid-body: keep what did arrive
                 journal.record(
-                    self.api,
-                    "http.request",
-                    {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "query": scope["query_string"].decode("latin-1"),
-                        "headers": RawHeaders(scope["headers"]),
-                        "body": _body_text(b"".join(chunks)),
-                        "outcome": "client disconnected",
-                    },
+                    api,
+                    HTTP_REQUEST,
+                    HttpRequest(
+                        method=method,
+                        path=path,
+                        query=scope["query_string"].decode("latin-1"),
+                        headers=RawHeaders(scope["headers"]),
+                        body=_body_text(b"".join(chunks)),
+                        incomplete=True,
+                    ),
                     conn=conn,
-                    direction="in",
+                    session=session,
+                    principal=principal,
                 )
                 return
             chunks.append(message.get("body", b""))
@@ -156,72 +216,91 @@ class ApiEdge:
                 break
             message = await receive()
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        method, path = scope["method"], scope["path"]
-        journal.record(
-            self.api,
-            "http.request",
-            {
-                "method": method,
-                "path": path,
-                "query": scope["query_string"].decode("latin-1"),
-                "headers": RawHeaders(scope["headers"]),
-                "body": _body_text(body),
-            },
+        request = journal.record(
+            api,
+            HTTP_REQUEST,
+            HttpRequest(
+                method=method,
+                path=path,
+                query=scope["query_string"].decode("latin-1"),
+                headers=RawHeaders(scope["headers"]),
+                body=_body_text(body),
+            ),
             conn=conn,
-            direction="in",
-        )
-        replayed = False
+            session=session,
+            principal=principal,
+        ).seq
+        exchange = _Exchange(self, scope, receive, conn, path, request, principal, session)
 
         async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
+            if not exchange.replayed:
+                exchange.replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
             following: Message = await receive()
+            if following["type"] == "http.disconnect":
+                exchange.client_left()
             return following
 
-        decision = None
-        if self.runtime.faults:
+        board = runtime.faults
+        if board:
             # an event stream's body never ends: faults that rework a whole body are the stream's own business
             accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
-            decision = self.runtime.decide_fault(self.api, method, path, streaming=b"text/event-stream" in accept)
-        fault: ActiveFault | None = None
-        if decision is not None:
-            if decision.latency > 0:
-                journal.record(
-                    self.api,
-                    "fault.applied",
-                    {"ids": list(decision.latency_faults), "kind": "latency", "delay": decision.latency, "path": path},
-                    conn=conn,
-                )
-                await self.driver.sleep(decision.latency)
-            fault = decision.fault
-        if fault is None:
-            await self._pass_through(scope, replay, send, conn, path)
-            return
-        spec = fault.spec
-        journal.record(self.api, "fault.applied", {"id": spec.id, "kind": spec.kind, "path": path}, conn=conn)
-        if spec.kind in ("error", "rate_limit"):
-            await self._error(send, fault, conn, path)
-        elif spec.kind in ("reset", "empty"):
-            self._close(scope, reset=spec.kind == "reset")
-            journal.record(
-                self.api,
-                "http.response",
-                {"path": path, "status": None, "outcome": spec.kind, "fault": spec.id},
-                conn=conn,
-                direction="out",
+            decision = board.at_request(
+                api, method, path, now=runtime.clock.now(), streaming=b"text/event-stream" in accept, conn=conn, principal=principal
             )
-            await self._await_disconnect(receive)
-        else:  # truncate, malformed, dribble: mangle the real answer
-            await self._answer(scope, replay, send, conn, path, fault)
+            if decision is not None:
+                if decision.latency > 0:
+                    await self.driver.sleep(decision.latency)
+                if decision.fault is not None:
+                    await exchange.faulted(decision.fault, replay, send)
+                    return
+        await exchange.pass_through(replay, send)
+
+
+class _Exchange:
+    """One HTTP request and what the client gets for it (a plain answer, a fault's, or an event stream)."""
+
+    __slots__ = ("api", "conn", "edge", "path", "principal", "receive", "replayed", "request", "runtime", "scope", "session", "stream")
+
+    def __init__(
+        self,
+        edge: ApiEdge,
+        scope: dict[str, Any],
+        receive: Callable[..., Any],
+        conn: str,
+        path: str,
+        request: int,
+        principal: str | None,
+        session: Session | None,
+    ) -> None:
+        self.edge = edge
+        self.runtime = edge.runtime
+        self.api = edge.api
+        self.scope = scope
+        self.receive = receive
+        self.conn = conn
+        self.path = path
+        self.request = request
+        self.principal = principal
+        self.session = session  # an Engine.IO session, or the event stream's once it starts
+        self.stream: Session | None = None
+        self.replayed = False
+
+    def _respond(self, data: HttpResponse) -> None:
+        self.runtime.journal.record(self.api, HTTP_RESPONSE, data, conn=self.conn, session=self.session, principal=self.principal)
+
+    def client_left(self) -> None:
+        """The client went away: an open event stream ends, by the client."""
+        stream = self.stream
+        if stream is not None and not stream.ended:
+            end_stream(self.runtime, self.api, stream, SSE_END, SseEnd(path=self.path, by="client"), direction="in")
 
     # -- answering ----------------------------------------------------------------
-    async def _pass_through(
-        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str
-    ) -> None:
+    async def pass_through(self, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         """No fault: forward each message as the app sends it, adding the virtual Date, and journal the answer."""
-        record: dict[str, Any] = {"path": path}
+        runtime, api, edge = self.runtime, self.api, self.edge
+        journal = runtime.journal
+        record = HttpResponse(request=self.request, path=self.path, status=None, outcome="answered")
         parts: list[bytes] = []
         streaming = False  # an event stream: journal the head at once, then each chunk (an SSE frame) as it goes
 
@@ -230,7 +309,7 @@ class ApiEdge:
             kind = message["type"]
             if kind == "http.response.start":
                 # uvicorn runs with date_header=False and our apps set no Date: the virtual one is the only one
-                headers = [*message.get("headers", ()), (b"date", self.date())]
+                headers = [*message.get("headers", ()), (b"date", edge.date())]
                 record["status"] = message["status"]
                 record["headers"] = RawHeaders(headers)
                 message["headers"] = headers  # each message is the app's fresh dict: no copy needed
@@ -239,44 +318,91 @@ class ApiEdge:
                         streaming = value.startswith(b"text/event-stream")
                         break
                 if streaming:
-                    self.runtime.journal.record(self.api, "http.response", {**record, "stream": True}, conn=conn, direction="out")
+                    if self.session is None:  # the stream is a session from here to its end
+                        self.stream = self.session = runtime.sessions.open(api, "sse", self.conn, self.principal)
+                        self.scope[SESSION_KEY] = self.stream
+                    record["outcome"] = "stream"
+                    self._respond(record)
             elif kind == "http.response.body" and streaming:
-                frames = message.pop(FRAMES_KEY, None)  # several frames in one chunk: each is its own entry
-                if frames is not None:
-                    self.runtime.journal.record_many(
-                        self.api, "sse.frame", [{"path": path, "text": _body_text(frame)} for frame in frames], conn=conn, direction="out"
-                    )
-                elif chunk := message.get("body", b""):
-                    self.runtime.journal.record(
-                        self.api, "sse.frame", {"path": path, "text": _body_text(chunk)}, conn=conn, direction="out"
-                    )
-                if not message.get("more_body", False):
-                    self.runtime.journal.record(self.api, "sse.end", {"path": path, "by": "server"}, conn=conn, direction="out")
+                self._stream_body(message)
             elif kind == "http.response.body":
                 body = message.get("body", b"")
                 if message.get("more_body", False):
                     parts.append(body)
                 else:  # one message carries the whole body in the common case: no join
                     record["body"] = _body_text(b"".join((*parts, body)) if parts else body)
-                    self.runtime.journal.record(self.api, "http.response", record, conn=conn, direction="out")
+                    self._respond(record)
             try:
                 await send(message)
             except Exception as exc:  # the client went away: say so, then let the server clean up
-                self.runtime.journal.record(
-                    self.api, "http.send_failed", {"path": path, "error": f"{type(exc).__name__}: {exc}"}, conn=conn
+                journal.record(
+                    api,
+                    HTTP_ABORTED,
+                    HttpAborted(request=self.request, path=self.path, error=f"{type(exc).__name__}: {exc}"),
+                    conn=self.conn,
+                    session=self.session,
+                    principal=self.principal,
                 )
                 raise
 
         try:
-            await self.app(scope, receive, tap)
+            await edge.app(self.scope, receive, tap)
         except Exception as exc:
-            if "status" not in record:  # nothing sent yet: the API's own 500 answer
-                await self._server_error(scope, receive, tap, exc)
+            runtime.report_error("handler", f"{api} {self.scope['method']} {self.path}", exc)
+            if record["status"] is None:  # nothing sent yet: the API's own 500 answer
+                await self._server_error(receive, tap, exc)
             raise
 
-    async def _answer(
-        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, path: str, fault: ActiveFault
-    ) -> None:
+    def _stream_body(self, message: Message) -> None:
+        stream = self.stream
+        frames = message.pop(FRAMES_KEY, None)  # several frames in one chunk: each is its own entry
+        meta = message.pop(SSE_META_KEY, None)
+        if stream is None:
+            return
+        journal = self.runtime.journal
+        if frames is not None:
+            first = journal.record_many(self.api, SSE_FRAME, [_sse_frame(self.path, f, meta) for f in frames], session=stream)
+            for offset, frame in enumerate(frames):
+                stream.recent.append((first + offset, len(frame)))
+        elif meta is not None:  # a frame a fault touched: its flags, or a piece of a dribbled frame
+            if not meta.get("piece"):
+                entry = journal.record(
+                    self.api, SSE_FRAME, _sse_frame(self.path, meta.get("text", message.get("body", b"")), meta), session=stream
+                )
+                stream.recent.append((entry.seq, len(message.get("body", b""))))
+        elif chunk := message.get("body", b""):
+            entry = journal.record(self.api, SSE_FRAME, SseFrame(path=self.path, text=_body_text(chunk)), session=stream)
+            stream.recent.append((entry.seq, len(chunk)))
+        if not message.get("more_body", False):
+            data = SseEnd(path=self.path, by="fault" if stream.fault is not None else "server")
+            if stream.fault is not None:
+                data["fault"] = stream.fault
+            end_stream(self.runtime, self.api, stream, SSE_END, data)
+
+    async def _server_error(self, receive: Callable[..., Any], send: Callable[..., Any], exc: Exception) -> None:
+        """An unhandled exception before any answer: an ``ApiRouter`` answers 500 in the API's own shape.
+
+        (A full Starlette app answers by itself, in its ServerErrorMiddleware.) The exception goes on to
+        the server either way, which logs it.
+        """
+        server_error = getattr(self.edge.app, "server_error", None)
+        if server_error is not None:
+            await server_error(self.scope, receive, send, exc)
+
+    # -- faults ---------------------------------------------------------------------------
+    async def faulted(self, fault: ActiveFault, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        spec = fault.spec
+        if spec.kind in ("error", "rate_limit"):
+            await self._error(send, fault)
+        elif spec.kind in ("reset", "empty"):
+            self._close(reset=spec.kind == "reset")
+            outcome: Outcome = "reset" if spec.kind == "reset" else "empty"
+            self._respond(HttpResponse(request=self.request, path=self.path, status=None, outcome=outcome, fault=spec.id))
+            await self._await_disconnect()
+        else:  # truncate, malformed, dribble: mangle the real answer
+            await self._mangle(receive, send, fault)
+
+    async def _mangle(self, receive: Callable[..., Any], send: Callable[..., Any], fault: ActiveFault) -> None:
         """A mangling fault (truncate, malformed, dribble): buffer the real answer, then deliver it damaged."""
         start: Message | None = None
         parts: list[bytes] = []
@@ -289,72 +415,57 @@ class ApiEdge:
                 parts.append(message.get("body", b""))
                 if not message.get("more_body", False):
                     assert start is not None
-                    await self._deliver(scope, send, receive, start, b"".join(parts), conn, path, fault)
+                    await self._deliver(send, start, b"".join(parts), fault)
             else:
                 await send(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await self.edge.app(self.scope, receive, capture)
         except Exception as exc:
+            self.runtime.report_error("handler", f"{self.api} {self.scope['method']} {self.path}", exc)
             if start is None:  # nothing answered yet: the API's own 500 answer, damaged like any other
-                await self._server_error(scope, receive, capture, exc)
+                await self._server_error(receive, capture, exc)
             raise
 
-    async def _server_error(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], exc: Exception) -> None:
-        """An unhandled exception before any answer: an ``ApiRouter`` answers 500 in the API's own shape.
-
-        (A full Starlette app answers by itself, in its ServerErrorMiddleware.) The exception goes on to
-        the server either way, which logs it.
-        """
-        server_error = getattr(self.app, "server_error", None)
-        if server_error is not None:
-            await server_error(scope, receive, send, exc)
-
-    async def _deliver(
-        self,
-        scope: dict[str, Any],
-        send: Callable[..., Any],
-        receive: Callable[..., Any],
-        start: Message,
-        body: bytes,
-        conn: str,
-        path: str,
-        fault: ActiveFault,
-    ) -> None:
-        headers = [*start.get("headers", ()), (b"date", self.date())]
+    async def _deliver(self, send: Callable[..., Any], start: Message, body: bytes, fault: ActiveFault) -> None:
+        headers = [*start.get("headers", ()), (b"date", self.edge.date())]
         status = start["status"]
-        record: dict[str, Any] = {"path": path, "status": status, "headers": RawHeaders(headers)}
-        if fault.spec.kind == "malformed":
+        spec = fault.spec
+        record = HttpResponse(
+            request=self.request, path=self.path, status=status, outcome="answered", headers=RawHeaders(headers), fault=spec.id
+        )
+        if spec.kind == "malformed":
             garbage = body[: max(1, len(body) // 2)] + b'\x00\xff{"malformed'
             headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(garbage)).encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": garbage})
-            record.update(body=_body_text(garbage), outcome="malformed", fault=fault.spec.id)
-        elif fault.spec.kind == "truncate":
-            cut = body[: int(len(body) * fault.spec.fraction)]
+            record["body"], record["outcome"] = _body_text(garbage), "malformed"
+        elif spec.kind == "truncate":
+            cut = body[: int(len(body) * spec.fraction)]
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": cut, "more_body": True})
             await asyncio.sleep(0)  # let the transport write what was sent before it closes
-            self._close(scope, reset=False)
-            record.update(body=_body_text(cut), outcome="truncated", sent_bytes=len(cut), full_bytes=len(body), fault=fault.spec.id)
-            self.runtime.journal.record(self.api, "http.response", record, conn=conn, direction="out")
-            await self._await_disconnect(receive)
+            self._close(reset=False)
+            record["body"], record["outcome"] = _body_text(cut), "truncated"
+            record["sent_bytes"], record["full_bytes"] = len(cut), len(body)
+            self._respond(record)
+            await self._await_disconnect()
             return
         else:  # dribble
             await send({"type": "http.response.start", "status": status, "headers": headers})
-            chunks = max(1, fault.spec.chunks)
+            chunks = max(1, spec.chunks)
             size = max(1, math.ceil(len(body) / chunks))
             pieces = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
                 await send({"type": "http.response.body", "body": piece, "more_body": not last})
                 if not last:
-                    await self.driver.sleep(fault.spec.interval)
-            record.update(body=_body_text(body), outcome="dribbled", chunks=len(pieces), fault=fault.spec.id)
-        self.runtime.journal.record(self.api, "http.response", record, conn=conn, direction="out")
+                    await self.edge.driver.sleep(spec.interval)
+            record["body"], record["outcome"], record["chunks"] = _body_text(body), "dribbled", len(pieces)
+        self._respond(record)
 
-    async def _error(self, send: Callable[..., Any], fault: ActiveFault, conn: str, path: str) -> None:
+    async def _error(self, send: Callable[..., Any], fault: ActiveFault) -> None:
         spec = fault.spec
         status = spec.status
         retry_after = spec.retry_after
@@ -363,7 +474,7 @@ class ApiEdge:
             retry_after = retry_after if retry_after is not None else max(1.0, window_left)
         if spec.body is None:
             reason = "Too Many Requests" if status == 429 else "Service Unavailable" if status == 503 else "Error"
-            payload = self.error_body(status, reason)
+            payload = self.edge.error_body(status, reason)
         else:
             payload = spec.body
         if status in (204, 304):  # these carry no body
@@ -374,41 +485,37 @@ class ApiEdge:
         else:
             body = str(payload).encode()
             content_type = b"text/plain; charset=utf-8"
-        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), (b"date", self.date())]
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), (b"date", self.edge.date())]
         headers += [(k.lower().encode(), v.encode()) for k, v in spec.headers.items()]
         if retry_after is not None:
             headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self.runtime.journal.record(
-            self.api,
-            "http.response",
-            {"path": path, "status": status, "headers": RawHeaders(headers), "body": _body_text(body), "fault": spec.id},
-            conn=conn,
-            direction="out",
+        self._respond(
+            HttpResponse(
+                request=self.request,
+                path=self.path,
+                status=status,
+                outcome="error",
+                headers=RawHeaders(headers),
+                body=_body_text(body),
+                fault=spec.id,
+            )
         )
 
     # -- closing the connection ----------------------------------------------------------
-    @staticmethod
-    def _close(scope: dict[str, Any], *, reset: bool) -> None:
-        transport = (scope.get("extensions") or {}).get(TRANSPORT_KEY)
+    def _close(self, *, reset: bool) -> None:
+        transport = (self.scope.get("extensions") or {}).get(TRANSPORT_KEY)
         if transport is None:
             raise RuntimeError("this fault needs the agentfeed uvicorn protocol (mockserver.server)")
         if reset:
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                except OSError:
-                    pass
-            transport.abort()
+            abort(transport)
         else:
             transport.close()
 
-    @staticmethod
-    async def _await_disconnect(receive: Callable[..., Any]) -> None:
+    async def _await_disconnect(self) -> None:
         """Wait until the server saw the close, so it does not try to answer 500."""
         while True:
-            message = await receive()
+            message = await self.receive()
             if message["type"] == "http.disconnect":
                 return

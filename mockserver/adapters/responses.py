@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 
-from ..core.journal import json_default
+from ..core.journal import dumps_json
 from ..core.reply import Reply
 
 __all__ = ["JSONBytesResponse", "reply_response", "send_reply"]
@@ -20,7 +19,7 @@ class JSONBytesResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=json_default)
+        return dumps_json(content)  # orjson; what it refuses (integers beyond 64 bits) the standard library
 
 
 def reply_response(reply: Reply, extra_headers: Mapping[str, str] | None = None) -> Response:
@@ -32,7 +31,7 @@ def reply_response(reply: Reply, extra_headers: Mapping[str, str] | None = None)
 
 async def send_reply(send: Send, reply: Reply, extra_headers: Mapping[str, str] | None = None) -> None:
     """Send ``reply`` as JSON straight to ASGI ``send`` (the hot path: no Response object)."""
-    body = orjson.dumps(reply.body, default=json_default)
+    body = dumps_json(reply.body)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     merged = {**extra_headers, **reply.headers} if extra_headers else reply.headers
     for name, value in merged.items():

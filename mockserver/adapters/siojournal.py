@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal, cast
 from urllib.parse import parse_qs
 
+from ..core.catalogue import SIO_INVALID, SIO_PACKET, Direction, SioInvalid, SioPacket
+from ..core.sessions import Session
 from ..core.sio_codec import decode_eio, decode_payload, problem
 from ..runtime import Runtime
-from .edge import connection_id
+from .edge import SESSION_KEY
 
 __all__ = ["PacketJournal"]
 
 Message = dict[str, Any]
+_Transport = Literal["polling", "websocket"]
 #: Binary attachments are journaled by their first bytes (hex), length and SHA-256.
 BINARY_HEAD = 1024
 
@@ -79,27 +82,43 @@ class PacketJournal:
         self.runtime = runtime
         self.api = api
         self.path = path
+        #: the edge finds Engine.IO sessions under this path (by the ``sid`` query parameter)
+        self.eio_path = path
         self.on_handshake = on_handshake
         self.on_invalid = on_invalid  # end an Engine.IO session (by its sid) that sent a refused packet
         self.attachments = _Attachments()
 
-    def _record(self, packets: list[dict[str, Any]], conn: str, direction: str, transport: str, sid: str | None) -> None:
+    def _record(
+        self,
+        packets: list[dict[str, Any]],
+        conn: str,
+        direction: Direction,
+        transport: _Transport,
+        sid: str | None,
+        session: Session | None,
+    ) -> None:
+        journal = self.runtime.journal
         for packet in packets:
-            self.runtime.journal.record(
-                self.api, "sio.packet", {**packet, "transport": transport, "eio_sid": sid}, conn=conn, direction=direction
-            )
+            data = cast(SioPacket, {**packet, "transport": transport, "eio_sid": sid})
+            journal.record(self.api, SIO_PACKET, data, conn=conn, session=session, direction=direction)
 
-    def _invalid(self, reason: str, conn: str, transport: str, sid: str | None) -> None:
+    def _opened(self, session: Session | None, sid: str) -> None:
+        """The handshake's open packet named the Engine.IO session: later requests find it by that sid."""
+        if session is not None:
+            self.runtime.sessions.alias(session, f"eio:{sid}")
+
+    def _invalid(self, reason: str, conn: str, transport: _Transport, sid: str | None, session: Session | None) -> None:
         self.attachments.forget(sid)
         self.runtime.journal.record(
-            self.api, "sio.invalid", {"reason": reason, "transport": transport, "eio_sid": sid}, conn=conn, direction="internal"
+            self.api, SIO_INVALID, SioInvalid(reason=reason, transport=transport, eio_sid=sid), conn=conn, session=session
         )
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] not in ("http", "websocket") or not (scope["path"].rstrip("/") + "/").startswith(self.path):
             await self.app(scope, receive, send)
             return
-        conn = connection_id(scope)
+        client = scope.get("client")
+        conn = f"{client[0]}:{client[1]}" if client else "local"
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         sid: str | None = (query.get("sid") or [None])[0]
         if sid is None and self.on_handshake is not None:  # a new Engine.IO session is about to open
@@ -113,16 +132,17 @@ class PacketJournal:
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, sid: str | None
     ) -> None:
         path = scope["path"]
+        session: Session | None = scope.get(SESSION_KEY)
 
         async def rx() -> Message:
             message: Message = await receive()
             if message["type"] == "websocket.receive":
                 text = message.get("text")
                 packet = decode_eio(text) if text is not None else _binary(message.get("bytes") or b"")
-                self._record([packet], conn, "in", "websocket", sid)
+                self._record([packet], conn, "in", "websocket", sid, session)
                 refused = self.attachments.check(sid, packet)
                 if refused is not None:
-                    self._invalid(refused, conn, "websocket", sid)
+                    self._invalid(refused, conn, "websocket", sid, session)
                     await send({"type": "websocket.close", "code": 1000, "reason": ""})
                     return {"type": "websocket.disconnect", "code": 1000}
             elif message["type"] == "websocket.disconnect":
@@ -137,9 +157,12 @@ class PacketJournal:
                 opened = packet.get("data") if packet.get("eio") == "open" else None
                 if sid is None and isinstance(opened, dict):
                     sid = str(opened.get("sid"))
-                if self.runtime.faults and self.runtime.silenced(self.api, path) is not None:
-                    packet = {**packet, "suppressed": True}  # the edge keeps it off the wire (ws.suppressed)
-                self._record([packet], conn, "out", "websocket", sid)
+                    self._opened(session, sid)
+                board = self.runtime.faults
+                silence = board.active_kind(self.api, "silence", path) if board else None
+                if silence is not None:
+                    packet = {**packet, "suppressed": True, "fault": silence.spec.id}  # the edge keeps it off the wire (ws.suppressed)
+                self._record([packet], conn, "out", "websocket", sid, session)
             await send(message)
 
         await self.app(scope, rx, tx)
@@ -148,8 +171,9 @@ class PacketJournal:
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any], conn: str, sid: str | None
     ) -> None:
         method = scope["method"]
+        session: Session | None = scope.get(SESSION_KEY)
         if method == "POST":
-            replay = await self._read_post(receive, send, conn, sid)
+            replay = await self._read_post(receive, send, conn, sid, session)
             if replay is None:
                 return
             receive = replay
@@ -167,13 +191,15 @@ class PacketJournal:
                     if sid is None:
                         opened = next((p for p in packets if p.get("eio") == "open" and isinstance(p.get("data"), dict)), None)
                         sid = str(opened["data"].get("sid")) if opened else None
-                    self._record(packets, conn, "out", "polling", sid)
+                        if sid is not None:
+                            self._opened(session, sid)
+                    self._record(packets, conn, "out", "polling", sid, session)
             await send(message)
 
         await self.app(scope, receive, tx)
 
     async def _read_post(
-        self, receive: Callable[..., Any], send: Callable[..., Any], conn: str, sid: str | None
+        self, receive: Callable[..., Any], send: Callable[..., Any], conn: str, sid: str | None, session: Session | None
     ) -> Callable[[], Awaitable[Message]] | None:
         """Read a long-polling POST, journal its packets and check them; None when it was refused."""
         body = bytearray()
@@ -185,11 +211,11 @@ class PacketJournal:
             if not message.get("more_body", False):
                 break
         packets = _packets(bytes(body))
-        self._record(packets, conn, "in", "polling", sid)
+        self._record(packets, conn, "in", "polling", sid, session)
         for packet in packets:
             refused = self.attachments.check(sid, packet)
             if refused is not None:
-                self._invalid(refused, conn, "polling", sid)
+                self._invalid(refused, conn, "polling", sid, session)
                 await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "http.response.body", "body": b'"Bad Request"'})
                 if sid is not None and self.on_invalid is not None:

@@ -13,15 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..adapters.driver import ClockDriver
 from ..adapters.responses import JSONBytesResponse
 from ..apis.registry import APIS
-from ..core.clock import ClockError, parse_instant
-from ..core.durations import parse_duration
+from ..core import catalogue
+from ..core.clock import ClockError
 from ..core.errors import ControlError, ScenarioError
-from ..core.journal import JournalQuery
-from ..runtime import Runtime
+from ..core.query import JournalQuery, QueryError
 from ..scenario.loader import builtin_scenarios, load_builtin, scenario_from_yaml
+from .facade import MockControl
 
 __all__ = ["build_control_app"]
 
@@ -45,16 +44,12 @@ async def _body(request: Request) -> dict[str, Any]:
     return value
 
 
-def build_control_app(
-    runtime: Runtime,
-    driver: ClockDriver,
-    *,
-    urls: Callable[[], dict[str, Any]],
-    token: str | None = None,
-) -> Starlette:
-    def guarded(handler: Endpoint) -> Endpoint:
+def build_control_app(control: MockControl, *, token: str | None = None) -> Starlette:
+    runtime = control.runtime
+
+    def guarded(handler: Endpoint, *, needs_token: bool = True) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            if token is not None:
+            if token is not None and needs_token:
                 given = request.headers.get("x-mock-token") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
                 if not hmac.compare_digest(given.encode(), token.encode()):
                     return _json({"error": "missing or wrong control token (X-Mock-Token or Authorization: Bearer)"}, 401)
@@ -73,12 +68,10 @@ def build_control_app(
         return _json({"status": "ok", "scenario": runtime.scenario.id, "clock": runtime.clock.snapshot()})
 
     async def reset(request: Request) -> Response:
-        runtime.reset()
-        driver.poke()
-        return _json(runtime.state())
+        return _json(control.reset())
 
     async def get_scenario(request: Request) -> Response:
-        return _json(runtime.state())
+        return _json(control.state())
 
     async def load_scenario(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
@@ -96,9 +89,7 @@ def build_control_app(
                 scenario = load_builtin(str(body["id"]))
             else:
                 raise ControlError("give {'id': <built-in scenario>} or {'yaml': <scenario text>} or a YAML body")
-        runtime.load(scenario)
-        driver.poke()
-        return _json(runtime.state())
+        return _json(control.load(scenario))
 
     async def list_scenarios(request: Request) -> Response:
         items = []
@@ -108,68 +99,43 @@ def build_control_app(
         return _json({"scenarios": items})
 
     async def get_clock(request: Request) -> Response:
-        return _json(runtime.clock.snapshot())
+        return _json(control.clock())
 
     async def set_clock(request: Request) -> Response:
         body = await _body(request)
         if "now" in body:
-            try:
-                target = parse_instant(str(body["now"]))
-            except ValueError:
-                raise ControlError(f"'now' must be an ISO 8601 instant, got {body['now']!r}") from None
-            if target < runtime.clock.now():
-                raise ClockError(f"time can't go backwards: {body['now']} is before the current virtual time")
-            runtime.scheduler.advance_to(target)
+            control.advance_to(str(body["now"]))
         if "speed" in body:
-            speed = body["speed"]
-            if not isinstance(speed, (int, float)) or isinstance(speed, bool) or speed < 0:
-                raise ControlError(f"'speed' must be a number >= 0, got {speed!r}")
-            runtime.clock.set_speed(float(speed))
-            runtime.journal.record("mock", "clock.speed", {"speed": float(speed)})
-        driver.poke()
-        return _json(runtime.clock.snapshot())
+            control.set_speed(body["speed"])
+        return _json(control.clock())
 
     async def advance(request: Request) -> Response:
         body = await _body(request)
         raw = body.get("seconds") if body.get("seconds") is not None else body.get("duration")
         if raw is None:
             raise ControlError("give 'seconds' (a number) or 'duration' (like 90s, 5m, 1h)")
-        try:
-            seconds = parse_duration(raw)
-        except ValueError as exc:
-            raise ControlError(str(exc)) from None
-        ran = runtime.scheduler.advance(seconds)
-        runtime.journal.record("mock", "clock.advance", {"seconds": seconds, "timers_run": ran})
-        driver.poke()
-        return _json({**runtime.clock.snapshot(), "timers_run": ran})
+        if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+            raise ControlError(f"'seconds' or 'duration' must be a number or a duration text, got {raw!r}")
+        ran = control.advance(raw)
+        return _json({**control.clock(), "timers_run": ran})
 
     def _query(request: Request) -> JournalQuery:
-        params = request.query_params
-        since = params.get("since")
         try:
-            since_seq = int(since) if since is not None else None
-        except ValueError:
-            raise ControlError(f"'since' must be a sequence number, got {since!r}") from None
-        return JournalQuery(
-            api=params.get("api"),
-            kind=params.get("kind"),
-            conn=params.get("conn"),
-            direction=params.get("direction"),
-            since_seq=since_seq,
-            path=params.get("path"),
-        )
+            return JournalQuery.from_params(request.query_params.multi_items(), apis=APIS)
+        except QueryError as exc:
+            raise ControlError(str(exc)) from None
 
     async def journal(request: Request) -> Response:
         query = _query(request)
         limit_text = request.query_params.get("limit", "1000")
         if not limit_text.isdigit():
             raise ControlError(f"'limit' must be a positive integer, got {limit_text!r}")
-        entries = runtime.journal.query(query, limit=int(limit_text))
+        entries = control.journal(query, limit=int(limit_text))
         return _json({"entries": [e.to_dict() for e in entries], "count": len(entries), "last_seq": runtime.journal.last_seq})
 
     async def journal_jsonl(request: Request) -> Response:
         query = _query(request)
-        lines: Iterator[str] = runtime.journal.iter_jsonl(query)
+        lines: Iterator[str] = control.iter_jsonl(query)
         return StreamingResponse(lines, media_type="application/x-ndjson")
 
     async def emit(request: Request) -> Response:
@@ -179,22 +145,21 @@ def build_control_app(
         data = body.get("data") or {}
         if not isinstance(data, dict):
             raise ControlError("'data' must be an object")
-        return _json({"result": runtime.emit(body["api"], body["event"], data)})
+        return _json({"result": control.emit(body["api"], body["event"], data)})
 
     async def list_faults(request: Request) -> Response:
-        return _json({"faults": [f.snapshot() for f in runtime.faults.values()]})
+        return _json({"faults": control.faults()})
 
     async def start_fault(request: Request) -> Response:
-        spec = runtime.start_fault(await _body(request))
-        driver.poke()
+        spec = control.start_fault(await _body(request))
         return _json({"fault": spec.to_dict()}, 201)
 
     async def stop_fault(request: Request) -> Response:
-        runtime.stop_fault(request.path_params["fault_id"])
+        control.stop_fault(request.path_params["fault_id"])
         return _json({"stopped": request.path_params["fault_id"]})
 
     async def info(request: Request) -> Response:
-        return _json({"urls": urls(), "credentials": runtime.credentials(), "profiles": runtime.profiles})
+        return _json({"urls": control.urls(), "credentials": runtime.credentials(), "profiles": runtime.profiles, "env": control.env()})
 
     async def openapi(request: Request) -> Response:
         from .openapi import control_openapi
@@ -224,6 +189,9 @@ def build_control_app(
 
         return _json(scenario_schema())
 
+    async def journal_schema(request: Request) -> Response:
+        return _json(catalogue.journal_schema())
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         return _json(
@@ -236,13 +204,14 @@ def build_control_app(
 
     p = "/_mock"
     routes = [
-        Route(f"{p}/health", guarded(health), methods=["GET"]),
+        Route(f"{p}/health", guarded(health, needs_token=False), methods=["GET"]),
         Route(f"{p}/info", guarded(info), methods=["GET"]),
         Route(f"{p}/reset", guarded(reset), methods=["POST"]),
         Route(f"{p}/scenario", guarded(get_scenario), methods=["GET"]),
         Route(f"{p}/scenario", guarded(load_scenario), methods=["POST", "PUT"]),
         Route(f"{p}/scenarios", guarded(list_scenarios), methods=["GET"]),
         Route(f"{p}/schema", guarded(schema), methods=["GET"]),
+        Route(f"{p}/schema/journal", guarded(journal_schema), methods=["GET"]),
         Route(f"{p}/clock", guarded(get_clock), methods=["GET"]),
         Route(f"{p}/clock", guarded(set_clock), methods=["POST", "PATCH"]),
         Route(f"{p}/clock/advance", guarded(advance), methods=["POST"]),

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..apis.registry import APIS
+from ..core.catalogue import journal_schema
 from ..faults.model import FAULT_KINDS, FAULT_SCHEMA
 
 __all__ = ["api_asyncapi", "api_openapi", "control_openapi"]
@@ -42,11 +43,16 @@ def control_openapi() -> dict[str, Any]:
     """The control API's OpenAPI 3.1 document (cached and shared: do not mutate).
 
     The fault request schema and the fault kinds come from :mod:`mockserver.faults.model`,
-    the one definition scenarios are validated with, so the two cannot drift apart.
+    the one definition scenarios are validated with, and a journal entry's schema from the
+    journal catalogue, so neither can drift apart.
     """
     document = _load("control", "openapi.yaml")
     schemas = document["components"]["schemas"]
     schemas["FaultKind"] = {"type": "string", "enum": list(FAULT_KINDS)}
+    entry = journal_schema()
+    for key in ("$schema", "$id"):  # the document's own dialect and base URI apply inside it
+        entry.pop(key)
+    schemas["JournalEntry"] = entry
     schemas["FaultRequest"] = {**copy.deepcopy(FAULT_SCHEMA), "description": "A fault to start (the scenario fault step's schema)."}
     return document
 

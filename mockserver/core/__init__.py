@@ -7,8 +7,9 @@ sleeps; ``tests/test_core_purity.py`` enforces it.
 
 from .clock import ClockError, VirtualClock, format_instant, parse_instant
 from .durations import format_duration, parse_duration
-from .errors import ControlError, MockServerError, ScenarioError
-from .journal import Entry, Journal, JournalQuery
+from .errors import ControlError, JournalWaitTimeout, MockServerError, ScenarioError, ServerError
+from .journal import Entry, Journal
+from .query import JournalQuery
 from .reply import Reply
 from .scheduler import Scheduler, Timer
 
@@ -18,10 +19,12 @@ __all__ = [
     "Entry",
     "Journal",
     "JournalQuery",
+    "JournalWaitTimeout",
     "MockServerError",
     "Reply",
     "ScenarioError",
     "Scheduler",
+    "ServerError",
     "Timer",
     "VirtualClock",
     "format_duration",

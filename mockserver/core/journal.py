@@ -1,108 +1,101 @@
 """The journal: the evidence of everything that crossed the wire (DECISIONS D7).
 
-Every HTTP request and response, frame, event, injected fault and scenario step
-is one :class:`Entry`. Entries get a sequence number, the virtual time and the
-wall time (from injected sources: this module reads no clock). Memory is bounded:
-past ``memory_limit`` entries the oldest are spilled, in order, to a JSON Lines
-file and read back from it by queries and exports. Nothing is dropped.
+Every HTTP request and response, frame, event, injected fault and scenario step is one
+:class:`Entry` of a kind from the catalogue (:mod:`mockserver.core.catalogue`). Entries get a
+sequence number, the virtual time and the wall time (from injected sources: this module reads
+no clock). Memory is bounded: past ``memory_limit`` entries the oldest are spilled, in order,
+to a private temporary file (pickled batches, unlinked at once so it never outlives the
+process) and read back from it by queries and exports. Nothing is dropped.
+
+The published form is JSON Lines, one :meth:`Entry.to_dict` per line (``mockserver schema
+journal`` prints its JSON Schema); ``Entry.from_dict`` reads it back exactly.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
-import struct
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from .clock import format_instant
+import orjson
 
-__all__ = ["Direction", "Entry", "Journal", "JournalQuery", "json_default"]
+from .catalogue import Direction, Kind, check_entry
 
-#: ``in``: client to mock; ``out``: mock to client; ``internal``: steps, faults, notes.
-Direction = str
+if TYPE_CHECKING:
+    from .query import JournalQuery
+    from .sessions import Session
+
+__all__ = ["Entry", "Journal", "JournalContractError", "dumps_entry", "dumps_json", "json_default", "loads_entry"]
+
+D = TypeVar("D", bound=Mapping[str, Any])
+
+#: Set (to 1) to check every recorded entry against the catalogue: the test suite does.
+STRICT_ENV = "AGENTFEED_JOURNAL_STRICT"
 
 
 def _zero() -> float:
     return 0.0
 
 
+class JournalContractError(AssertionError):
+    """An entry that breaks the catalogue (strict mode): a bug of the mock, never of a client."""
+
+
 class Entry(NamedTuple):
     """One journal entry: immutable, and a tuple so that recording one costs little."""
 
     seq: int
+    #: virtual epoch seconds; a timer's entries carry its due instant
     vtime: float
+    #: real epoch seconds when it was recorded
     wall: float
     api: str
-    conn: str
-    direction: Direction
     kind: str
+    direction: Direction
+    #: the client's TCP connection (address:port), when one is concerned
+    conn: str | None
+    #: the logical session (``ws-1``, ``sse-2``, ``eio-3``), when the entry belongs to one
+    session: str | None
+    #: who the client's credential identifies (``agent:1``, ``key:steady-agent``, ``user:a@b.c``)
+    principal: str | None
     data: Mapping[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
-            "vtime": _format_vtime(self.vtime),
-            "vepoch": self.vtime,
+            "vtime": self.vtime,
             "wall": self.wall,
             "api": self.api,
-            "conn": self.conn,
-            "direction": self.direction,
             "kind": self.kind,
+            "direction": self.direction,
+            "conn": self.conn,
+            "session": self.session,
+            "principal": self.principal,
             "data": dict(self.data),
         }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Entry:
+        direction = raw["direction"]
+        if direction not in ("in", "out", "internal"):
+            raise ValueError(f"not a journal direction: {direction!r}")
         return cls(
             seq=int(raw["seq"]),
-            vtime=float(raw["vepoch"]),
+            vtime=float(raw["vtime"]),
             wall=float(raw["wall"]),
             api=str(raw["api"]),
-            conn=str(raw["conn"]),
-            direction=str(raw["direction"]),
             kind=str(raw["kind"]),
+            direction=direction,
+            conn=raw.get("conn"),
+            session=raw.get("session"),
+            principal=raw.get("principal"),
             data=dict(raw.get("data") or {}),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class JournalQuery:
-    """Filters for :meth:`Journal.query`; every given field must match."""
-
-    api: str | None = None
-    kind: str | None = None  # exact, or a prefix ending in "." ("http.")
-    conn: str | None = None
-    direction: str | None = None
-    since_seq: int | None = None  # entries with seq > since_seq
-    path: str | None = None  # data["path"] equals
-
-    def matches(self, entry: Entry) -> bool:
-        if self.api is not None and entry.api != self.api:
-            return False
-        if self.kind is not None:
-            if self.kind.endswith("."):
-                if not entry.kind.startswith(self.kind):
-                    return False
-            elif entry.kind != self.kind:
-                return False
-        if self.conn is not None and entry.conn != self.conn:
-            return False
-        if self.direction is not None and entry.direction != self.direction:
-            return False
-        if self.since_seq is not None and entry.seq <= self.since_seq:
-            return False
-        return self.path is None or entry.data.get("path") == self.path
-
-
-@lru_cache(maxsize=4096)
-def _format_vtime(vtime: float) -> str:
-    return format_instant(vtime, precision="us")
 
 
 def json_default(value: object) -> object:
@@ -116,11 +109,39 @@ def json_default(value: object) -> object:
     return repr(value)
 
 
-def _dumps(entry: Entry) -> str:
-    return json.dumps(entry.to_dict(), separators=(",", ":"), default=json_default)
+def _plain(value: Any) -> Any:
+    """What a client sent, made JSON-safe: non-finite numbers become null (as orjson writes them), keys strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
 
 
-_FRAME = struct.Struct("<I")
+def dumps_json(value: Any) -> bytes:
+    """JSON of anything a client could have made us journal: orjson, or (integers beyond 64 bits,
+    NaN, odd keys) the standard library on a cleaned copy. Never raises."""
+    try:
+        return orjson.dumps(value, default=json_default)
+    except TypeError:
+        return json.dumps(_plain(value), separators=(",", ":"), allow_nan=False).encode()
+
+
+def dumps_entry(entry: Entry) -> str:
+    """One JSON Lines line (without the newline)."""
+    return dumps_json(entry.to_dict()).decode()
+
+
+def loads_entry(line: str | bytes) -> Entry:
+    return Entry.from_dict(json.loads(line))
+
+
 _new_tuple = tuple.__new__
 
 
@@ -132,6 +153,7 @@ class Journal:
         wall_time: Callable[[], float] = _zero,
         memory_limit: int = 50_000,
         spill_dir: str | None = None,
+        strict: bool | None = None,
     ) -> None:
         if memory_limit < 1:
             raise ValueError("memory_limit must be >= 1")
@@ -143,21 +165,46 @@ class Journal:
         #: spill at most this many at once, so one spill never stalls the loop for long
         self._spill_batch = max(1, min(2000, memory_limit // 2))
         self._spill: IO[bytes] | None = None
-        self._spill_path: str | None = None
+        self._frames: list[tuple[int, int]] = []  # (offset, size) of each pickled batch in the spill file
+        self._spill_end = 0
         self._spilled = 0
         self._next_seq = 1
+        self.strict = os.environ.get(STRICT_ENV) == "1" if strict is None else strict
+        #: callbacks run with every new entry (waiters: see mockserver.control.facade)
+        self._watchers: list[Callable[[Entry], None]] = []
 
     # -- writing ---------------------------------------------------------------
     def record(
         self,
         api: str,
-        kind: str,
-        data: Mapping[str, Any] | None = None,
+        kind: Kind[D],
+        data: D,
         *,
-        conn: str = "",
-        direction: Direction = "internal",
+        conn: str | None = None,
+        session: Session | None = None,
+        principal: str | None = None,
+        direction: Direction | None = None,
         vtime: float | None = None,
     ) -> Entry:
+        """Journal one entry of ``kind`` (its data built with the kind's TypedDict).
+
+        ``session``: the entry belongs to that session; its connection and principal are
+        taken from it unless given. ``direction`` defaults to the kind's usual one.
+        """
+        if session is not None:
+            if principal is None:
+                principal = session.principal
+            if conn is None:
+                conn = session.conn
+        name = kind.name
+        if direction is None:
+            direction = kind.directions[0]
+            if len(kind.directions) > 1:
+                raise JournalContractError(f"{name} goes {' or '.join(kind.directions)}: the recorder must say which")
+        if self.strict:
+            problem = check_entry(name, direction, data)
+            if problem is not None:
+                raise JournalContractError(problem)
         seq = self._next_seq
         self._next_seq = seq + 1
         # tuple.__new__ rather than Entry(...): the named tuple's generated __new__ is a Python call (every frame pays it)
@@ -168,42 +215,87 @@ class Journal:
                 self._virtual_time() if vtime is None else vtime,
                 self._wall_time(),
                 api,
-                conn,
+                name,
                 direction,
-                kind,
-                data if data is not None else {},
+                conn,
+                session.id if session is not None else None,
+                principal,
+                data,
             ),
         )
         memory = self._memory
         memory.append(entry)
         if len(memory) > self.memory_limit:
             self._spill_oldest(max(1, min(self._spill_batch, len(memory) - self.memory_limit // 2)))
+        if self._watchers:
+            for watcher in list(self._watchers):
+                watcher(entry)
         return entry
 
-    def record_many(self, api: str, kind: str, datas: Iterable[Mapping[str, Any]], *, conn: str = "", direction: Direction = "out") -> None:
-        """Several entries of one kind that crossed the wire at the same moment (one write): one time stamp for all."""
+    def record_many(
+        self,
+        api: str,
+        kind: Kind[D],
+        datas: Iterable[D],
+        *,
+        session: Session | None = None,
+        direction: Direction | None = None,
+    ) -> int:
+        """Several entries of one kind that crossed the wire at the same moment (one write): one time stamp for
+        all, consecutive sequence numbers; returns the first one."""
         vtime = self._virtual_time()
         wall = self._wall_time()
-        seq = self._next_seq
-        memory = self._memory
+        name = kind.name
+        if direction is None:
+            direction = kind.directions[0]
+            if len(kind.directions) > 1:
+                raise JournalContractError(f"{name} goes {' or '.join(kind.directions)}: the recorder must say which")
+        conn = session.conn if session is not None else None
+        session_id = session.id if session is not None else None
+        principal = session.principal if session is not None else None
+        first = seq = self._next_seq
+        entries = []
         for data in datas:
-            memory.append(_new_tuple(Entry, (seq, vtime, wall, api, conn, direction, kind, data)))
+            if self.strict:
+                problem = check_entry(name, direction, data)
+                if problem is not None:
+                    raise JournalContractError(problem)
+            entries.append(_new_tuple(Entry, (seq, vtime, wall, api, name, direction, conn, session_id, principal, data)))
             seq += 1
         self._next_seq = seq
+        memory = self._memory
+        memory.extend(entries)
         while len(memory) > self.memory_limit:
             self._spill_oldest(max(1, min(self._spill_batch, len(memory) - self.memory_limit // 2)))
+        if self._watchers:
+            for entry in entries:
+                for watcher in list(self._watchers):
+                    watcher(entry)
+        return first
+
+    def watch(self, callback: Callable[[Entry], None]) -> Callable[[], None]:
+        """Call ``callback`` with every entry recorded from now on; returns the function that stops it."""
+        self._watchers.append(callback)
+
+        def stop() -> None:
+            if callback in self._watchers:
+                self._watchers.remove(callback)
+
+        return stop
 
     def _spill_oldest(self, count: int) -> None:
         if self._spill is None:
-            fd, self._spill_path = tempfile.mkstemp(prefix="agentfeed-journal-", suffix=".spill", dir=self._spill_dir)
-            self._spill = os.fdopen(fd, "wb")
+            # unlinked at once (TemporaryFile): the file goes with the process, however it ends
+            self._spill = tempfile.TemporaryFile(prefix="agentfeed-journal-", suffix=".spill", dir=self._spill_dir)
         popleft = self._memory.popleft
         # The spill file is private to this process (written and read only here), so a pickled
         # batch is safe and is the fastest way to move entries out of memory without losing any.
         rows = [tuple(popleft()) for _ in range(count)]  # plain tuples pickle in C
         frame = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
-        self._spill.write(_FRAME.pack(len(frame)) + frame)
+        self._spill.write(frame)
         self._spill.flush()
+        self._frames.append((self._spill_end, len(frame)))
+        self._spill_end += len(frame)
         self._spilled += count
 
     def clear(self) -> None:
@@ -216,13 +308,9 @@ class Journal:
     def _close_spill(self) -> None:
         if self._spill is not None:
             self._spill.close()
-            if self._spill_path:
-                try:
-                    os.unlink(self._spill_path)
-                except FileNotFoundError:
-                    pass
         self._spill = None
-        self._spill_path = None
+        self._frames = []
+        self._spill_end = 0
 
     def close(self) -> None:
         self._close_spill()
@@ -244,31 +332,32 @@ class Journal:
         return self._next_seq - 1
 
     def _iter_spilled(self) -> Iterator[Entry]:
-        if self._spill_path is None:
+        if self._spill is None:
             return
-        with open(self._spill_path, "rb") as handle:
-            while header := handle.read(_FRAME.size):
-                (size,) = _FRAME.unpack(header)
-                rows: list[tuple[Any, ...]] = pickle.loads(handle.read(size))
-                for row in rows:
-                    yield Entry(*row)
+        fd = self._spill.fileno()
+        for offset, size in list(self._frames):
+            rows: list[tuple[Any, ...]] = pickle.loads(os.pread(fd, size, offset))
+            for row in rows:
+                yield Entry(*row)
 
     def __iter__(self) -> Iterator[Entry]:
         yield from self._iter_spilled()
         yield from list(self._memory)
 
+    def since(self, seq: int) -> Iterator[Entry]:
+        """The entries after ``seq`` (in memory when they are recent: the common case of a waiter)."""
+        if self._memory and self._memory[0].seq <= seq + 1:
+            start = seq + 1 - self._memory[0].seq
+            return iter([self._memory[i] for i in range(max(0, start), len(self._memory))])
+        return (e for e in self if e.seq > seq)
+
     def query(self, query: JournalQuery | None = None, *, limit: int | None = None) -> list[Entry]:
-        query = query or JournalQuery()
         if limit is not None and limit <= 0:
             return []
-        source: Iterable[Entry]
-        if query.since_seq is not None and self._memory and self._memory[0].seq > query.since_seq:
-            source = list(self._memory)  # nothing spilled can match
-        else:
-            source = self
+        source: Iterable[Entry] = self if query is None or query.since_seq is None else self.since(query.since_seq)
         found: list[Entry] = []
         for entry in source:
-            if query.matches(entry):
+            if query is None or query.matches(entry):
                 found.append(entry)
                 if limit is not None and len(found) >= limit:
                     break
@@ -278,15 +367,14 @@ class Journal:
         return len(self.query(query))
 
     def iter_jsonl(self, query: JournalQuery | None = None) -> Iterator[str]:
-        query = query or JournalQuery()
         for entry in self:
-            if query.matches(entry):
-                yield _dumps(entry) + "\n"
+            if query is None or query.matches(entry):
+                yield dumps_entry(entry) + "\n"
 
-    def export_jsonl(self, path: str | os.PathLike[str]) -> int:
+    def export_jsonl(self, path: str | os.PathLike[str], query: JournalQuery | None = None) -> int:
         written = 0
         with open(path, "w", encoding="utf-8") as handle:
-            for line in self.iter_jsonl():
+            for line in self.iter_jsonl(query):
                 handle.write(line)
                 written += 1
         return written
@@ -294,4 +382,4 @@ class Journal:
     @staticmethod
     def load_jsonl(path: str | os.PathLike[str]) -> list[Entry]:
         with open(path, encoding="utf-8") as handle:
-            return [Entry.from_dict(json.loads(line)) for line in handle if line.strip()]
+            return [loads_entry(line) for line in handle if line.strip()]

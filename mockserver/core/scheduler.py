@@ -59,6 +59,7 @@ class Scheduler:
         #: Called with no argument when the earliest deadline moved earlier
         #: (an adapter wakes its pump); set by the adapter.
         self.on_change: Callable[[], None] | None = None
+        self._due: float | None = None  # the due instant of the timer running now
 
     # -- scheduling ----------------------------------------------------------
     def call_at(self, when: float, callback: TimerCallback, *, name: str = "") -> Timer:
@@ -96,14 +97,26 @@ class Scheduler:
     def pending(self) -> list[Timer]:
         return sorted(t for _when, _seq, t in self._heap if not t.cancelled)
 
+    def event_time(self) -> float:
+        """The virtual instant of what happens now: inside a timer its due instant, else the clock's now.
+
+        The journal stamps entries with this, so what a timer causes carries the instant it was
+        due (the same in every run of a manual clock), not the moment a busy loop got to it.
+        """
+        due = self._due
+        return due if due is not None else self.clock.now()
+
     # -- running ---------------------------------------------------------------
     def _run(self, timer: Timer) -> None:
+        self._due = timer.when
         try:
             timer.callback(timer.when)
         except Exception as exc:  # a broken callback must not stop the others
             if self._on_error is None:
                 raise
             self._on_error(timer, exc)
+        finally:
+            self._due = None
 
     def run_due(self, *, limit: int | None = None) -> int:
         """Run the timers due at the clock's current time, in order (at most ``limit``); return the count."""

@@ -12,7 +12,9 @@ The kinds are WireMock's fault list plus MockServer's chaos kinds:
 ``truncate``   send the real headers, then only ``fraction`` of the body, then close
 ``malformed``  200 with a JSON content type and a body that is not JSON
 ``dribble``    send the real body in ``chunks`` pieces, ``interval`` apart
-``refuse``     stop listening: new connections are refused (ECONNREFUSED)
+``refuse``     refuse new connections: reset each as it opens (``how: reset``, the
+               default: every attempt is journaled, ``conn.refused``), or stop
+               listening (``how: unlisten``: ECONNREFUSED, attempts unseen)
 =============  ===========================================================
 
 WebSocket connections (the routes of a streaming API) meet these:
@@ -91,6 +93,10 @@ FAULT_SCHEMA: dict[str, Any] = {
         "fraction": {"type": "number", "minimum": 0, "maximum": 1},
         "code": {"type": "integer", "minimum": 1000, "maximum": 4999, "description": "close: the WebSocket close code"},
         "reason": {"type": "string", "maxLength": 123},
+        "how": {
+            "enum": ["reset", "unlisten"],
+            "description": "refuse: reset each new connection as it opens, journaled (reset, the default), or stop listening (unlisten: ECONNREFUSED, attempts not journaled)",
+        },
     },
 }
 
@@ -119,6 +125,7 @@ class FaultSpec:
     fraction: float = 0.5
     code: int = 1001
     reason: str = ""
+    how: str = "reset"
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, default_id: str) -> FaultSpec:
@@ -130,7 +137,7 @@ class FaultSpec:
             return None if raw.get(name) is None else parse_duration(raw[name])
 
         kwargs: dict[str, Any] = {"id": str(raw.get("id") or default_id), "kind": kind}
-        for name in ("api", "route", "method", "body", "reason"):
+        for name in ("api", "route", "method", "body", "reason", "how"):
             if raw.get(name) is not None:
                 kwargs[name] = raw[name]
         if kwargs.get("method"):

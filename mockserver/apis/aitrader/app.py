@@ -16,7 +16,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.responses import reply_response
 from ...adapters.routing import ApiRouter
+from ...adapters.wsedge import SESSION_KEY
+from ...core.catalogue import WS_PUSH, WsPush
 from ...core.reply import Reply
+from ...core.sessions import Session
 from ...runtime import Runtime
 from .domain import Agent, AiTrader, int_param, int_param_error
 
@@ -79,8 +82,14 @@ class _Notifier:
         entry = self.sockets.get(agent_id)
         if entry is None:
             return
-        self.runtime.journal.record("aitrader", "ws.push", {"agent_id": agent_id, "message_id": message_id, "type": frame.get("type")})
-        entry[1].put_nowait(frame)
+        websocket, queue = entry
+        self.runtime.journal.record(
+            "aitrader",
+            WS_PUSH,
+            WsPush(agent_id=agent_id, message_id=message_id, type=frame.get("type")),
+            session=websocket.scope[SESSION_KEY],
+        )
+        queue.put_nowait(frame)
 
     def resolve(self, client_id: str) -> int | None:
         """upstream: ``int(client_id)`` or nothing; documented: also ``agent_<id>`` or the agent's name."""
@@ -101,6 +110,10 @@ class _Notifier:
         if agent_id is None:
             return  # the server's int() fails: the handler returns and the socket is closed normally
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        session: Session = websocket.scope[SESSION_KEY]
+        if agent_id in self.domain.agents:  # the agent whose notifications this socket carries
+            session.principal = f"agent:{agent_id}"
+        self.runtime.sessions.alias(session, f"agent:{agent_id}")  # where the domain's lost pushes are journaled
         self.sockets[agent_id] = (websocket, queue)
         self.domain.connected.add(agent_id)
         sender = asyncio.get_running_loop().create_task(self._send_all(websocket, queue))

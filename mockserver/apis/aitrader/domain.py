@@ -17,14 +17,25 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from faker import Faker
 
+from ...core.catalogue import (
+    AGENT_REGISTERED,
+    MESSAGE_REDELIVERY,
+    TOKEN_ROTATED,
+    WS_LOST,
+    AgentRegistered,
+    MessageRedelivery,
+    TokenRotated,
+    WsLost,
+)
 from ...core.clock import format_instant
+from ...core.recorder import DISCARD, Recorder
 from ...core.reply import Reply
 from .schema import DOCUMENTED_TYPES
 
@@ -164,8 +175,10 @@ class AiTrader:
         self.pusher: Callable[[int, dict[str, Any], int], None] | None = None
         #: agent ids with an open notify socket (kept by the adapter)
         self.connected: set[int] = set()
-        #: set by the runtime: journal an internal event of this API
-        self.record: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
+        #: set by the runtime: journal what only the domain knows
+        self.journal: Recorder = DISCARD
+        #: tokens that no longer work, and whose they were (a request with one still names its agent)
+        self.retired_tokens: dict[str, int] = {}
         for spec in state.get("agents") or [{"name": "demo-bot", "password": "demo-password"}]:
             self._new_agent(
                 spec.get("name") or self._peer_name(),
@@ -248,6 +261,33 @@ class AiTrader:
                 return agent
         return detail(401, "Invalid token")
 
+    def identify(self, headers: Sequence[tuple[bytes, bytes]], query: bytes) -> str | None:
+        """The agent a request's token names (also a token it no longer has: a rotated one)."""
+        token: str | None = None
+        for name, value in headers:
+            if name == b"authorization":
+                text = value.decode("latin-1")
+                token = text[7:].strip() if text.startswith("Bearer ") else text.strip()
+            elif name == b"x-claw-token" and token is None:
+                token = value.decode("latin-1").strip()
+        if not token:
+            return None
+        for agent in self.agents.values():
+            if agent.token == token:
+                return f"agent:{agent.id}"
+        retired = self.retired_tokens.get(token)
+        return f"agent:{retired}" if retired is not None else None
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes timing and delivery in this run (journaled when the scenario starts)."""
+        return {
+            "heartbeat_variant": self.options.get("heartbeat_variant", "minimal"),
+            "message_limit": int(self.options.get("message_limit", 50)),
+            "task_limit": int(self.options.get("task_limit", 10)),
+            "ws_loss": dict(self.ws_loss),
+            "redeliver_probability": self.redeliver_probability,
+        }
+
     def register(self, body: Any, now: float) -> Reply:
         problem = check_body(body, {"name": str, "password": str}, {"initial_balance": (int, float), "wallet_address": str})
         if problem:
@@ -260,7 +300,7 @@ class AiTrader:
             now,
             balance=float(body["initial_balance"] if body.get("initial_balance") is not None else 100000.0),
         )
-        self.record("agent.registered", {"agent_id": agent.id, "name": agent.name})
+        self.journal.record(AGENT_REGISTERED, AgentRegistered(agent_id=agent.id, name=agent.name), principal=f"agent:{agent.id}")
         return Reply(200, {"token": agent.token, "agent_id": agent.id, "name": agent.name, "initial_balance": agent.initial_balance})
 
     def login(self, body: Any) -> Reply:
@@ -277,7 +317,12 @@ class AiTrader:
     def _rotate(self, agent: Agent, *, reason: str) -> None:
         old = agent.token
         agent.token = self.new_token()
-        self.record("token.rotated", {"agent_id": agent.id, "reason": reason, "old": old[:8] + "...", "new": agent.token[:8] + "..."})
+        self.retired_tokens[old] = agent.id
+        self.journal.record(
+            TOKEN_ROTATED,
+            TokenRotated(agent_id=agent.id, reason=reason, old=old[:8] + "...", new=agent.token[:8] + "..."),
+            principal=f"agent:{agent.id}",
+        )
 
     def me_view(self, agent: Agent) -> Reply:
         return Reply(
@@ -328,7 +373,12 @@ class AiTrader:
             return
         frame = self.frame(message, now)
         if self._lost():
-            self.record("ws.lost", {"agent_id": message.agent_id, "message_id": message.id, "type": message.type, "frame": frame})
+            self.journal.record(
+                WS_LOST,
+                WsLost(agent_id=message.agent_id, message_id=message.id, type=message.type, frame=frame),
+                link=f"agent:{message.agent_id}",
+                principal=f"agent:{message.agent_id}",
+            )
             return
         self.pusher(message.agent_id, frame, message.id)
 
@@ -386,7 +436,9 @@ class AiTrader:
             m.delivered = m.read = True
             if self.redeliver_probability and self.rng.random() < self.redeliver_probability:
                 m.delivered = False
-                self.record("message.redelivery", {"agent_id": agent.id, "message_id": m.id})
+                self.journal.record(
+                    MESSAGE_REDELIVERY, MessageRedelivery(agent_id=agent.id, message_id=m.id), principal=f"agent:{agent.id}"
+                )
         tasks = [t for t in self.tasks if t.agent_id == agent.id and t.status == "pending" and not t.delivered]
         for t in tasks:
             t.delivered = True

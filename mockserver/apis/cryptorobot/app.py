@@ -24,9 +24,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...adapters.edge import connection_id
+from ...adapters.edge import SESSION_KEY
 from ...adapters.responses import JSONBytesResponse
 from ...adapters.siojournal import PacketJournal
+from ...core.catalogue import SIO_DISCONNECT, SIO_KICK, By, SioDisconnect, SioKick
+from ...core.sessions import Session
 from ...runtime import Runtime
 from .domain import AUTH_PATH, Cryptorobot
 from .errors import FeathersError
@@ -60,9 +62,18 @@ class _Hub:
         self._out: deque[tuple[str, str, Any]] = deque()
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
-        self.sids: dict[str, str] = {}  # open Socket.IO sessions (across scenario resets) -> the client's address
+        self.sids: dict[str, Session] = {}  # open Socket.IO connections (across scenario resets) -> their session
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
+        eio_disconnect = self.sio.eio.handlers["disconnect"]  # python-socketio's own
+
+        async def on_eio_disconnect(eio_sid: str, reason: Any = None) -> None:
+            try:
+                await eio_disconnect(eio_sid, reason)
+            finally:
+                self.session_ended(eio_sid, str(reason or "client disconnect"))
+
+        self.sio.eio.on("disconnect", on_eio_disconnect)
         for method in METHODS:
             self.sio.on(method, self._handler(method))
         runtime.on_reset.append(self.rewire)
@@ -105,6 +116,18 @@ class _Hub:
         eio.ping_interval = max(MIN_PING_INTERVAL, int(domain.ping_interval / scale + 0.5))
         eio.ping_timeout = max(MIN_PING_TIMEOUT, domain.ping_timeout / scale)
 
+    def session_ended(self, eio_sid: str, reason: str) -> None:
+        """An Engine.IO session ended: its one ``sio.disconnect``, saying by whom."""
+        session = self.runtime.sessions.find(API, f"eio:{eio_sid}")
+        if session is None or session.ended:
+            return
+        by: By = "client" if reason in ("client disconnect", "transport close", "transport error") else "server"
+        data = SioDisconnect(sid=eio_sid, by=by, reason=reason)
+        if session.fault is not None:
+            data["by"], data["fault"] = "fault", session.fault
+        self.runtime.journal.record(API, SIO_DISCONNECT, data, session=session)
+        self.runtime.sessions.end(session)
+
     async def end_session(self, eio_sid: str) -> None:
         """Close an Engine.IO session (a long-polling client sent a packet socket.io would refuse)."""
         with contextlib.suppress(Exception):
@@ -113,11 +136,16 @@ class _Hub:
     # -- Socket.IO handlers ---------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+        session: Session | None = (environ.get("asgi.scope") or {}).get(SESSION_KEY)  # the handshake's Engine.IO session
+        if session is not None:
+            self.runtime.sessions.alias(session, sid)  # the domain journals logins by the Socket.IO sid
+            session.principal = None  # who it is comes from the handshake's or a later authentication
         try:
             self.domain.connect(sid, headers, self.runtime.clock.now())
         except FeathersError as exc:  # handshake-header authentication failed: Socket.IO CONNECT_ERROR
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_json()) from None
-        self.sids[sid] = connection_id(environ.get("asgi.scope") or {})
+        if session is not None:
+            self.sids[sid] = session
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.sids.pop(sid, None)
@@ -130,9 +158,7 @@ class _Hub:
             except FeathersError as exc:
                 return (exc.to_json(),)
             except Exception as exc:  # a bug of ours: the client gets Feathers' GeneralError, the journal the cause
-                self.runtime.journal.record(
-                    API, "sio.error", {"sid": sid, "method": method, "error": f"{type(exc).__name__}: {exc}"}, conn=self.sids.get(sid, sid)
-                )
+                self.runtime.report_error("handler", f"{API} {method} (Socket.IO {sid})", exc)
                 return (FeathersError("GeneralError", str(exc) or type(exc).__name__).to_json(),)
             return (None, result)
 
@@ -163,8 +189,7 @@ class _Hub:
                     if kind == "emit":
                         await self.sio.emit(data[0], data[1], to=sid)
                     else:
-                        conn = self.sids.get(sid, sid)
-                        self.runtime.journal.record(API, "sio.kick", {"sid": sid, "reason": data}, conn=conn, direction="out")
+                        self.runtime.journal.record(API, SIO_KICK, SioKick(sid=sid, reason=data), session=self.sids.get(sid))
                         await self.sio.disconnect(sid)
 
     def stop(self) -> None:

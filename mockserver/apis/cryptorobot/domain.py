@@ -14,14 +14,16 @@ import math
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
+from ...core.catalogue import SIO_JWT_EXPIRED, SIO_LOGIN, SIO_LOGOUT, SioJwtExpired, SioLogin, SioLogout
 from ...core.clock import format_instant
 from ...core.durations import parse_duration
+from ...core.recorder import DISCARD, Recorder
 from ...core.scheduler import Scheduler, Timer
 from .errors import FeathersError
 from .query import paginate, select
@@ -121,7 +123,8 @@ class Cryptorobot:
         self.connections: dict[str, Connection] = {}
         self.listener: Callable[[str | None, str, dict[str, Any]], None] = _ignore
         self.kicker: Callable[[str, str], None] = _ignore
-        self.record: Callable[[str, dict[str, Any]], None] = _ignore
+        #: set by the runtime: journal what only the domain knows (logins, expiries, logouts: linked by the socket's sid)
+        self.journal: Recorder = DISCARD
         self.scheduler: Scheduler | None = None
         self._feeds: dict[str, Timer] = {}
         self._generated: dict[str, deque[str]] = {}
@@ -390,7 +393,8 @@ class Cryptorobot:
         watching = self._watching()
         self._logout(conn)
         conn.user, conn.token, conn.strategy = user, token, strategy
-        self.record("sio.login", {"conn": conn.id, "user": user.email, "strategy": strategy, "exp": format_instant(exp)})
+        self.journal.bind(conn.id, f"user:{user.email}")
+        self.journal.record(SIO_LOGIN, SioLogin(sid=conn.id, user=user.email, strategy=strategy, exp=exp), link=conn.id)
         if self.scheduler is not None:
             conn_id = conn.id
 
@@ -398,7 +402,8 @@ class Cryptorobot:
                 live = self.connections.get(conn_id)
                 if live is None or live.token != token:
                     return
-                self.record("sio.jwt-expired", {"conn": conn_id, "user": user.email})
+                self.journal.record(SIO_JWT_EXPIRED, SioJwtExpired(sid=conn_id, user=user.email), link=conn_id)
+                self.journal.bind(conn_id, None)
                 live.user = live.token = None
                 live.expiry = None
                 self.kicker(conn_id, "jwt expired")
@@ -414,7 +419,8 @@ class Cryptorobot:
             raise _not_authenticated("Invalid authentication information (no `strategy` set)")
         result = self._verify_logout(token, record_id, now)
         self._logout(conn)
-        self.record("sio.logout", {"conn": conn.id, "user": conn.user.email if conn.user else None})
+        self.journal.record(SIO_LOGOUT, SioLogout(sid=conn.id, user=conn.user.email if conn.user else None), link=conn.id)
+        self.journal.bind(conn.id, None)
         conn.user = conn.token = conn.strategy = None
         self._reschedule()
         return result
@@ -570,6 +576,40 @@ class Cryptorobot:
     def patch(self, changes: Mapping[str, Any]) -> None:
         if "streams" in changes:
             self.configure(changes["streams"])
+
+    def identify(self, headers: Sequence[tuple[bytes, bytes]], query: bytes) -> str | None:
+        """The user a REST request's ``Authorization`` names: a JWT's ``sub`` (valid or not any more) or an API key."""
+        for name, value in headers:
+            if name != b"authorization":
+                continue
+            scheme, _, credential = value.decode("latin-1").partition(" ")
+            credential = credential.strip()
+            if scheme.lower() in ("bearer", "jwt") and credential:
+                try:
+                    sub = jwt.decode(credential, options={"verify_signature": False}).get("sub")
+                except jwt.PyJWTError:
+                    return None
+                user = self.users.get(str(sub))
+                return f"user:{user.email}" if user is not None else None
+            if scheme.lower() == "apikey":
+                found = next((u for u in self.users.values() if u.api_key == credential), None)
+                return f"user:{found.email}" if found is not None else None
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes a client's timing in this run (journaled when the scenario starts)."""
+        return {
+            "token_ttl": self.token_ttl,
+            "ping_interval": self.ping_interval,
+            "ping_timeout": self.ping_timeout,
+            "page_default": self.page_default,
+            "page_max": self.page_max,
+            "streams": dict(self.streams),
+            "plans": {
+                f"user:{u.email}": {"plan": u.plan, "sockets": u.socket_limit, "requests_per_minute": u.rate_limit}
+                for u in self.users.values()
+            },
+        }
 
     def credentials(self) -> list[dict[str, Any]]:
         return [{"email": u.email, "password": u.password, "plan": u.plan, "api_key": u.api_key} for u in self.users.values()]

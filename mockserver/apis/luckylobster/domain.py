@@ -15,7 +15,7 @@ first, at most 10.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -81,6 +81,8 @@ class ApiKey:
     active_hours: ActiveHours | None = None
     rate_limit: int | None = 100
     revoked: bool = False
+    #: who the key identifies in the journal: ``key:<name>`` (``#2``, ``#3`` ... for keys sharing a name)
+    principal: str = ""
     # per-key counters
     heartbeat_count: int = 0
     cursor: int = 0  # last notification sequence reported to this key
@@ -136,9 +138,12 @@ class LuckyLobster:
         self.fake = Faker()
         self.fake.seed_instance(seed)
         self.keys: dict[str, ApiKey] = {}
+        names: dict[str, int] = {}
         for spec in state.get("keys") or [{}]:
             for _ in range(int(spec.get("copies", 1))):
                 key = self._make_key(spec)
+                names[key.name] = names.get(key.name, 0) + 1
+                key.principal = f"key:{key.name}" + (f"#{names[key.name]}" if names[key.name] > 1 else "")
                 self.keys[key.key] = key
         self.latest_skill_version = int(state.get("latest_skill_version", 9))
         wallet = state.get("wallet") or {}
@@ -255,6 +260,36 @@ class LuckyLobster:
         if key is None or key.revoked:
             return self.error(401, "Unauthorized", "Invalid or missing API key")
         return key
+
+    def identify(self, headers: Sequence[tuple[bytes, bytes]], query: bytes) -> str | None:
+        """The key a request's ``Authorization: Bearer`` or ``X-API-Key`` names (also a revoked one)."""
+        token: str | None = None
+        for name, value in headers:
+            if name == b"authorization":
+                scheme, _, rest = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and rest.strip():
+                    token = rest.strip()
+            elif name == b"x-api-key" and token is None:
+                token = value.decode("latin-1").strip()
+        key = self.keys.get(token) if token else None
+        return key.principal if key is not None else None
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes a client's timing in this run (journaled when the scenario starts)."""
+        return {
+            "keys": {
+                k.principal: {
+                    "interval_ms": k.interval_ms,
+                    "rate_limit": k.rate_limit,
+                    "rate_limit_window": 60.0,
+                    "active_hours": k.active_hours.to_dict() if k.active_hours else None,
+                    "permissions": list(k.permissions),
+                    "revoked": k.revoked,
+                }
+                for k in self.keys.values()
+            },
+            "rate_limit_reset": self.options.get("rate_limit_reset", "epoch"),
+        }
 
     def authorize(self, key: ApiKey, permission: str) -> Reply | None:
         if permission not in key.permissions:

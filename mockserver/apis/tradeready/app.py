@@ -22,10 +22,23 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.edge import connection_id
 from ...adapters.routing import ApiRouter
-from ...adapters.wsedge import SEND_JOURNALED_KEY, TRANSPORT_KEY
+from ...adapters.wsedge import JOURNALED_KEY, RESET_KEY, SEND_JOURNALED_KEY, SESSION_KEY
+from ...core.catalogue import (
+    WS_BROADCAST,
+    WS_DISCARDED,
+    WS_DROPPED,
+    WS_OVERFLOW,
+    WS_PONG_TIMEOUT,
+    WsBroadcast,
+    WsDiscarded,
+    WsDropped,
+    WsOverflow,
+    WsPongTimeout,
+)
 from ...core.scheduler import Timer
+from ...core.sessions import Session
 from ...runtime import Runtime
-from .channels import Session, candle_message, order_message, portfolio_message, ticker_message
+from .channels import Subscriptions, candle_message, order_message, portfolio_message, ticker_message
 from .domain import TradeReady
 from .market import Candle, Trade
 
@@ -47,11 +60,12 @@ def _text(message: dict[str, Any]) -> str:
 class _Conn:
     conn: str
     websocket: WebSocket
+    channels: Subscriptions
     session: Session
     key: str
-    #: (frame, critical, journaled): critical frames (replies, pings, per-key) are never dropped;
-    #: journaled ones (fan-out) were journaled once for all their recipients
-    queue: deque[tuple[str, bool, bool]] = field(default_factory=deque)
+    #: (frame, critical, broadcast): critical frames (replies, pings, per-key) are never dropped; fan-out
+    #: frames were journaled once for all their recipients, as the ``ws.broadcast`` entry ``broadcast`` (else 0)
+    queue: deque[tuple[str, bool, int]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ping_timer: Timer | None = None
     awaiting_pong: Timer | None = None
@@ -79,29 +93,30 @@ class _Hub:
                 self._close(conn, 1012, "scenario reset")
 
     # -- queues -----------------------------------------------------------------------------------
-    def _put(self, conn: _Conn, frame: str, *, critical: bool, journaled: bool = False) -> None:
+    def _put(self, conn: _Conn, frame: str, *, critical: bool, broadcast: int = 0) -> None:
         if conn.closing:  # nothing more after a close was decided
             return
         queue = conn.queue
         if len(queue) >= self.domain.queue_limit:
-            for index, (_old, old_critical, _journaled) in enumerate(queue):
+            for index, (_old, old_critical, old_broadcast) in enumerate(queue):
                 if not old_critical:
                     dropped = queue[index][0]
                     del queue[index]
-                    self.runtime.journal.record(
-                        API, "ws.dropped", {"path": PATH, "text": dropped, "reason": "slow consumer: queue full"}, conn=conn.conn
-                    )
+                    data = WsDropped(path=PATH, text=dropped, reason="slow consumer: queue full")
+                    if old_broadcast:
+                        data["broadcast"] = old_broadcast
+                    self.runtime.journal.record(API, WS_DROPPED, data, session=conn.session)
                     break
             else:
                 self.runtime.journal.record(
                     API,
-                    "ws.overflow",
-                    {"path": PATH, "queued": len(queue), "reason": "slow consumer: queue full of frames that may not be dropped"},
-                    conn=conn.conn,
+                    WS_OVERFLOW,
+                    WsOverflow(path=PATH, queued=len(queue), reason="slow consumer: queue full of frames that may not be dropped"),
+                    session=conn.session,
                 )
                 self._close(conn, 1013, "slow consumer")
                 return
-        queue.append((frame, critical, journaled))
+        queue.append((frame, critical, broadcast))
         conn.wake.set()
 
     def _send_direct(self, conn: _Conn, message: dict[str, Any]) -> None:
@@ -112,17 +127,19 @@ class _Hub:
         if not recipients:
             return
         text = _text(message)
-        self.runtime.journal.record(
-            API, "ws.broadcast", {"path": PATH, "text": text, "conns": [c.conn for c in recipients]}, direction="out"
-        )
-        item = (text, False, True)
+        seq = self.runtime.journal.record(
+            API,
+            WS_BROADCAST,
+            WsBroadcast(path=PATH, text=text, sessions=[c.session.id for c in recipients], conns=[c.conn for c in recipients]),
+        ).seq
+        item = (text, False, seq)
         limit = self.domain.queue_limit
         for conn in recipients:
             if len(conn.queue) < limit and not conn.closing:  # the common case, inline
                 conn.queue.append(item)
                 conn.wake.set()
             else:
-                self._put(conn, text, critical=False, journaled=True)
+                self._put(conn, text, critical=False, broadcast=seq)
 
     async def _sender(self, conn: _Conn) -> None:
         websocket = conn.websocket
@@ -134,12 +151,12 @@ class _Hub:
                 sent = 0
                 queue = conn.queue
                 while queue and (conn.close_with is None or conn.close_with[2]):
-                    frame, _critical, journaled = queue.popleft()
+                    frame, _critical, broadcast = queue.popleft()
                     conn.sending = True
-                    if journaled and send_journaled is not None:
-                        await send_journaled(frame)
-                    elif journaled:
-                        await websocket.send({"type": "websocket.send", "text": frame, "agentfeed.journaled": True})
+                    if broadcast and send_journaled is not None:
+                        await send_journaled(frame, broadcast)
+                    elif broadcast:
+                        await websocket.send({"type": "websocket.send", "text": frame, JOURNALED_KEY: broadcast})
                     else:
                         await websocket.send({"type": "websocket.send", "text": frame})
                     conn.sending = False
@@ -155,9 +172,16 @@ class _Hub:
                     return
 
     def _discard(self, conn: _Conn, why: str) -> None:
-        """Frames that will never be sent: journaled, never lost silently."""
+        """Frames that will never be sent: journaled (which broadcasts, and the text of the others), never lost silently."""
         if conn.queue:
-            self.runtime.journal.record(API, "ws.discarded", {"path": PATH, "frames": len(conn.queue), "reason": why}, conn=conn.conn)
+            broadcasts = [b for _t, _c, b in conn.queue if b]
+            texts = [t for t, _c, b in conn.queue if not b]
+            self.runtime.journal.record(
+                API,
+                WS_DISCARDED,
+                WsDiscarded(path=PATH, reason=why, frames=len(conn.queue), broadcasts=broadcasts, texts=texts),
+                session=conn.session,
+            )
             conn.queue.clear()
 
     def _close(self, conn: _Conn, code: int, reason: str, *, flush: bool = False) -> None:
@@ -169,12 +193,9 @@ class _Hub:
         conn.close_with = (code, reason, flush)
         if conn.sending and not flush:  # the sender is stuck writing to a client that does not read
             self._discard(conn, f"{reason}: the client stopped reading")
-            self.runtime.journal.record(
-                API, "ws.reset", {"path": PATH, "reason": f"{reason}: cannot send a close frame"}, conn=conn.conn, direction="out"
-            )
-            transport = (conn.websocket.scope.get("extensions") or {}).get(TRANSPORT_KEY)
-            if transport is not None:
-                transport.abort()
+            reset = conn.websocket.scope.get(RESET_KEY)
+            if reset is not None:
+                reset(f"{reason}: cannot send a close frame")
         conn.wake.set()
 
     # -- the market, orders, portfolios -----------------------------------------------------------------
@@ -184,11 +205,11 @@ class _Hub:
         if kind == "trades":
             trades: list[Trade] = args[0]
             # who gets what, worked out once per tick rather than once per trade and connection
-            everyone = [c for c in conns if "ticker:all" in c.session.subscriptions]
+            everyone = [c for c in conns if "ticker:all" in c.channels.subscriptions]
             by_symbol: dict[str, list[_Conn]] = {}
             for conn in conns:
-                if "ticker:all" not in conn.session.subscriptions:
-                    for key in conn.session.subscriptions:
+                if "ticker:all" not in conn.channels.subscriptions:
+                    for key in conn.channels.subscriptions:
                         if key.startswith("ticker:"):
                             by_symbol.setdefault(key[7:], []).append(conn)
             for trade in trades:
@@ -198,12 +219,12 @@ class _Hub:
             candles: list[Candle] = args[0]
             for candle in candles:
                 key = f"candles:{candle.symbol}:{candle.interval}"
-                self._broadcast(candle_message(profile, candle), [c for c in conns if key in c.session.subscriptions])
+                self._broadcast(candle_message(profile, candle), [c for c in conns if key in c.channels.subscriptions])
         elif kind in ("order", "portfolio"):
             owner, payload = args
             channel = "orders" if kind == "order" else "portfolio"
             # upstream broadcast_to_agent ignores subscriptions; the documented SDK subscribes first
-            targets = [c for c in conns if c.key == owner and (profile == "upstream" or channel in c.session.subscriptions)]
+            targets = [c for c in conns if c.key == owner and (profile == "upstream" or channel in c.channels.subscriptions)]
             build = order_message if kind == "order" else portfolio_message
             for conn in targets:
                 self._send_direct(conn, build(profile, payload))
@@ -215,8 +236,8 @@ class _Hub:
         def ping(due: float) -> None:
             if conn.closing:
                 return
-            if self.runtime.silenced(API, PATH) is None:  # a silenced server neither pings nor waits for pongs
-                self._send_direct(conn, {"type": "ping"})
+            self._send_direct(conn, {"type": "ping"})  # a silence fault keeps it off the wire (journaled by the edge)
+            if self.runtime.faults.active_kind(API, "silence", PATH) is None:  # a silenced server waits for no pong
                 if conn.awaiting_pong is None:
                     conn.awaiting_pong = scheduler.call_at(
                         due + self.domain.pong_timeout, lambda when: self._pong_missed(conn, when), name="pong deadline"
@@ -227,7 +248,7 @@ class _Hub:
 
     def _pong_missed(self, conn: _Conn, due: float) -> None:
         conn.awaiting_pong = None
-        self.runtime.journal.record(API, "ws.pong_timeout", {"path": PATH, "timeout": self.domain.pong_timeout}, conn=conn.conn, vtime=due)
+        self.runtime.journal.record(API, WS_PONG_TIMEOUT, WsPongTimeout(path=PATH, timeout=self.domain.pong_timeout), session=conn.session)
         self._close(conn, 1000, "pong timeout", flush=not conn.sending)
 
     # -- one connection ---------------------------------------------------------------------------------
@@ -242,7 +263,7 @@ class _Hub:
                 await websocket.close(code=4401)
             return
         await websocket.accept()
-        conn = _Conn(connection_id(websocket.scope), websocket, Session(domain.profile), key.key)
+        conn = _Conn(connection_id(websocket.scope), websocket, Subscriptions(domain.profile), websocket.scope[SESSION_KEY], key.key)
         self.conns[conn.conn] = conn
         domain.watch(+1)
         self._schedule_ping(conn, self.runtime.clock.now() + domain.ping_interval)
@@ -255,7 +276,7 @@ class _Hub:
                 raw = message.get("text")
                 if raw is None:  # a binary frame is not a JSON text message either
                     raw = (message.get("bytes") or b"").decode("utf-8", "replace") + "\x00"
-                incoming = conn.session.receive(raw)
+                incoming = conn.channels.receive(raw)
                 if incoming.pong and conn.awaiting_pong is not None:
                     conn.awaiting_pong.cancel()
                     conn.awaiting_pong = None

@@ -25,7 +25,7 @@ __all__ = [
     "INTERVALS",
     "MAX_SUBSCRIPTIONS",
     "Incoming",
-    "Session",
+    "Subscriptions",
     "candle_message",
     "order_message",
     "portfolio_message",
@@ -53,7 +53,7 @@ class Incoming:
 
 
 @dataclass(slots=True)
-class Session:
+class Subscriptions:
     profile: str
     subscriptions: set[str] = field(default_factory=set)
 

@@ -13,9 +13,10 @@ import functools
 import random
 import string
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from ...core.clock import format_instant
 from ...core.durations import parse_duration
@@ -51,10 +52,6 @@ def _money(value: float, places: int = 2) -> str:
 def _quantity(value: float) -> str:
     """A quantity as exact as the account holds it (up to 8 decimals, no trailing zeros)."""
     return f"{value:.8f}".rstrip("0").rstrip(".") or "0"
-
-
-def _ignore(kind: str, data: dict[str, Any]) -> None:
-    return None
 
 
 class TradeReady:
@@ -96,7 +93,6 @@ class TradeReady:
             cash = float(spec.get("cash", 10000.0))
             self.accounts[key.key] = Account(cash, cash)
         self.listener: Listener | None = None
-        self.record: Callable[[str, dict[str, Any]], None] = _ignore
         self.scheduler: Scheduler | None = None
         self.watchers = 0
         self._timers: list[Timer] = []
@@ -106,6 +102,26 @@ class TradeReady:
     def authenticate(self, api_key: str | None) -> ApiKey | None:
         key = self.keys.get(api_key or "")
         return None if key is None or key.revoked else key
+
+    def identify(self, headers: Sequence[tuple[bytes, bytes]], query: bytes) -> str | None:
+        """The key a handshake's ``api_key`` query parameter names (also a revoked one)."""
+        for part in query.split(b"&"):
+            name, _, value = part.partition(b"=")
+            if name == b"api_key":
+                key = self.keys.get(unquote(value.decode("latin-1")))
+                return f"key:{key.name}" if key is not None else None
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes a client's timing in this run (journaled when the scenario starts)."""
+        return {
+            "ping_interval": self.ping_interval,
+            "pong_timeout": self.pong_timeout,
+            "auth_failure": self.auth_failure,
+            "queue_limit": self.queue_limit,
+            "tick_interval": self.tick_interval,
+            "portfolio_interval": self.portfolio_interval,
+        }
 
     def key_ref(self, ref: Any) -> ApiKey:
         if ref is None:

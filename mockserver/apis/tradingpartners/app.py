@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import socket
-import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,14 +24,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ...adapters.edge import FRAMES_KEY, connection_id
+from ...adapters.edge import FRAMES_KEY, SESSION_KEY, SSE_META_KEY, end_stream
 from ...adapters.responses import reply_response, send_reply
 from ...adapters.routing import ApiRouter
-from ...adapters.wsedge import TRANSPORT_KEY
+from ...adapters.wsedge import TRANSPORT_KEY, abort
+from ...core.catalogue import SSE_HELD, SSE_OVERFLOW, SSE_RESET, SSE_SUPPRESSED, SSE_WITHHELD, SseOverflow, SseReset, SseText
 from ...core.clock import format_instant
 from ...core.reply import Reply
 from ...core.scheduler import Timer
-from ...faults.model import FaultSpec
+from ...core.sessions import Session
+from ...faults.model import ActiveFault, FaultSpec
 from ...runtime import Runtime
 from .domain import TradingPartners, User, error
 
@@ -59,7 +59,7 @@ def frame(event: str, data: dict[str, Any], event_id: int | None = None) -> byte
 
 @dataclass(slots=True)
 class _Stream:
-    conn: str
+    session: Session
     user: str
     send: Send
     transport: Any
@@ -88,18 +88,16 @@ class _Hub:
 
     def rewire(self, close: bool = True) -> None:
         self.domain.listener = self.on_event
-        self.domain.should_gap = lambda: self._fault("id_gap") is not None
+        board = self.runtime.faults
+        self.domain.should_gap = lambda: bool(board) and board.draw(API, "id_gap", STREAM) is not None
         if close:
             for stream in list(self.streams.values()):
                 stream.end = True
                 stream.wake.set()
 
-    def _fault(self, kind: str) -> Any:
-        for active in list(self.runtime.faults.values()):
-            if active.spec.kind == kind and active.spec.applies_to(API, "GET", STREAM) and active.draw():
-                active.applied += 1
-                return active
-        return None
+    def _fault(self, kind: str, stream: _Stream) -> ActiveFault | None:
+        board = self.runtime.faults
+        return board.draw(API, kind, STREAM, session=stream.session) if board else None
 
     def on_event(self, email: str, event: str, data: dict[str, Any], event_id: int | None) -> None:
         payload = frame(event, data, event_id)
@@ -108,7 +106,7 @@ class _Hub:
             if stream.user == email and not stream.end:
                 if len(stream.queue) >= limit:  # a reader this slow is cut loose: it can resume with Last-Event-ID
                     self.runtime.journal.record(
-                        API, "sse.overflow", {"path": STREAM, "discarded": len(stream.queue), "limit": limit}, conn=stream.conn
+                        API, SSE_OVERFLOW, SseOverflow(path=STREAM, discarded=len(stream.queue), limit=limit), session=stream.session
                     )
                     stream.queue.clear()
                     stream.end = True
@@ -122,12 +120,9 @@ class _Hub:
         """A close fault started: end open streams cleanly (each drawn with the fault's probability)."""
         if not started or spec.kind != "close" or not spec.applies_to(API, "GET", STREAM):
             return
-        active = self.runtime.faults.get(spec.id)
         for stream in list(self.streams.values()):
-            if active is None or active.draw():
-                if active is not None:
-                    active.applied += 1
-                self.runtime.journal.record(API, "sse.closing", {"path": STREAM, "fault": spec.id}, conn=stream.conn, direction="out")
+            if self.runtime.faults.hits_open(spec.id, API, STREAM, session=stream.session) is not None:
+                stream.session.fault = spec.id  # the edge journals the end, by the fault
                 stream.end = True
                 stream.wake.set()
 
@@ -145,11 +140,13 @@ class _Hub:
     # -- sending ----------------------------------------------------------------------------------
     async def _write(self, stream: _Stream, payload: bytes) -> bool:
         """Send one frame through the faults; False when the connection is gone."""
-        silence = self._fault("silence")
+        silence = self._fault("silence", stream)
         if silence is not None:  # nothing goes out: pings are dropped, events kept back in order
-            kind = "sse.suppressed" if payload.startswith(b"event: ping\n") else "sse.withheld"
-            self.runtime.journal.record(API, kind, {"path": STREAM, "text": payload.decode(), "fault": silence.spec.id}, conn=stream.conn)
-            if kind == "sse.withheld":
+            kind = SSE_SUPPRESSED if payload.startswith(b"event: ping\n") else SSE_WITHHELD
+            self.runtime.journal.record(
+                API, kind, SseText(path=STREAM, text=payload.decode(), fault=silence.spec.id), session=stream.session
+            )
+            if kind is SSE_WITHHELD:
                 stream.withheld.append(payload)
             return True
         while stream.withheld:  # the silence is over: what it kept back goes first
@@ -157,41 +154,47 @@ class _Hub:
                 return False
         return await self._send_frame(stream, payload)
 
+    def _body(self, payload: bytes, **meta: Any) -> dict[str, Any]:
+        return {"type": "http.response.body", "body": payload, "more_body": True, SSE_META_KEY: meta}
+
     async def _send_frame(self, stream: _Stream, payload: bytes) -> bool:
-        cut = self._fault("cut")
+        cut = self._fault("cut", stream)
         if cut is not None:  # part of a frame, then a TCP reset
-            await stream.send({"type": "http.response.body", "body": payload[: max(1, len(payload) // 2)], "more_body": True})
+            await stream.send(self._body(payload[: max(1, len(payload) // 2)], partial=True, fault=cut.spec.id))
             await asyncio.sleep(0)
-            self.runtime.journal.record(API, "sse.reset", {"path": STREAM, "fault": cut.spec.id}, conn=stream.conn, direction="out")
-            sock = stream.transport.get_extra_info("socket") if stream.transport is not None else None
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            if stream.transport is not None:
-                stream.transport.abort()
+            stream.session.fault = cut.spec.id
+            unsent = abort(stream.transport)
+            data = SseReset(path=STREAM, by="fault", fault=cut.spec.id)
+            if unsent:
+                data["unsent_bytes"] = unsent
+                data["lost"] = stream.session.lost(unsent)
+            end_stream(self.runtime, API, stream.session, SSE_RESET, data)
             return False
-        reorder = self._fault("reorder") if stream.held is None else None
+        reorder = self._fault("reorder", stream) if stream.held is None else None
         if reorder is not None:
             stream.held = payload
             self.runtime.journal.record(
-                API, "sse.held", {"path": STREAM, "text": payload.decode(), "fault": reorder.spec.id}, conn=stream.conn
+                API, SSE_HELD, SseText(path=STREAM, text=payload.decode(), fault=reorder.spec.id), session=stream.session
             )
             return True
-        dribble = self._fault("dribble")
+        dribble = self._fault("dribble", stream)
         if dribble is not None:
             size = max(1, math.ceil(len(payload) / max(1, dribble.spec.chunks)))
             for start in range(0, len(payload), size):
                 if start:
                     assert self.runtime.sleep is not None, "the clock driver provides the virtual sleep"
                     await self.runtime.sleep(dribble.spec.interval)
-                await stream.send({"type": "http.response.body", "body": payload[start : start + size], "more_body": True})
+                last = start + size >= len(payload)
+                piece = payload[start : start + size]
+                await stream.send(self._body(piece, text=payload, fault=dribble.spec.id) if last else self._body(piece, piece=True))
         else:
             await stream.send({"type": "http.response.body", "body": payload, "more_body": True})
-        if self._fault("duplicate") is not None:
-            await stream.send({"type": "http.response.body", "body": payload, "more_body": True})
+        duplicate = self._fault("duplicate", stream)
+        if duplicate is not None:
+            await stream.send(self._body(payload, duplicate=True, fault=duplicate.spec.id))
         if stream.held is not None:
             held, stream.held = stream.held, None
-            await stream.send({"type": "http.response.body", "body": held, "more_body": True})
+            await stream.send(self._body(held, reordered=True))
         return True
 
     async def _send_batch(self, stream: _Stream) -> int:
@@ -250,27 +253,35 @@ class _Hub:
                 "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-store"), (b"x-accel-buffering", b"no")],
             }
         )
-        stream = _Stream(connection_id(scope), user.email, send, (scope.get("extensions") or {}).get(TRANSPORT_KEY))
+        session: Session = scope[SESSION_KEY]  # the edge made the stream a session when the head went out
+        stream = _Stream(session, user.email, send, (scope.get("extensions") or {}).get(TRANSPORT_KEY))
         if domain.retry_ms is not None:
-            stream.queue.append(f"retry: {domain.retry_ms}\n\n".encode())
-        for event_id, event, data in domain.replay(user, headers.get("last-event-id")):
-            stream.queue.append(frame(event, data, event_id))
-        self.streams[stream.conn] = stream
+            retry = f"retry: {domain.retry_ms}\n\n".encode()
+            await send({"type": "http.response.body", "body": retry, "more_body": True, FRAMES_KEY: [retry]})
+        missed = [frame(event, data, event_id) for event_id, event, data in domain.replay(user, headers.get("last-event-id"))]
+        if missed:
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"".join(missed),
+                    "more_body": True,
+                    FRAMES_KEY: missed,
+                    SSE_META_KEY: {"replay": True},
+                }
+            )
+        self.streams[session.id] = stream
         domain.watch(+1)
-        stream.wake.set()
         self._schedule_ping(stream, now + domain.ping_interval)
         pump = asyncio.get_running_loop().create_task(self._pump(stream))
         gone = asyncio.get_running_loop().create_task(self._await_disconnect(receive))
         try:
             done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-            stream.gone = gone in done
-            if gone in done and pump not in done:  # the client left (not: the server ended the stream)
-                self.runtime.journal.record(API, "sse.end", {"path": STREAM, "by": "client"}, conn=stream.conn, direction="in")
+            stream.gone = gone in done  # the client left (the edge journals that end)
         finally:
             stream.end = True
             if stream.ping is not None:
                 stream.ping.cancel()
-            self.streams.pop(stream.conn, None)
+            self.streams.pop(session.id, None)
             if self.domain is domain:
                 domain.watch(-1)
             for task in (pump, gone):

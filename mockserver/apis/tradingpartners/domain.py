@@ -13,14 +13,16 @@ import functools
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
+from ...core.catalogue import CREDITS_RENEWED, SSE_ID_GAP, CreditsRenewed, SseIdGap
 from ...core.clock import format_instant, parse_instant
 from ...core.durations import parse_duration
+from ...core.recorder import DISCARD, Recorder
 from ...core.reply import Reply
 from ...core.scheduler import Scheduler
 from .schema import INSTRUMENTS
@@ -162,21 +164,23 @@ class TradingPartners:
                 bool(spec.get("auto_renewal", spec.get("credits") is None)),
             )
             self.users[user.email] = user
-        self.settings: dict[str, Any] = {}
+        self.alert_settings: dict[str, Any] = {}
         self.configure(dict(state.get("alerts") or {}))
         self.alerts: dict[int, Alert] = {}
         self._next_alert = 35443  # the seed's example id
         self.listener: Callable[[str, str, dict[str, Any], int | None], None] | None = None
-        self.record: Callable[[str, dict[str, Any]], None] = _ignore
+        #: set by the runtime: journal what only the domain knows
+        self.journal: Recorder = DISCARD
         #: set by the adapter: should the next event id skip one (an id_gap fault)?
         self.should_gap: Callable[[], bool] = lambda: False
         self.scheduler: Scheduler | None = None
         self._generator: Any = None
         self.watchers = 0
+        self._subjects: dict[str, str] = {}  # token -> sub, for identify (bounded)
 
     def configure(self, alerts: Mapping[str, Any]) -> None:
-        current = self.settings
-        self.settings = {
+        current = self.alert_settings
+        self.alert_settings = {
             "every": parse_duration(alerts.get("every", current.get("every", "2m"))),
             "instruments": list(alerts.get("instruments", current.get("instruments", list(INSTRUMENTS)))),
             "abort_probability": float(alerts.get("abort_probability", current.get("abort_probability", 0.3))),
@@ -200,7 +204,7 @@ class TradingPartners:
         if self._generator is not None:
             self._generator.cancel()
             self._generator = None
-        every = self.settings["every"]
+        every = self.alert_settings["every"]
         if self.scheduler is None or not every or not self.watchers:
             return
 
@@ -242,8 +246,13 @@ class TradingPartners:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return error(401, 11)
-        try:  # the JWT library would read the wall clock for exp: check it on the virtual clock instead
-            claims = jwt.decode(token.strip(), self.secret, algorithms=["HS256"], options={"verify_exp": False, "require": ["exp", "sub"]})
+        try:  # the JWT library reads the wall clock for exp, iat and nbf: they are checked on the virtual clock instead
+            claims = jwt.decode(
+                token.strip(),
+                self.secret,
+                algorithms=["HS256"],
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "require": ["exp", "sub"]},
+            )
         except jwt.PyJWTError:
             return error(401, 11)
         user = self.users.get(str(claims["sub"]))
@@ -255,7 +264,7 @@ class TradingPartners:
 
     # -- alerts and their lifecycle ------------------------------------------------------------------
     def new_alert(self, data: Mapping[str, Any], now: float) -> Alert:
-        s = self.settings
+        s = self.alert_settings
         instrument = str(data.get("instrument") or self.rng.choice(s["instruments"]))
         ticker = str(data.get("ticker") or self.rng.choice(INSTRUMENTS[instrument]))
         reference = _REFERENCE.get(ticker, 100.0) * self.rng.uniform(0.97, 1.03)
@@ -288,7 +297,7 @@ class TradingPartners:
         if user.credits is not None and user.credits <= 0:
             if user.auto_renewal:
                 user.credits = 10
-                self.record("credits.renewed", {"user": user.email, "credits": 10})
+                self.journal.record(CREDITS_RENEWED, CreditsRenewed(user=user.email, credits=10), principal=f"user:{user.email}")
             else:  # the last credit is gone: a final error, then the stream closes
                 user.exhausted = True
                 self._send(user, "error", dict(error(402, 30, "No credits left and auto-renewal is off: the stream ends.").body))
@@ -334,7 +343,7 @@ class TradingPartners:
         alert.exit = _round(exit_price, alert.start)
         alert.gain = _round(sign * (alert.exit - alert.start), alert.start)
         alert.state, alert.closed_at = "closed", due
-        consumed = alert.gain / alert.start * 100 >= self.settings["consume_threshold"]
+        consumed = alert.gain / alert.start * 100 >= self.alert_settings["consume_threshold"]
         alert.token_state = "CONSUMED" if consumed else "REIMBURSED"
         for user, token in self._holders(alert):
             if not consumed:
@@ -363,7 +372,7 @@ class TradingPartners:
         event_id: int | None = None
         if self.event_ids:
             if self.should_gap():
-                self.record("sse.id_gap", {"user": user.email, "skipped": user.next_id})
+                self.journal.record(SSE_ID_GAP, SseIdGap(user=user.email, skipped=user.next_id), principal=f"user:{user.email}")
                 user.next_id += 1
             event_id = user.next_id
             user.next_id += 1
@@ -472,6 +481,37 @@ class TradingPartners:
             if self.scheduler is not None:
                 self._schedule_generation(self.scheduler.clock.now())
 
+    def identify(self, headers: Sequence[tuple[bytes, bytes]], query: bytes) -> str | None:
+        """The user a request's bearer JWT names (its ``sub``; the token need not be valid any more)."""
+        for name, value in headers:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer" or not token.strip():
+                    return None
+                sub = self._subjects.get(token)
+                if sub is None:
+                    try:
+                        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+                    except jwt.PyJWTError:
+                        return None
+                    sub = str(claims.get("sub", ""))
+                    if len(self._subjects) < 10_000:
+                        self._subjects[token] = sub
+                return f"user:{sub}" if sub in self.users else None
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        """What shapes a client's timing in this run (journaled when the scenario starts)."""
+        return {
+            "ping_interval": self.ping_interval,
+            "event_ids": self.event_ids,
+            "replay_window": self.replay_window,
+            "retry_ms": self.retry_ms,
+            "token_ttl": self.token_ttl,
+            "queue_limit": self.queue_limit,
+            "alerts": {k: v for k, v in self.alert_settings.items() if k != "instruments"},
+        }
+
     def credentials(self) -> list[dict[str, Any]]:
         return [{"email": u.email, "password": u.password, "access": u.access, "credits": u.credits} for u in self.users.values()]
 
@@ -492,7 +532,3 @@ class TradingPartners:
             "alerts": len(self.alerts),
             "open": sum(1 for a in self.alerts.values() if a.state in ("working", "onGoing")),
         }
-
-
-def _ignore(kind: str, data: dict[str, Any]) -> None:
-    return None
