@@ -94,7 +94,7 @@ def _check_reachable(program: Program, tools: Toolchain) -> None:
         raise WarpError(f"the client {program.describe()} is statically linked: {_REFUSED}, so its clock would not be warped; {_INSTEAD}")
     if program.setuid_other:
         raise WarpError(
-            f"the client {program.describe()} is set-user-ID or set-group-ID: the loader ignores {_REFUSED.split(',')[0]} for it; {_INSTEAD}"
+            f"the client {program.describe()} is set-user-ID or set-group-ID for another user: the loader ignores LD_PRELOAD for it; {_INSTEAD}"
         )
     lib = tools.libfaketime_elf
     if (elf.bits, elf.machine) != (lib.bits, lib.machine):

@@ -50,7 +50,6 @@ def _search_dirs() -> tuple[str, ...]:
         "/usr/lib64/faketime",  # Fedora, openSUSE
         "/usr/lib/faketime",  # Arch, Alpine, upstream's "make install PREFIX=/usr"
         "/usr/local/lib/faketime",  # upstream's "make install"
-        "/opt/homebrew/lib/faketime",
         *sorted(glob.glob("/usr/lib/*-linux-gnu*/faketime")),
     )
 

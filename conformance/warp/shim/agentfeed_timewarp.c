@@ -12,9 +12,9 @@
  * "now" of that clock (read through libfaketime), divides the remainder by the rate of FAKETIME
  * ("... xRATE") and waits that long in real time against the kernel's CLOCK_MONOTONIC, read by
  * the raw system call so that libfaketime cannot touch it. When the real wait ends, the faked
- * clock decides: a semaphore wait goes on until the faked deadline has passed (the rate or the
- * clock may have been changed meanwhile), a condition variable wakes its caller (a spurious
- * wake-up, which every caller of pthread_cond_*wait must handle) and the caller waits again.
+ * clock decides: a semaphore or futex wait goes on until the faked deadline has passed (the rate
+ * or the clock may have been changed meanwhile), a condition variable wakes its caller (a
+ * spurious wake-up, which every caller of pthread_cond_*wait must handle), which waits again.
  *
  * Built by conformance.warp with the system C compiler on first use; see docs/timewarp.md.
  */
@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define NSEC_PER_SEC 1000000000LL
-/* A semaphore wait re-reads the faked clock at least this often (real nanoseconds), so a clock
+/* A semaphore or futex wait re-reads the faked clock at least this often (real nanoseconds), so a clock
    that is moved while a thread waits (FAKETIME_TIMESTAMP_FILE) is seen within a quarter second. */
 #define SLICE_NS (NSEC_PER_SEC / 4)
 
@@ -57,11 +57,25 @@ static double warp_rate(void) {
     return rate > 0.0 ? rate : 1.0;
 }
 
-/* glibc's syscall(), which our own definition below forwards to. */
+/* glibc's functions that ours stand in front of, looked up when the library is loaded (and
+   on first use, should anything call them before that). */
+static syscall_fn next_syscall;
+static sem_clockwait_fn next_sem_clockwait;
+static cond_clockwait_fn next_cond_clockwait;
+
+__attribute__((constructor)) static void find_next(void) {
+    next_syscall = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
+    next_sem_clockwait = (sem_clockwait_fn)dlsym(RTLD_NEXT, "sem_clockwait"); /* NULL before glibc 2.30 */
+    next_cond_clockwait = (cond_clockwait_fn)dlsym(RTLD_NEXT, "pthread_cond_clockwait");
+}
+
+static void ensure_found(void) {
+    if (next_syscall == NULL) find_next();
+}
+
 static syscall_fn real_syscall(void) {
-    static syscall_fn fn;
-    if (fn == NULL) fn = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
-    return fn;
+    ensure_found();
+    return next_syscall;
 }
 
 /* The kernel's monotonic clock, past libfaketime (which intercepts clock_gettime and the vDSO call). */
@@ -89,21 +103,10 @@ static int valid_timespec(const struct timespec *ts) {
     return ts != NULL && ts->tv_nsec >= 0 && ts->tv_nsec < NSEC_PER_SEC;
 }
 
-static sem_clockwait_fn real_sem_clockwait(void) {
-    static sem_clockwait_fn fn;
-    if (fn == NULL) fn = (sem_clockwait_fn)dlsym(RTLD_NEXT, "sem_clockwait");
-    return fn;
-}
-
-static cond_clockwait_fn real_cond_clockwait(void) {
-    static cond_clockwait_fn fn;
-    if (fn == NULL) fn = (cond_clockwait_fn)dlsym(RTLD_NEXT, "pthread_cond_clockwait");
-    return fn;
-}
-
 /* Wait on `sem` until the real monotonic instant `until_ns`: glibc's sem_clockwait, else polling. */
 static int sem_wait_real_until(sem_t *sem, long long until_ns) {
-    sem_clockwait_fn wait = real_sem_clockwait();
+    ensure_found();
+    sem_clockwait_fn wait = next_sem_clockwait;
     if (wait != NULL) {
         struct timespec until = ns_ts(until_ns);
         return wait(sem, CLOCK_MONOTONIC, &until);
@@ -144,7 +147,8 @@ int sem_timedwait(sem_t *sem, const struct timespec *deadline) {
 }
 
 int pthread_cond_clockwait(pthread_cond_t *cond, pthread_mutex_t *mutex, clockid_t clock, const struct timespec *deadline) {
-    cond_clockwait_fn wait = real_cond_clockwait();
+    ensure_found();
+    cond_clockwait_fn wait = next_cond_clockwait;
     if (wait == NULL) return ENOSYS;
     if (!valid_timespec(deadline) || (clock != CLOCK_MONOTONIC && clock != CLOCK_REALTIME)) return EINVAL;
     long long left = real_remaining_ns(clock, ts_ns(deadline));
