@@ -33,7 +33,7 @@
 
 #define NSEC_PER_SEC 1000000000LL
 /* A semaphore or futex wait re-reads the faked clock at least this often (real nanoseconds), so a clock
-   that is moved while a thread waits (FAKETIME_TIMESTAMP_FILE) is seen within a quarter second. */
+   that jumps while a thread waits is seen within a quarter second. */
 #define SLICE_NS (NSEC_PER_SEC / 4)
 
 typedef long (*syscall_fn)(long, ...);
