@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types bench clean venv
+.PHONY: run test lint types bench clean venv warp-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,18 @@ $(JS_STAMP): js/package.json js/package-lock.json
 .PHONY: js-deps
 js-deps: $(JS_STAMP)
 
-test: $(STAMP) $(JS_STAMP)
+# Time warp for the conformance runner (docs/timewarp.md): Debian's libfaketime, and a C compiler
+# for the companion shim that conformance/warp builds on first use.
+warp-deps:
+	@ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || \
+		{ echo "installing libfaketime (the time warp)"; export DEBIAN_FRONTEND=noninteractive; \
+		  apt-get install -y -qq libfaketime >/dev/null 2>&1 || \
+		  { apt-get update -qq && apt-get install -y -qq libfaketime >/dev/null; }; } || \
+		{ echo "libfaketime is needed for the time warp: apt-get install libfaketime"; exit 2; }
+	@command -v "$${CC:-cc}" >/dev/null || command -v gcc >/dev/null || \
+		{ echo "a C compiler is needed to build the time-warp shim: apt-get install gcc"; exit 2; }
+
+test: $(STAMP) $(JS_STAMP) warp-deps
 	$(PY) -m ruff check mockserver conformance tests bench
 	$(PY) -m mypy
 	$(PY) -m pytest
