@@ -19,12 +19,14 @@ from jsonschema import Draft202012Validator
 from .apis.registry import APIS
 from .core.catalogue import (
     CONTROL_EMIT,
+    CONTROL_STATE,
     FAULT_START,
     FAULT_STOP,
     SCENARIO_LOADED,
     SCENARIO_STEP,
     SERVER_ERROR,
     ControlEmit,
+    ControlState,
     FaultStart,
     FaultStop,
     ScenarioLoaded,
@@ -240,6 +242,22 @@ class Runtime:
             raise ControlError(f"cannot emit {api}.{event}: {exc.args[0] if exc.args else exc}") from None
         self.journal.record(api, CONTROL_EMIT, ControlEmit(event=event, data=dict(data or {}), result=dict(result)))
         return dict(result)
+
+    def patch_state(self, api: str, changes: Mapping[str, Any]) -> None:
+        """Patch an API's state as a scenario's ``state`` step would (checked against the same schema)."""
+        descriptor = APIS.get(api)
+        if descriptor is None:
+            raise ControlError(f"unknown API {api!r}; known: {', '.join(APIS)}", status=404)
+        schema = dict(descriptor.patch_schema) or {"type": "object"}
+        errors = sorted(Draft202012Validator(schema).iter_errors(dict(changes)), key=str)
+        if errors:
+            where = ".".join(map(str, errors[0].absolute_path)) or "set"
+            raise ControlError(f"bad state for {api}: {where}: {errors[0].message}")
+        try:
+            self.apis[api].patch(dict(changes))
+        except (KeyError, ValueError) as exc:
+            raise ControlError(f"cannot patch {api}: {exc.args[0] if exc.args else exc}") from None
+        self.journal.record(api, CONTROL_STATE, ControlState(set=dict(changes)))
 
     def start_fault(self, raw: Mapping[str, Any], *, at: float | None = None) -> FaultSpec:
         problems = sorted(_FAULT_VALIDATOR.iter_errors(dict(raw)), key=str)

@@ -424,6 +424,10 @@ class ThreadedMockServer:
     def emit(self, api: str, event: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.call(lambda: self.control.emit(api, event, data))
 
+    def patch_state(self, api: str, changes: Mapping[str, Any]) -> None:
+        """Set fields of an API's state, as a scenario's ``state`` step does."""
+        self.call(lambda: self.control.patch_state(api, changes))
+
     def start_fault(self, spec: Mapping[str, Any] | None = None, **fields: Any) -> FaultSpec:
         """Start a fault: a spec mapping, or its fields as keywords (``kind="error", api="luckylobster", status=503``)."""
         return self.call(lambda: self.control.start_fault({**(spec or {}), **fields}))

@@ -147,6 +147,13 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
             raise ControlError("'data' must be an object")
         return _json({"result": control.emit(body["api"], body["event"], data)})
 
+    async def patch_state(request: Request) -> Response:
+        body = await _body(request)
+        if not isinstance(body.get("api"), str) or not isinstance(body.get("set"), dict):
+            raise ControlError("give 'api' and 'set' (the fields to set, as in a scenario's state step)")
+        control.patch_state(body["api"], body["set"])
+        return _json({"api": body["api"], "state": runtime.api(body["api"]).snapshot()})
+
     async def list_faults(request: Request) -> Response:
         return _json({"faults": control.faults()})
 
@@ -218,6 +225,7 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         Route(f"{p}/journal", guarded(journal), methods=["GET"]),
         Route(f"{p}/journal.jsonl", guarded(journal_jsonl), methods=["GET"]),
         Route(f"{p}/emit", guarded(emit), methods=["POST"]),
+        Route(f"{p}/state", guarded(patch_state), methods=["POST", "PATCH"]),
         Route(f"{p}/faults", guarded(list_faults), methods=["GET"]),
         Route(f"{p}/faults", guarded(start_fault), methods=["POST"]),
         Route(f"{p}/faults/{{fault_id}}", guarded(stop_fault), methods=["DELETE"]),

@@ -183,6 +183,11 @@ class MockControl:
         self._poke()
         return result
 
+    def patch_state(self, api: str, changes: Mapping[str, Any]) -> None:
+        """Set fields of an API's state, as a scenario's ``state`` step does."""
+        self.runtime.patch_state(api, changes)
+        self._poke()
+
     def start_fault(self, spec: Mapping[str, Any]) -> FaultSpec:
         started = self.runtime.start_fault(spec)
         self._poke()

@@ -39,12 +39,14 @@ __all__ = [
     "CLOCK_SPEED",
     "CONN_REFUSED",
     "CONTROL_EMIT",
+    "CONTROL_STATE",
     "CREDITS_RENEWED",
     "ClockAdvance",
     "ClockSet",
     "ClockSpeed",
     "ConnRefused",
     "ControlEmit",
+    "ControlState",
     "CreditsRenewed",
     "Direction",
     "END_KINDS",
@@ -156,6 +158,7 @@ KindName = Literal[
     "clock.advance",
     "clock.set",
     "control.emit",
+    "control.state",
     "fault.start",
     "fault.stop",
     "fault.applied",
@@ -255,6 +258,11 @@ class ControlEmit(TypedDict):
     event: str
     data: dict[str, Any]
     result: dict[str, Any]
+
+
+class ControlState(TypedDict):
+    #: the fields set (as a scenario's ``state`` step sets them)
+    set: dict[str, Any]
 
 
 # -- faults --------------------------------------------------------------------------------------------
@@ -599,6 +607,7 @@ CLOCK_SPEED = kind("clock.speed", ClockSpeed, "The clock's speed was set.")
 CLOCK_ADVANCE = kind("clock.advance", ClockAdvance, "The clock was advanced by hand; the timers due on the way ran.")
 CLOCK_SET = kind("clock.set", ClockSet, "The clock was moved to an instant; the timers due on the way ran.")
 CONTROL_EMIT = kind("control.emit", ControlEmit, "An event was emitted into an API from outside the scenario.")
+CONTROL_STATE = kind("control.state", ControlState, "An API's state was patched from outside the scenario.")
 FAULT_START = kind("fault.start", FaultStart, "A fault started.")
 FAULT_STOP = kind("fault.stop", FaultStop, "A fault stopped, and how often it was applied.")
 FAULT_APPLIED = kind("fault.applied", FaultApplied, "A fault hit one request, handshake, connection or frame.", "internal")
