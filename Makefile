@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types bench clean venv warp-deps
+.PHONY: run test lint types bench clean venv docs warp-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,15 @@ bench: $(STAMP) bench-deps
 	$(PY) bench/run.py $(ARGS)
 	$(PY) bench/ws_fanout.py $(WS_ARGS)
 	$(PY) bench/sse_fanout.py $(SSE_ARGS)
+	$(PY) bench/inprocess_rtt.py
+
+# The README's table of journal kinds, regenerated from the catalogue (a test keeps them in step).
+docs: $(STAMP)
+	$(PY) -c 'import re, pathlib, subprocess, sys; \
+		table = subprocess.run([sys.executable, "-m", "mockserver", "schema", "journal", "--markdown"], capture_output=True, text=True, check=True).stdout; \
+		p = pathlib.Path("README.md"); s = p.read_text(); \
+		s = re.sub(r"(<!-- journal-kinds:start -->\n).*?(<!-- journal-kinds:end -->)", lambda m: m.group(1) + table + m.group(2), s, flags=re.S); \
+		p.write_text(s)'
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print a JSON Schema: of a scenario file (default) or of a journal line")
     schema.add_argument("what", nargs="?", choices=["scenario", "journal"], default="scenario", help="scenario (default) or journal")
     schema.add_argument("--output", help="write to this file instead")
+    schema.add_argument("--markdown", action="store_true", help="journal: a Markdown table of the kinds instead of the JSON Schema")
 
     openapi = sub.add_parser("openapi", help="print an OpenAPI document")
     openapi.add_argument("name", choices=["control", *APIS])
@@ -228,9 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _scenarios()
         if args.command == "schema":
             if args.what == "journal":
-                from .core.catalogue import journal_schema
+                from .core.catalogue import journal_schema, kinds_markdown
 
-                text = json.dumps(journal_schema(), indent=2)
+                text = kinds_markdown().rstrip("\n") if args.markdown else json.dumps(journal_schema(), indent=2)
             else:
                 text = json.dumps(scenario_schema(), indent=2)
             if args.output:

@@ -308,6 +308,7 @@ class ThreadedMockServer:
         control_host: str = "127.0.0.1",
         control_token: str | None = None,
         log_level: str = "warning",
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
     ) -> None:
         model = scenario if isinstance(scenario, Scenario) else resolve_scenario(os.fspath(scenario))
         self.runtime = Runtime(
@@ -323,7 +324,7 @@ class ThreadedMockServer:
             log_level=log_level,
         )
         self.control = self.server.control
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop_factory()  # asyncio's by default; uvloop.new_event_loop as mockserver serve runs
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="agentfeed-mock", daemon=True)
         self._ready = threading.Event()
