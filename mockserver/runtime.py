@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
-from .apis.registry import APIS
+from .apis.registry import APIS, check_fault
 from .core.catalogue import (
     CONTROL_EMIT,
     CONTROL_STATE,
@@ -270,6 +270,10 @@ class Runtime:
             raise ControlError(f"bad fault: {exc}") from None
         if spec.api != "*" and spec.api not in APIS:
             raise ControlError(f"unknown API {spec.api!r} in fault; known: '*', {', '.join(APIS)}")
+        if at is None:  # from the control API (a scenario's faults were checked by the loader, with positions)
+            problems = check_fault(spec.api, spec.kind, spec.route, spec.method, spec.status)
+            if problems:
+                raise ControlError("bad fault: " + "; ".join(f"{field}: {message}" for field, message in problems))
         now = self.clock.now() if at is None else at
         if spec.id in self.faults.active:
             self._stop_fault(spec.id, reason="replaced", at=now)

@@ -241,10 +241,10 @@ def test_faults_that_would_break_http_are_refused(make_mock: MockFactory, bad: d
     assert response.status_code == 400, response.text
 
 
-def test_no_content_fault_sends_no_body_and_garbage_bytes_are_journaled(make_mock: MockFactory) -> None:
-    mock, url = start(make_mock, kind="error", status=204, body={"ignored": True})
-    response = get(url)
-    assert (response.status_code, response.content) == (204, b"")
+def test_an_error_fault_without_an_error_status_is_refused_and_garbage_bytes_are_journaled(make_mock: MockFactory) -> None:
+    mock, url = start(make_mock)
+    refused = httpx.post(mock.url("control") + "/_mock/faults", json={"kind": "error", "api": "luckylobster", "status": 204})
+    assert refused.status_code == 400 and "204 is not one" in refused.json()["error"], "it would answer no error at all"
     with socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=5) as raw:
         raw.sendall(b"GARBAGE\r\n\r\n")
         assert raw.recv(100).startswith(b"HTTP/1.1 400")

@@ -54,7 +54,7 @@ def test_bad_values_are_all_reported_with_their_lines() -> None:
 
 def test_semantic_problems_name_the_step_and_suggest() -> None:
     text = "\n".join(problems("bad-semantics.yaml"))
-    assert ":7:66: apis.luckylobster.state.keys.0.active_hours.timezone: unknown IANA time zone 'America/New_Yrok'" in text
+    assert ":7:66: apis.luckylobster.state.keys[0].active_hours.timezone: unknown IANA time zone 'America/New_Yrok'" in text
     assert ":10:38: timeline[0].emit.event: luckylobster has no event 'fil'" in text and "did you mean 'fill'?" in text
     assert "timeline[1].stop_fault: no fault 'storm' was started before this step" in text
     assert "timeline[2]: a step needs exactly one action" in text
@@ -145,7 +145,7 @@ timeline:
     with pytest.raises(ScenarioError) as info:
         scenario_from_yaml(text, source="<s>")
     text_out = str(info.value)
-    assert "keys.1.key: the key 'll_aaaaaaaaaaaa' is already keys[0]" in text_out
-    assert "keys.2.copies: copies > 1 generates the keys" in text_out
+    assert "keys[1].key: the key 'll_aaaaaaaaaaaa' is already keys[0]" in text_out
+    assert "keys[2].copies: copies > 1 generates the keys" in text_out
     assert "<s>:11:" in text_out and "no key named 'nobody'" in text_out
     assert "unknown IANA time zone 'Mars/Olympus'" in text_out

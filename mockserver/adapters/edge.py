@@ -477,9 +477,7 @@ class _Exchange:
             payload = self.edge.error_body(status, reason)
         else:
             payload = spec.body
-        if status in (204, 304):  # these carry no body
-            body, content_type = b"", b"text/plain; charset=utf-8"
-        elif isinstance(payload, (dict, list)):
+        if isinstance(payload, (dict, list)):
             body = orjson.dumps(payload)
             content_type = b"application/json"
         else:

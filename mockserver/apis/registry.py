@@ -18,12 +18,13 @@ from .luckylobster import schema as luckylobster_schema
 from .luckylobster.domain import LuckyLobster
 from .luckylobster.domain import validate_patch as luckylobster_validate_patch
 from .luckylobster.domain import validate_state as luckylobster_validate
+from .routes import RouteSpec, fault_problems
 from .tradeready import schema as tradeready_schema
 from .tradeready.domain import TradeReady
 from .tradingpartners import schema as tradingpartners_schema
 from .tradingpartners.domain import TradingPartners
 
-__all__ = ["API_NAMES", "APIS", "CONTROL_PORT", "ApiDescriptor"]
+__all__ = ["API_NAMES", "APIS", "CONTROL_PORT", "ApiDescriptor", "check_fault"]
 
 #: DECISIONS D2
 CONTROL_PORT = 8700
@@ -48,6 +49,8 @@ class ApiDescriptor:
     validate_state: Callable[[Mapping[str, Any]], list[tuple[tuple[Any, ...], str]]] = _no_checks
     #: (initial state, a state step's ``set``) -> problems
     validate_patch: Callable[[Mapping[str, Any], Mapping[str, Any]], list[tuple[tuple[Any, ...], str]]] = lambda state, changes: []
+    #: the routes its app serves (what a fault's ``route`` may name)
+    routes: tuple[RouteSpec, ...] = ()
 
 
 APIS: dict[str, ApiDescriptor] = {
@@ -62,6 +65,7 @@ APIS: dict[str, ApiDescriptor] = {
         patch_schema=aitrader_schema.STATE_PATCH_SCHEMA,
         options_schema=aitrader_schema.OPTIONS_SCHEMA,
         events=aitrader_schema.EVENT_SCHEMAS,
+        routes=aitrader_schema.ROUTES,
     ),
     "luckylobster": ApiDescriptor(
         name="luckylobster",
@@ -74,6 +78,7 @@ APIS: dict[str, ApiDescriptor] = {
         patch_schema=luckylobster_schema.STATE_PATCH_SCHEMA,
         options_schema=luckylobster_schema.OPTIONS_SCHEMA,
         events=luckylobster_schema.EVENT_SCHEMAS,
+        routes=luckylobster_schema.ROUTES,
         validate_state=luckylobster_validate,
         validate_patch=luckylobster_validate_patch,
     ),
@@ -88,6 +93,7 @@ APIS: dict[str, ApiDescriptor] = {
         patch_schema=tradeready_schema.STATE_PATCH_SCHEMA,
         options_schema=tradeready_schema.OPTIONS_SCHEMA,
         events=tradeready_schema.EVENT_SCHEMAS,
+        routes=tradeready_schema.ROUTES,
     ),
     "cryptorobot": ApiDescriptor(
         name="cryptorobot",
@@ -100,6 +106,7 @@ APIS: dict[str, ApiDescriptor] = {
         patch_schema=cryptorobot_schema.STATE_PATCH_SCHEMA,
         options_schema=cryptorobot_schema.OPTIONS_SCHEMA,
         events=cryptorobot_schema.EVENT_SCHEMAS,
+        routes=cryptorobot_schema.ROUTES,
     ),
     "tradingpartners": ApiDescriptor(
         name="tradingpartners",
@@ -112,7 +119,16 @@ APIS: dict[str, ApiDescriptor] = {
         patch_schema=tradingpartners_schema.STATE_PATCH_SCHEMA,
         options_schema=tradingpartners_schema.OPTIONS_SCHEMA,
         events=tradingpartners_schema.EVENT_SCHEMAS,
+        routes=tradingpartners_schema.ROUTES,
     ),
 }
 
 API_NAMES = tuple(APIS)
+
+
+def check_fault(api: str, kind: str, route: str | None, method: str | None, status: int | None) -> list[tuple[str, str]]:
+    """Why a fault would never fire (or not as written), as ``(field, message)`` pairs; ``api`` may be ``*``."""
+    if api != "*":
+        return fault_problems(kind, route, method, status, APIS[api].routes, api)
+    every = [r for descriptor in APIS.values() for r in descriptor.routes]
+    return fault_problems(kind, route, method, status, every, "any API")

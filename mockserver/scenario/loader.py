@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from ..apis.registry import APIS
+from ..apis.registry import APIS, check_fault
 from ..core.clock import MAX_INSTANT, MIN_INSTANT, parse_instant
 from ..core.durations import DURATION_PATTERN, parse_duration
 from ..core.errors import ScenarioError
@@ -125,6 +125,30 @@ def _path_text(path: Path_) -> str:
     return out or "the scenario"
 
 
+_JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def _is_json_type(instance: Any, name: Any) -> bool:
+    if name in ("number", "integer"):
+        return isinstance(instance, (int, float)) and not isinstance(instance, bool) and (name == "number" or float(instance).is_integer())
+    kind = _JSON_TYPES.get(str(name))
+    return kind is not None and isinstance(instance, kind) and not (kind is not bool and isinstance(instance, bool) and name != "boolean")
+
+
+def _branch_for(error: ValidationError) -> list[ValidationError] | None:
+    """Of a oneOf/anyOf, the errors of the one branch the value's type is meant for (a mapping: the object branch)."""
+    branches: dict[int, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(int(sub.schema_path[0]) if sub.schema_path else -1, []).append(sub)
+    alternatives = error.validator_value if isinstance(error.validator_value, list) else []
+    meant = [
+        index
+        for index, branch in enumerate(alternatives)
+        if isinstance(branch, dict) and "type" in branch and _is_json_type(error.instance, branch["type"]) and index in branches
+    ]
+    return branches[meant[0]] if len(meant) == 1 else None
+
+
 def _describe(error: ValidationError, base: Path_, positions: _Positions, source: str) -> Iterator[str]:
     path = (*base, *error.absolute_path)
     schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
@@ -138,16 +162,25 @@ def _describe(error: ValidationError, base: Path_, positions: _Positions, source
                 expected = f"expected one of: {', '.join(allowed)}" if allowed else "no keys are allowed here"
                 yield f"{source}:{line}:{col}: unknown key {key!r} in {where}; {expected}{_suggest(str(key), allowed)}"
         return
+    durations = error.validator in ("oneOf", "anyOf") and any(
+        isinstance(b, dict) and b.get("pattern") == DURATION_PATTERN for b in expected
+    )
+    if error.validator in ("oneOf", "anyOf") and not durations:
+        branch = _branch_for(error)
+        if branch is not None:  # say what is wrong inside the branch the value is meant for, where it is wrong
+            for sub in sorted(branch, key=lambda e: positions.at((*base, *e.absolute_path))):
+                yield from _describe(sub, base, positions, source)  # a sub-error's absolute_path runs from the root
+            return
     line, col = positions.at(path)
     if error.validator == "required":
-        props = sorted((schema.get("properties") or {}).keys())
-        yield f"{source}:{line}:{col}: {where}: {error.message} (keys here: {', '.join(props)})"
+        missing = str(error.message).split("'")[1] if "'" in str(error.message) else str(error.message)
+        present = ", ".join(str(k) for k in error.instance) if isinstance(error.instance, dict) and error.instance else "none"
+        yield f"{source}:{line}:{col}: {where}: {missing!r} is missing (keys here: {present})"
     elif error.validator == "enum":
         choices = [str(c) for c in expected]
         yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not allowed; expected one of: {', '.join(choices)}{_suggest(str(error.instance), choices)}"
-    elif error.validator == "oneOf":
+    elif error.validator == "oneOf" or error.validator == "anyOf":
         # report the most relevant branch, e.g. a duration that is neither number nor pattern
-
         described = schema.get("description")
         if any(branch.get("pattern") == DURATION_PATTERN for branch in expected):
             yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not a duration; expected seconds, or a string like 500ms, 10s, 5m, 1h30m, 2d"
@@ -157,17 +190,30 @@ def _describe(error: ValidationError, base: Path_, positions: _Positions, source
             kinds = [s.get("type", "value") for s in expected]
             yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not valid; expected one of: {', '.join(map(str, kinds))}"
     elif error.validator == "pattern":
-        yield f"{source}:{line}:{col}: {where}: {error.instance!r} does not match the expected form {expected}"
+        described = schema.get("description")
+        form = f"{described} ({expected})" if described else f"the form {expected}"
+        yield f"{source}:{line}:{col}: {where}: {error.instance!r} is not valid; expected {form}"
     elif error.validator == "type":
         yield f"{source}:{line}:{col}: {where}: expected {expected}, got {type(error.instance).__name__} {error.instance!r}"
     else:
         yield f"{source}:{line}:{col}: {where}: {error.message}"
 
 
+def _misspelt(error: ValidationError) -> bool:
+    """A missing required key that an unknown key beside it is a misspelling of (that key's problem says so)."""
+    if error.validator != "required" or not isinstance(error.instance, dict):
+        return False
+    missing = str(error.message).split("'")[1] if "'" in str(error.message) else ""
+    known = set((error.schema.get("properties") or {}) if isinstance(error.schema, dict) else ())
+    strays = [str(k) for k in error.instance if k not in known]
+    return bool(difflib.get_close_matches(missing, strays, n=1, cutoff=0.6))
+
+
 def _schema_problems(validator: Draft202012Validator, instance: Any, base: Path_, positions: _Positions, source: str) -> list[str]:
     problems: list[str] = []
     for error in sorted(validator.iter_errors(instance), key=lambda e: positions.at((*base, *e.absolute_path))):
-        problems.extend(_describe(error, base, positions, source))
+        if not _misspelt(error):
+            problems.extend(_describe(error, base, positions, source))
     return problems
 
 
@@ -183,15 +229,28 @@ def _safe_offset(value: Any) -> float:
         return 0.0
 
 
-def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) -> list[str]:
+def _position_key(problem: str) -> tuple[int, int]:
+    """Problems in file order (``file:line:col: ...``)."""
+    parts = problem.split(":", 3)
+    try:
+        return int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        return 0, 0
+
+
+def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str, *, skip: Set[tuple[Any, ...]] = frozenset()) -> list[str]:
     problems: list[str] = []
     known_faults: set[str] = set()
-    timeline = list(enumerate(data.get("timeline") or []))
+    timeline = [(i, step) for i, step in enumerate(data.get("timeline") or []) if isinstance(step, dict)]
     # in the order the steps will run, so stop_fault can only name a fault started before it
     timeline.sort(key=lambda item: _safe_offset(item[1].get("at")))
     for index, step in timeline:
         where = ("timeline", index)
         line, col = positions.at(where)
+        if where in skip:  # the schema already said what is wrong with this step
+            if step.get("fault") and isinstance(step["fault"], dict):
+                known_faults.add(str(step["fault"].get("id") or f"fault-{index}"))
+            continue
         actions = [a for a in ACTIONS if a in step]
         if len(actions) != 1:
             found = ", ".join(actions) if actions else "none"
@@ -211,7 +270,7 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) ->
                 initial = ((data.get("apis") or {}).get(api.name) or {}).get("state") or {}
                 for path, message in api.validate_patch(initial, args["set"]):
                     pline, pcol = positions.at((*where, "state", "set", *path))
-                    patch_problems.append(f"{source}:{pline}:{pcol}: timeline[{index}].state.set.{'.'.join(map(str, path))}: {message}")
+                    patch_problems.append(f"{source}:{pline}:{pcol}: {_path_text((*where, 'state', 'set', *path))}: {message}")
             problems += patch_problems
         elif action == "emit":
             api = APIS[args["api"]]
@@ -234,9 +293,14 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) ->
                     f"{source}:{aline}:{acol}: timeline[{index}].fault.api: unknown API {api_name!r}; expected '*' or one of: {', '.join(APIS)}{_suggest(str(api_name), list(APIS))}"
                 )
             try:
-                FaultSpec.from_dict(args, default_id=fault_id)
+                spec = FaultSpec.from_dict(args, default_id=fault_id)
             except ValueError as exc:
                 problems.append(f"{source}:{line}:{col}: timeline[{index}].fault: {exc}")
+            else:
+                if spec.api == "*" or spec.api in APIS:
+                    for field, message in check_fault(spec.api, spec.kind, spec.route, spec.method, spec.status):
+                        fline, fcol = positions.at((*where, "fault", field if field in args else "kind"))
+                        problems.append(f"{source}:{fline}:{fcol}: timeline[{index}].fault.{field}: {message}")
             known_faults.add(fault_id)
         elif action == "stop_fault" and args not in known_faults:
             sline, scol = positions.at((*where, "stop_fault"))
@@ -246,12 +310,16 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str) ->
     return problems
 
 
-def _check_apis(data: Mapping[str, Any], positions: _Positions, source: str) -> list[str]:
+def _check_apis(data: Mapping[str, Any], positions: _Positions, source: str, *, skip: Set[tuple[Any, ...]] = frozenset()) -> list[str]:
     problems: list[str] = []
-    for name, settings in (data.get("apis") or {}).items():
+    raw = data.get("apis")
+    apis: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+    for name, settings in apis.items():
+        if ("apis", name) in skip or name not in APIS or not isinstance(settings, dict):
+            continue
         for path, message in APIS[name].validate_state(settings.get("state") or {}):
             line, col = positions.at(("apis", name, "state", *path))
-            problems.append(f"{source}:{line}:{col}: apis.{name}.state.{'.'.join(map(str, path))}: {message}")
+            problems.append(f"{source}:{line}:{col}: {_path_text(('apis', name, 'state', *path))}: {message}")
     start = (data.get("clock") or {}).get("start")
     if isinstance(start, str) and start != "now":
         line, col = positions.at(("clock", "start"))
@@ -328,9 +396,12 @@ def scenario_from_yaml(text: str, *, source: str = "<scenario>") -> Scenario:
     data, positions = _parse(text, source)
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}:1:1: expected a mapping with id, description, ... at the top, got {type(data).__name__}")
+    schema_errors = list(_VALIDATOR.iter_errors(data))
     problems = _schema_problems(_VALIDATOR, data, (), positions, source)
-    if not problems:
-        problems = _check_apis(data, positions, source) + _check_steps(data, positions, source)
+    # the meaning of every part the schema accepts is checked too, in the same pass
+    broken = {tuple(error.absolute_path)[:2] for error in schema_errors}
+    problems += _check_apis(data, positions, source, skip=broken) + _check_steps(data, positions, source, skip=broken)
+    problems.sort(key=_position_key)
     if problems:
         raise ScenarioError(problems[0], problems)
     return _to_model(data, None if source.startswith("<") else source)

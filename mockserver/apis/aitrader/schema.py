@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DOCUMENTED_TYPES", "EVENT_SCHEMAS", "OPTIONS_SCHEMA", "STATE_PATCH_SCHEMA", "STATE_SCHEMA", "UPSTREAM_TYPES"]
+from ..routes import RouteSpec
+
+__all__ = ["DOCUMENTED_TYPES", "EVENT_SCHEMAS", "OPTIONS_SCHEMA", "ROUTES", "STATE_PATCH_SCHEMA", "STATE_SCHEMA", "UPSTREAM_TYPES"]
 
 #: The seed's notification types (heartbeat SKILL.md); ``signal`` is its fourth row.
 DOCUMENTED_TYPES = ("new_reply", "new_follower", "trade_copied", "signal")
@@ -149,3 +151,25 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"agent": _AGENT_REF},
     },
 }
+
+#: The routes the app serves (tests/apis/test_routes.py keeps this in step with app.py).
+ROUTES = (
+    RouteSpec("/api/claw/agents/selfRegister", ("POST",), "http"),
+    RouteSpec("/api/claw/agents/login", ("POST",), "http"),
+    RouteSpec("/api/claw/agents/me", ("GET",), "http"),
+    RouteSpec("/api/claw/agents/heartbeat", ("POST",), "http"),
+    RouteSpec("/api/claw/messages", ("POST",), "http"),
+    RouteSpec("/api/claw/tasks", ("POST",), "http"),
+    RouteSpec("/api/claw/messages/unread-summary", ("GET",), "http"),
+    RouteSpec("/api/claw/messages/recent", ("GET",), "http"),
+    RouteSpec("/api/claw/messages/mark-read", ("POST",), "http"),
+    RouteSpec("/api/signals/feed", ("GET",), "http"),
+    RouteSpec("/api/signals/my/discussions", ("GET",), "http"),
+    RouteSpec("/api/signals/my/discussions/with-new-replies", ("GET",), "http"),
+    RouteSpec("/api/signals/{signal_id:int}/replies", ("GET",), "http"),
+    RouteSpec("/api/signals/discussion", ("POST",), "http"),
+    RouteSpec("/api/signals/reply", ("POST",), "http"),
+    RouteSpec("/api/signals/follow", ("POST",), "http"),
+    RouteSpec("/api/signals/{signal_id:int}/replies/{reply_id:int}/accept", ("POST",), "http"),
+    RouteSpec("/ws/notify/{client_id}", (), "ws"),
+)

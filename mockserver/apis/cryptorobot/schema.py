@@ -5,16 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.durations import DURATION_SCHEMA
+from ..routes import RouteSpec
 
-__all__ = [
-    "EVENT_SCHEMAS",
-    "OPTIONS_SCHEMA",
-    "PLANS",
-    "SERVICES",
-    "STATE_PATCH_SCHEMA",
-    "STATE_SCHEMA",
-    "STREAMS",
-]
+__all__ = ["EVENT_SCHEMAS", "OPTIONS_SCHEMA", "PLANS", "ROUTES", "SERVICES", "STATE_PATCH_SCHEMA", "STATE_SCHEMA", "STREAMS"]
 
 ALL_METHODS = ("find", "get", "create", "update", "patch", "remove")
 
@@ -140,3 +133,13 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"user": _USER_REF},
     },
 }
+
+#: The routes the app serves: Socket.IO, and the REST mirror's ``/<service>[/<id>]`` (one catch-all route in
+#: app.py; tests/apis/test_routes.py checks each of these reaches it).
+ROUTES = (
+    RouteSpec("/socket.io/", ("GET", "POST"), "eio"),
+    RouteSpec("/authentication", ("POST", "DELETE"), "http"),
+    RouteSpec("/authentication/{token}", ("DELETE",), "http"),
+    *(RouteSpec(f"/{service}", ("GET", "POST"), "http") for service in SERVICES),
+    *(RouteSpec(f"/{service}/{{id}}", ("GET", "PUT", "PATCH", "DELETE"), "http") for service in SERVICES),
+)

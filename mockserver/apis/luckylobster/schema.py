@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.durations import DURATION_SCHEMA
+from ..routes import RouteSpec
 
-__all__ = ["ACTION_TYPES", "EVENT_SCHEMAS", "LIMITED_BY", "PERMISSIONS", "STATE_SCHEMA", "STRATEGY_STATUSES"]
+__all__ = ["ACTION_TYPES", "EVENT_SCHEMAS", "LIMITED_BY", "PERMISSIONS", "ROUTES", "STATE_SCHEMA", "STRATEGY_STATUSES"]
 
 PERMISSIONS = ("read", "trade", "cancel", "redeem")
 LIMITED_BY = ("wallet", "fixed_limit", "percent", "position_limit")
@@ -181,3 +182,10 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "rate_limit_reset": {"enum": ["unix", "iso"], "description": "X-RateLimit-Reset format (docs: unix; skill: iso)"},
     },
 }
+
+#: The routes the app serves (tests/apis/test_routes.py keeps this in step with app.py).
+ROUTES = (
+    RouteSpec("/api/agent/v1/heartbeat", ("GET",), "http"),
+    RouteSpec("/api/agent/v1/settlements/redeem", ("GET", "POST"), "http"),
+    RouteSpec("/api/agent/v1/strategies/{strategy_id}/resume", ("POST",), "http"),
+)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.durations import DURATION_SCHEMA
+from ..routes import RouteSpec
 
-__all__ = ["EVENT_SCHEMAS", "OPTIONS_SCHEMA", "STATE_PATCH_SCHEMA", "STATE_SCHEMA"]
+__all__ = ["EVENT_SCHEMAS", "OPTIONS_SCHEMA", "ROUTES", "STATE_PATCH_SCHEMA", "STATE_SCHEMA"]
 
 KEY: dict[str, Any] = {
     "type": "object",
@@ -113,3 +114,6 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "restore": {"type": "object", "additionalProperties": False, "description": "un-revoke a key", "properties": {"key": _KEY_REF}},
 }
+
+#: The routes the app serves (tests/apis/test_routes.py keeps this in step with app.py).
+ROUTES = (RouteSpec("/ws/v1", (), "ws"),)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.durations import DURATION_SCHEMA
+from ..routes import RouteSpec
 
-__all__ = ["EVENT_SCHEMAS", "INSTRUMENTS", "OPTIONS_SCHEMA", "STATE_PATCH_SCHEMA", "STATE_SCHEMA"]
+__all__ = ["EVENT_SCHEMAS", "INSTRUMENTS", "OPTIONS_SCHEMA", "ROUTES", "STATE_PATCH_SCHEMA", "STATE_SCHEMA"]
 
 #: Tickers that fit each instrument class (the seed's enum).
 INSTRUMENTS: dict[str, tuple[str, ...]] = {
@@ -98,3 +99,11 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"user": _USER_REF, "credits": {"type": ["integer", "null"], "minimum": 0}},
     },
 }
+
+#: The routes the app serves (tests/apis/test_routes.py keeps this in step with app.py).
+ROUTES = (
+    RouteSpec("/api/v1/users/login", ("POST",), "http"),
+    RouteSpec("/api/v1/alerts", ("GET",), "sse"),
+    RouteSpec("/api/v1/alerts/closed", ("GET",), "http"),
+    RouteSpec("/api/v1/alerts/history", ("GET",), "http"),
+)
