@@ -12,8 +12,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mockserver.control.openapi import api_openapi
+from mockserver.documents import assert_matches_openapi
 from tests.conftest import MockFactory
-from tests.openapi_check import assert_matches_openapi
 
 
 def heartbeat(base: str, headers: dict[str, str], body: Any = None) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from websockets.sync.client import ClientConnection, connect
 from mockserver import ThreadedMockServer
 from mockserver.cli import main as cli_main
 from mockserver.control.openapi import api_openapi, control_openapi
+from mockserver.documents import assert_matches_openapi, find_operation
 from tests.conftest import MockFactory
-from tests.openapi_check import assert_matches_openapi, find_operation
 
 PROFILES = ("documented", "upstream")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -91,7 +91,7 @@ class Api:
         body = response.json()
         method = documented_as or method  # a 405 is checked against the method the path does have
         assert_matches_openapi(self.document, method, path, expect, body, response.headers)
-        template, _ = find_operation(self.document, method, path)
+        template = find_operation(self.document, method, path).template
         self.seen.add((method.lower(), template, expect))
         return body
 
