@@ -288,10 +288,9 @@ def test_aitrader_seed_examples_match_the_documented_profile() -> None:
     document = api_openapi("aitrader", "documented")
     assert_matches_openapi(document, "POST", AIT_HEARTBEAT, 200, _aitrader_heartbeat("documented"))
     assert_matches_openapi(document, "POST", AIT_HEARTBEAT, 200, _aitrader_heartbeat("documented", "extended"))
-    # the seed's WebSocket examples (it shows no `content` on two of them; the mock always sends it)
-    frames = document["x-websocket"]["knownFrames"]
-    assert set(frames) == {"new_reply", "new_follower", "trade_copied", "signal"}
-    assert set(document["x-message-types"]) == set(frames)
+    # the seed's four notification types, in the OpenAPI document (the rows' data) and the AsyncAPI one (the frames)
+    assert set(document["x-message-types"]) == {"new_reply", "new_follower", "trade_copied", "signal"}
+    assert document["x-websocket"]["asyncapi"] == "asyncapi.documented.yaml"
     # and the upstream document refuses the seed's heartbeat
     _rejects(api_openapi("aitrader", "upstream"), "POST", AIT_HEARTBEAT, 200, _aitrader_heartbeat("documented"))
 
