@@ -19,6 +19,9 @@ from mockserver.cli import main as cli_main
 from mockserver.control.openapi import api_asyncapi, api_openapi, control_openapi
 from mockserver.documents import assert_matches_openapi, find_operation, match_frame
 from tests.conftest import MockFactory
+from tests.documents_check import checked_make_mock
+
+make_mock = checked_make_mock("aitrader")  # the notify frames and every response, against the documents
 
 PROFILES = ("documented", "upstream")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")

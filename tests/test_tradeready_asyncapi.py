@@ -223,7 +223,10 @@ def test_api_asyncapi_loads_cached_documents_and_refuses_bad_names() -> None:
 def test_assert_frame_matches_names_the_closest_message() -> None:
     document = api_asyncapi("tradeready", "upstream")
     assert assert_frame_matches(document, "send", {"type": "ping"}) == "ping"
-    with pytest.raises(AssertionError, match=r"closest: ticker\) \$\.data\.price: 1\.5 is not of type \'string\' \(schema path /components/schemas/Price/type\)"):
+    with pytest.raises(
+        AssertionError,
+        match=r"closest: ticker\) \$\.data\.price: 1\.5 is not of type \'string\' \(schema path /components/schemas/Price/type\)",
+    ):
         assert_frame_matches(
             document,
             "send",

@@ -174,11 +174,12 @@ def _rank(errors: list[ValidationError]) -> tuple[int, int, int]:
 
 def _closest(document: Mapping[str, Any], messages: Mapping[str, str], payload: Any) -> tuple[str | None, list[Finding], str]:
     """(the accepting message's name or None, the findings of the closest one, the names tried)."""
+    for name, where in messages.items():  # the common case first: some message accepts it (stops at the first error)
+        if payload_validator(document, where).is_valid(payload):
+            return name, [], ""
     candidates: list[tuple[tuple[int, int, int], str, str, list[ValidationError]]] = []
     for name, where in messages.items():
         errors = list(payload_validator(document, where).iter_errors(payload))
-        if not errors:
-            return name, [], ""
         candidates.append((_rank(errors), name, where, errors))
     if not candidates:
         return None, [], ""

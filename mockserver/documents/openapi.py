@@ -141,18 +141,19 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 
 def _decode_body(body: Any, media: str) -> tuple[Any, str | None]:
-    """A raw body (bytes or text) as the media type reads it; decoded values pass through. (value, problem)."""
-    if isinstance(body, bytes | bytearray):
-        try:
-            body = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            return body, "the body is not UTF-8"
-    if isinstance(body, str) and _is_json(media):
-        try:
-            return json.loads(body), None
-        except ValueError as exc:
-            return body, f"the body is not JSON ({exc})"
-    return body, None
+    """A raw body (bytes) as the media type reads it; anything else is taken as already decoded. (value, problem)."""
+    if not isinstance(body, bytes | bytearray):
+        return body, None
+    try:
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        return body, "the body is not UTF-8"
+    if not _is_json(media):
+        return text, None
+    try:
+        return json.loads(text), None
+    except ValueError as exc:
+        return text, f"the body is not JSON ({exc})"
 
 
 def _empty(body: Any) -> bool:
@@ -220,8 +221,10 @@ def _check_query(
         schema = param.get("schema") or {}
         kinds = _type_of(document, schema, schema_where)
         style, explode = param.get("style", "form"), param.get("explode", param.get("style", "form") == "form")
+        label = f"query {name}"
         value: Any
         if "object" in kinds and style == "form" and explode:  # every key no other parameter names
+            label = "query"
             rest = [(k, v) for k, v in pairs if k not in named and k.split("[", 1)[0] not in named]
             claimed |= {k for k, _ in rest}
             if param.get("x-query-format") == "qs":
@@ -259,7 +262,7 @@ def _check_query(
                 if len(texts) > 1:
                     found.append(Finding(f"query {name}", f"given {len(texts)} times, documented once", where))
                 value = _coerce(texts[-1], kinds)
-        found += _validate(document, schema_where, value, f"query {name}")
+        found += _validate(document, schema_where, value, label)
     for key in dict.fromkeys(k for k, _ in pairs if k not in claimed):
         found.append(Finding(f"query {key}", "not a parameter of this operation", operation.where + "/parameters"))
     return found
@@ -336,8 +339,8 @@ def check_request(
 ) -> list[Finding]:
     """Every way the request differs from its operation in ``document`` (empty: it matches).
 
-    ``query`` is the raw query string (or pairs, or a mapping of lists); ``body`` the raw body (bytes or
-    text, read as the ``Content-Type`` header says) or an already decoded value; None or empty: no body.
+    ``query`` is the raw query string (or pairs, or a mapping of lists); ``body`` the raw body as bytes (read
+    as the ``Content-Type`` header says) or an already decoded value (a text body: its text); None or empty: no body.
     """
     try:
         operation = find_operation(document, method, path)
@@ -359,7 +362,7 @@ def check_request(
             found.append(Finding("body", "required, missing", where + "/required"))
         return found
     content: Mapping[str, Any] = request_body.get("content") or {}
-    given = _header(headers, "content-type") if not isinstance(body, dict | list) else None
+    given = _header(headers, "content-type")
     media = _pick_media(content, given)
     if media is None:
         found.append(Finding("header Content-Type", f"{given!r} is not documented (documented: {', '.join(content)})", where + "/content"))
@@ -429,8 +432,8 @@ def check_response(
 ) -> list[Finding]:
     """Every way a response differs from what ``document`` says ``method path`` answers with ``status``.
 
-    ``body`` is the decoded JSON (or the text of a text media type; raw bytes or text are decoded as
-    the ``Content-Type`` in ``headers`` says); when ``headers`` are given, the ``Content-Type`` must be a
+    ``body`` is the decoded JSON (or the text of a text media type), or the raw body as bytes, decoded as
+    the ``Content-Type`` in ``headers`` says; when ``headers`` are given, the ``Content-Type`` must be a
     documented one and the headers the response marks required must be there. An event stream's body
     is not checked here (its events are in the API's AsyncAPI document).
     """
