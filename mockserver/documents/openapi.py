@@ -208,6 +208,44 @@ def _query_pairs(query: str | Mapping[str, Any] | Sequence[tuple[str, str]]) -> 
     return [(str(k), str(v)) for k, v in query]
 
 
+def _form_object(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Form-style query keys as an object: a repeated key is a list of its values."""
+    value: dict[str, Any] = {}
+    for key, text in pairs:
+        if key not in value:
+            value[key] = text
+        elif isinstance(value[key], list):
+            value[key].append(text)
+        else:
+            value[key] = [value[key], text]
+    return value
+
+
+def _query_value(
+    document: Mapping[str, Any], param: Mapping[str, Any], schema_where: str, pairs: list[tuple[str, str]], named: set[str]
+) -> tuple[Any, set[str], str]:
+    """(the parameter's value as its style reads it, the query keys it takes (none: absent), what findings call it)."""
+    name = str(param["name"])
+    schema = param.get("schema") or {}
+    kinds = _type_of(document, schema, schema_where)
+    style = param.get("style", "form")
+    explode = param.get("explode", style == "form")
+    if "object" in kinds and style == "form" and explode:  # every key no other parameter names
+        rest = [(k, v) for k, v in pairs if k not in named and k.split("[", 1)[0] not in named]
+        value = parse_query_string(rest) if param.get("x-query-format") == "qs" else _form_object(rest)
+        return value, {k for k, _ in rest}, "query"  # the keys are the value's: findings say `query $.key`
+    if "object" in kinds and style == "deepObject":
+        inner = [(k, v) for k, v in pairs if k.startswith(name + "[")]
+        return parse_query_string(inner).get(name, {}), {k for k, _ in inner}, f"query {name}"
+    texts = [v for k, v in pairs if k == name]
+    keys: set[str] = {name} if texts else set()
+    if "array" in kinds:
+        items = texts if explode else [part for text in texts for part in text.split(",")]
+        item_schema = (resolve(document, schema, schema_where)[0] or {}).get("items") or {}
+        return [_coerce(t, _type_of(document, item_schema, schema_where + "/items")) for t in items], keys, f"query {name}"
+    return (_coerce(texts[-1], kinds) if texts else None), keys, f"query {name}"
+
+
 def _check_query(
     document: Mapping[str, Any], operation: Operation, params: list[tuple[Mapping[str, Any], str]], pairs: list[tuple[str, str]]
 ) -> list[Finding]:
@@ -218,50 +256,14 @@ def _check_query(
         if param.get("in") != "query":
             continue
         name, schema_where = str(param["name"]), where + "/schema"
-        schema = param.get("schema") or {}
-        kinds = _type_of(document, schema, schema_where)
-        style, explode = param.get("style", "form"), param.get("explode", param.get("style", "form") == "form")
-        label = f"query {name}"
-        value: Any
-        if "object" in kinds and style == "form" and explode:  # every key no other parameter names
-            label = "query"
-            rest = [(k, v) for k, v in pairs if k not in named and k.split("[", 1)[0] not in named]
-            claimed |= {k for k, _ in rest}
-            if param.get("x-query-format") == "qs":
-                value = parse_query_string(rest)
-            else:
-                value = {}
-                for key, text in rest:
-                    value[key] = [*value[key], text] if isinstance(value.get(key), list) else [value[key], text] if key in value else text
-            if not rest:
-                if param.get("required"):
-                    found.append(Finding(f"query {name}", "required, missing", where + "/required"))
-                continue
-        elif "object" in kinds and style == "deepObject":
-            inner = [(k, v) for k, v in pairs if k.startswith(name + "[")]
-            claimed |= {k for k, _ in inner}
-            value = parse_query_string(inner).get(name, {})
-            if not inner:
-                if param.get("required"):
-                    found.append(Finding(f"query {name}", "required, missing", where + "/required"))
-                continue
-        else:
-            texts = [v for k, v in pairs if k == name]
-            claimed.add(name)
-            if not texts:
-                if param.get("required"):
-                    found.append(Finding(f"query {name}", "required, missing", where + "/required"))
-                continue
-            if "array" in kinds:
-                items = texts if explode else [part for text in texts for part in text.split(",")]
-                item_kinds = _type_of(
-                    document, (resolve(document, schema, schema_where)[0] or {}).get("items") or {}, schema_where + "/items"
-                )
-                value = [_coerce(t, item_kinds) for t in items]
-            else:
-                if len(texts) > 1:
-                    found.append(Finding(f"query {name}", f"given {len(texts)} times, documented once", where))
-                value = _coerce(texts[-1], kinds)
+        value, keys, label = _query_value(document, param, schema_where, pairs, named)
+        if not keys:
+            if param.get("required"):
+                found.append(Finding(f"query {name}", "required, missing", where + "/required"))
+            continue
+        claimed |= keys
+        if label != "query" and sum(1 for k, _ in pairs if k == name) > 1 and not isinstance(value, list):
+            found.append(Finding(label, "given more than once, documented once", where))
         found += _validate(document, schema_where, value, label)
     for key in dict.fromkeys(k for k, _ in pairs if k not in claimed):
         found.append(Finding(f"query {key}", "not a parameter of this operation", operation.where + "/parameters"))
