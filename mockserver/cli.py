@@ -1,4 +1,4 @@
-"""``mockserver``: serve, validate, scenarios, schema, openapi."""
+"""``mockserver``: serve, validate, scenarios, schema, openapi, asyncapi."""
 
 from __future__ import annotations
 
@@ -90,10 +90,33 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--output", help="write to this file instead")
     schema.add_argument("--markdown", action="store_true", help="journal: a Markdown table of the kinds instead of the JSON Schema")
 
-    openapi = sub.add_parser("openapi", help="print an OpenAPI document")
+    openapi = sub.add_parser("openapi", help="print an API's OpenAPI 3.1 document (its HTTP routes), or the control API's")
     openapi.add_argument("name", choices=["control", *APIS])
     openapi.add_argument("--profile", default="documented", help="the API's profile whose document to print (default documented)")
+    asyncapi = sub.add_parser("asyncapi", help="print an API's AsyncAPI 3.0 document (its WebSocket, Socket.IO or event stream)")
+    asyncapi.add_argument("name", choices=list(APIS))
+    asyncapi.add_argument("--profile", default="documented", help="the API's profile whose document to print (default documented)")
     return parser
+
+
+def _document(command: str, name: str, profile: str) -> int:
+    """``mockserver openapi|asyncapi NAME``: the document as JSON, or one sentence saying why there is none."""
+    from .control.openapi import KINDS, NoDocument, api_asyncapi, api_openapi, control_openapi
+
+    if name == "control":
+        if profile != "documented":
+            raise SystemExit(f"mockserver: {command}: the control API has no profiles")
+        document = control_openapi()
+    else:
+        try:
+            document = (api_openapi if command == "openapi" else api_asyncapi)(name, profile)
+        except ValueError as exc:
+            raise SystemExit(f"mockserver: {command}: {exc}") from None
+        except NoDocument as exc:
+            hint = f"; its {KINDS[exc.other]} document: mockserver {exc.other} {name}" if exc.other else ""
+            raise SystemExit(f"mockserver: {command}: {exc}{hint}") from None
+    print(json.dumps(document, indent=2))
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -239,20 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(text)
             return 0
-        if args.command == "openapi":
-            from .control.openapi import api_openapi, control_openapi
-
-            if args.name == "control":
-                if args.profile != "documented":
-                    raise SystemExit("mockserver: openapi: the control API has no profiles")
-                document = control_openapi()
-            else:
-                try:
-                    document = api_openapi(args.name, args.profile)
-                except ValueError as exc:
-                    raise SystemExit(f"mockserver: openapi: {exc}") from None
-            print(json.dumps(document, indent=2))
-            return 0
+        if args.command in ("openapi", "asyncapi"):
+            return _document(args.command, args.name, args.profile)
     except ScenarioError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -12,8 +12,11 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mockserver.control.openapi import api_openapi
+from mockserver.documents import assert_matches_openapi
 from tests.conftest import MockFactory
-from tests.openapi_check import assert_matches_openapi
+from tests.documents_check import checked_make_mock
+
+make_mock = checked_make_mock("aitrader")  # every response and notify frame of these tests against the documents
 
 
 def heartbeat(base: str, headers: dict[str, str], body: Any = None) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """AI-Trader over real sockets, in both profiles: every route, happy paths and every error status,
-each answer validated against the profile's OpenAPI document (and the notify frames against its ``x-websocket``)."""
+each answer validated against the profile's OpenAPI document (and the notify frames against its AsyncAPI document)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ from websockets.sync.client import ClientConnection, connect
 
 from mockserver import ThreadedMockServer
 from mockserver.cli import main as cli_main
-from mockserver.control.openapi import api_openapi, control_openapi
+from mockserver.control.openapi import api_asyncapi, api_openapi, control_openapi
+from mockserver.documents import assert_matches_openapi, find_operation, match_frame
 from tests.conftest import MockFactory
-from tests.openapi_check import assert_matches_openapi, find_operation
+from tests.documents_check import checked_make_mock
+
+make_mock = checked_make_mock("aitrader")  # the notify frames and every response, against the documents
 
 PROFILES = ("documented", "upstream")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -91,7 +94,7 @@ class Api:
         body = response.json()
         method = documented_as or method  # a 405 is checked against the method the path does have
         assert_matches_openapi(self.document, method, path, expect, body, response.headers)
-        template, _ = find_operation(self.document, method, path)
+        template = find_operation(self.document, method, path).template
         self.seen.add((method.lower(), template, expect))
         return body
 
@@ -424,13 +427,12 @@ def _notify(api: Api, mock: ThreadedMockServer, alpha: ClientConnection, beta: C
         else (["new_follower", "new_reply", "trade_copied", "signal"], ["signal", "new_reply"])
     )
     assert ([f["type"] for f in to_alpha], [f["type"] for f in to_beta]) == expected
+    frames = api_asyncapi("aitrader", api.profile)
     for frame in to_alpha + to_beta:
-        assert_schema(document, "/x-websocket/serverFrame", frame)
+        assert match_frame(frames, "send", frame) == frame["type"]  # each type its own message in the AsyncAPI document
         if api.upstream:
             assert list(frame) == ["type", "content", "data"]
             assert_schema(document, f"/x-message-types/{frame['type']}/data", frame["data"])
-        else:
-            assert_schema(document, f"/x-websocket/knownFrames/{frame['type']}", frame)
     # the same notifications through the heartbeat: rows and their data per type
     for token in (ALPHA, BETA):
         rows = api("POST", "/api/claw/agents/heartbeat", 200, token=token)["messages"]
@@ -441,8 +443,7 @@ def _notify(api: Api, mock: ThreadedMockServer, alpha: ClientConnection, beta: C
 
 def test_upstream_notify_refuses_a_non_integer_client_id(make_mock: MockFactory) -> None:
     mock = make_mock(yaml=scenario("upstream"))
-    document = api_openapi("aitrader", "upstream")
-    assert "1006" in document["x-websocket"]["closeCodes"]
+    assert "(clients report 1006)" in api_asyncapi("aitrader", "upstream")["info"]["description"]
     with connect(mock.url("aitrader").replace("http://", "ws://") + "/ws/notify/agent_1") as ws:
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)

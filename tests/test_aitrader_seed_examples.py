@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import MockFactory
+from tests.documents_check import checked_make_mock
+
+make_mock = checked_make_mock("aitrader", clients=True)  # the seed's own client: its requests and frames too
 
 SCENARIO = """
 id: t/seed-examples

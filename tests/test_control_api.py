@@ -9,8 +9,8 @@ import httpx
 
 from mockserver import ThreadedMockServer, load_builtin
 from mockserver.control.openapi import control_openapi
+from mockserver.documents import assert_matches_openapi
 from tests.conftest import MockFactory
-from tests.openapi_check import assert_matches_openapi
 
 BUSY = {"Authorization": "Bearer ll_actionneeded00000000000000000000000000000000000000000000000000"}
 

@@ -19,8 +19,10 @@ from mockserver.apis.cryptorobot.schema import SERVICES
 from mockserver.core.journal import Entry
 from tests.conftest import MockFactory
 from tests.cryptorobot_client import FeathersCallError, FeathersSocket, wait_until
+from tests.documents_check import checked_make_mock
 
 EMAIL, PASSWORD = "you@example.com", "your-password"
+make_mock = checked_make_mock("cryptorobot")  # every packet, response and request of these tests against the documents
 
 TWO_USERS = """
 id: test/cryptorobot-two-users

@@ -20,6 +20,9 @@ import pytest
 
 from mockserver.core.journal import Entry
 from tests.conftest import MockFactory
+from tests.documents_check import checked_make_mock
+
+make_mock = checked_make_mock("cryptorobot", clients=True)  # the real Feathers client: its calls and requests too
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH: the Feathers (npm) client test needs Node.js")
 

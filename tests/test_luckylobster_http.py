@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from mockserver.control.openapi import api_openapi
+from mockserver.documents import assert_matches_openapi
 from tests.conftest import MockFactory
-from tests.openapi_check import assert_matches_openapi
 
 PREFIX = "/api/agent/v1"
 SLEEPY = "ll_sleepingovernight000000000000000000000000000000000000000000000"

@@ -12,6 +12,9 @@ from httpx_sse import connect_sse
 
 from mockserver.core.clock import parse_instant
 from tests.conftest import MockFactory
+from tests.documents_check import checked_make_mock
+
+make_mock = checked_make_mock("tradingpartners")  # every response and SSE event of these tests against the documents
 
 BASE_SCENARIO = """
 id: t/tp

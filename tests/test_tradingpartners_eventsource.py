@@ -27,6 +27,9 @@ import pytest
 
 from mockserver.core.journal import Entry
 from tests.conftest import MockFactory
+from tests.documents_check import checked_make_mock
+
+make_mock = checked_make_mock("tradingpartners", clients=True)  # the npm eventsource client's requests too
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH: the eventsource (npm) client test needs Node.js")
 

@@ -180,16 +180,14 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         profile = request.query_params.get("profile") or runtime.profiles.get(name, APIS[name].profiles[0])
         if profile not in APIS[name].profiles:
             raise ControlError(f"{name} has no profile {profile!r}; it offers: {', '.join(APIS[name].profiles)}")
-        from .openapi import api_asyncapi, api_openapi
+        from .openapi import KINDS, NoDocument, api_asyncapi, api_openapi
 
         load = api_asyncapi if request.url.path.startswith("/_mock/asyncapi/") else api_openapi
         try:
             return _json(load(name, profile))
-        except FileNotFoundError:
-            other = "asyncapi" if load is api_openapi else "openapi"
-            raise ControlError(
-                f"{name} has no {load.__name__.removeprefix('api_')} document; try /_mock/{other}/{name}.json", status=404
-            ) from None
+        except NoDocument as exc:  # say which document it has, if any
+            hint = f"; its {KINDS[exc.other]} document: /_mock/{exc.other}/{name}.json" if exc.other else ""
+            raise ControlError(f"{exc}{hint}", status=404) from None
 
     async def schema(request: Request) -> Response:
         from ..scenario.schema import scenario_schema

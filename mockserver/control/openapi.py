@@ -1,5 +1,5 @@
 """The OpenAPI 3.1 documents the mock publishes (``GET /_mock/openapi.json`` and ``/_mock/openapi/<api>.json``),
-and the AsyncAPI 3.0 documents of its WebSocket protocols.
+and the AsyncAPI 3.0 documents of its WebSocket, Socket.IO and event-stream protocols (``/_mock/asyncapi/<api>.json``).
 
 The documents are YAML files shipped inside the package: ``control/openapi.yaml``
 for the control API and, for each mocked API, ``apis/<name>/openapi.<profile>.yaml``
@@ -23,9 +23,25 @@ from ..apis.registry import APIS
 from ..core.catalogue import journal_schema
 from ..faults.model import FAULT_KINDS, FAULT_SCHEMA
 
-__all__ = ["api_asyncapi", "api_openapi", "control_openapi"]
+__all__ = ["KINDS", "NoDocument", "api_asyncapi", "api_document_kinds", "api_openapi", "control_openapi"]
 
 _API_NAME = re.compile(r"^[a-z0-9_]+$")
+#: document kind (file stem) -> its name in messages
+KINDS = {"openapi": "OpenAPI", "asyncapi": "AsyncAPI"}
+#: why an API has no document of a kind, where it is worth saying
+_WHY_NONE = {
+    ("tradeready", "openapi"): "its only route is the WebSocket /ws/v1, whose handshake (and its 403) the AsyncAPI document describes",
+    ("luckylobster", "asyncapi"): "it has no WebSocket and no event stream, only HTTP routes",
+}
+
+
+class NoDocument(FileNotFoundError):
+    """A mocked API has no document of this kind; ``other`` is the kind it does have (None: none at all)."""
+
+    def __init__(self, name: str, kind: str, other: str | None) -> None:
+        self.name, self.kind, self.other = name, kind, other
+        why = _WHY_NONE.get((name, kind))
+        super().__init__(f"{name} has no {KINDS[kind]} document" + (f": {why}" if why else ""))
 
 
 def _load(*parts: str, kind: str = "OpenAPI") -> dict[str, Any]:
@@ -71,26 +87,50 @@ def _document_file(name: str, profile: str, stem: str) -> str:
     return file if (folder / file).is_file() else f"{stem}.yaml"
 
 
+def api_document_kinds(name: str) -> tuple[str, ...]:
+    """The kinds of document (``openapi``, ``asyncapi``) the mocked API ``name`` has, in any profile."""
+    if not _API_NAME.match(name):
+        raise ValueError(f"not an API name: {name!r}")
+    folder = resources.files("mockserver") / "apis" / name
+    if not folder.is_dir():
+        return ()
+    return tuple(
+        kind for kind in KINDS if any(entry.name.startswith(kind + ".") and entry.name.endswith(".yaml") for entry in folder.iterdir())
+    )
+
+
+def _api_file(name: str, profile: str, kind: str) -> str:
+    file = _document_file(name, profile, kind)
+    if not (resources.files("mockserver") / "apis" / name / file).is_file():
+        if name not in APIS:
+            raise FileNotFoundError(f"no API {name!r}; known: {', '.join(APIS)}")
+        other = next((k for k in api_document_kinds(name) if k != kind), None)
+        raise NoDocument(name, kind, other)
+    return file
+
+
 def api_openapi(name: str, profile: str = "documented") -> dict[str, Any]:
     """The OpenAPI 3.1 document of the mocked API ``name`` in ``profile`` (cached and shared: do not mutate).
 
     ``apis/<name>/openapi.<profile>.yaml`` when the API has one per profile, else
     ``apis/<name>/openapi.yaml`` (an API whose profiles share one document).
-    Raises :class:`FileNotFoundError` when the API has no document and
-    :class:`ValueError` for a name or profile that is not one, or a profile the API does not offer.
+    Raises :class:`NoDocument` (a :class:`FileNotFoundError`) when the API has no OpenAPI document,
+    :class:`FileNotFoundError` for an API that does not exist, and :class:`ValueError` for a name or
+    profile that is not one, or a profile the API does not offer.
     """
-    return _api_document(name, _document_file(name, profile, "openapi"))
+    return _api_document(name, _api_file(name, profile, "openapi"))
 
 
 def api_asyncapi(name: str, profile: str = "documented") -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of the mocked API ``name``'s WebSocket in ``profile`` (cached and shared: do not mutate).
+    """The AsyncAPI 3.0 document of the mocked API ``name``'s WebSocket, Socket.IO or event stream in ``profile`` (cached and shared: do not mutate).
 
     ``apis/<name>/asyncapi.<profile>.yaml`` when the API has one per profile, else
-    ``apis/<name>/asyncapi.yaml``. Raises :class:`FileNotFoundError` when the API has no
-    AsyncAPI document and :class:`ValueError` for a name or profile that is not one, or a
-    profile the API does not offer.
+    ``apis/<name>/asyncapi.yaml``. Raises :class:`NoDocument` (a :class:`FileNotFoundError`)
+    when the API has no AsyncAPI document, :class:`FileNotFoundError` for an API that does not
+    exist, and :class:`ValueError` for a name or profile that is not one, or a profile the API
+    does not offer.
     """
-    return _api_document(name, _document_file(name, profile, "asyncapi"))
+    return _api_document(name, _api_file(name, profile, "asyncapi"))
 
 
 @lru_cache(maxsize=16)
