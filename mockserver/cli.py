@@ -7,8 +7,12 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
+import os
+import re
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,9 +39,12 @@ def _pairs(values: Sequence[str], what: str, *, known: Sequence[str]) -> dict[st
 
 
 def _speed(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not 0 <= value <= MAX_SPEED:  # also NaN
-        raise argparse.ArgumentTypeError(f"expected a number from 0 (manual clock) to {MAX_SPEED:g}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number from 0 (manual clock) to {MAX_SPEED:g} (e.g. 60), got {text!r}")
     return value
 
 
@@ -73,10 +80,27 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--profile", action="append", default=[], metavar="API=PROFILE", help="documented or upstream, per API")
     serve.add_argument("--host", default="127.0.0.1", help="address the API listeners bind (default 127.0.0.1)")
     serve.add_argument("--port", action="append", default=[], metavar="API=PORT", help="port of an API (0 = ephemeral)")
-    serve.add_argument("--control-port", type=_port, default=CONTROL_PORT)
+    serve.add_argument(
+        "--base-port",
+        type=_port,
+        metavar="N",
+        help=f"move every listener: control on N, then {', '.join(APIS)} on N+1 ... N+{len(APIS)} (default {CONTROL_PORT}); "
+        "--port and --control-port still win",
+    )
+    serve.add_argument("--control-port", type=_port)
     serve.add_argument("--control-host", default="127.0.0.1")
     serve.add_argument("--control-token", help="require this token on the control API")
-    serve.add_argument("--env-file", help="write the client environment (DECISIONS D6) to this file")
+    serve.add_argument(
+        "--env-file",
+        help="write the client environment (KEY=VALUE lines: base URLs, credentials, the clock) to this file before the "
+        "control API answers; removed when the server exits",
+    )
+    serve.add_argument("--keep-env-file", action="store_true", help="leave the env file behind when the server exits")
+    serve.add_argument(
+        "--wait-for-client",
+        action="store_true",
+        help="hold the virtual clock at its start until the first client connects to any API (or POST /_mock/clock/start)",
+    )
     serve.add_argument("--journal-limit", type=_positive, default=50_000, help="journal entries kept in memory before spilling")
     serve.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -125,9 +149,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     scenario = resolve_scenario(args.scenario)
     try:
-        ports = {name: _port(port) for name, port in _pairs(args.port, "port", known=list(APIS)).items()}
+        explicit = {name: _port(port) for name, port in _pairs(args.port, "port", known=list(APIS)).items()}
     except argparse.ArgumentTypeError as exc:
         raise SystemExit(f"mockserver serve: --port: {exc}") from None
+    base = args.base_port if args.base_port is not None else CONTROL_PORT
+    if base != 0 and base + len(APIS) > 65535:
+        raise SystemExit(f"mockserver serve: --base-port {base}: the APIs would need ports up to {base + len(APIS)}, beyond 65535")
+    ports = {name: (0 if base == 0 else base + index) for index, name in enumerate(APIS, start=1)} | explicit
+    control_port = args.control_port if args.control_port is not None else base
     profiles = _pairs(args.profile, "profile", known=list(APIS))
     start = args.start
     runtime = Runtime(
@@ -138,12 +167,13 @@ def _serve(args: argparse.Namespace) -> int:
         start=start,
         profiles=profiles,
         journal_limit=args.journal_limit,
+        wait_for_client=True if args.wait_for_client else None,
     )
     server = MockServer(
         runtime,
         host=args.host,
         ports=ports,
-        control_port=args.control_port,
+        control_port=control_port,
         control_host=args.control_host,
         control_token=args.control_token,
     )
@@ -154,19 +184,23 @@ def _serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await server.start()
-        # A standalone server keeps a large, long-lived journal: full collections would scan it
-        # again and again (200 ms pauses measured). Young collections stay frequent.
-        gc.freeze()
-        gc.set_threshold(20_000, 50, 200)
-        if args.env_file:
-            Path(args.env_file).write_text("\n".join(env_lines(server)) + "\n", encoding="utf-8")
-        if not args.quiet:
-            _print_table(server)
+        env_file = Path(args.env_file) if args.env_file else None
         try:
+            # the env file is complete before the control API first answers: a script may wait on health, then source it
+            await server.start(before_serving=(lambda: write_env_file(env_file, env_lines(server))) if env_file else None)
+            # A standalone server keeps a large, long-lived journal: full collections would scan it
+            # again and again (200 ms pauses measured). Young collections stay frequent.
+            gc.freeze()
+            gc.set_threshold(20_000, 50, 200)
+            if not args.quiet:
+                _print_table(server)
             await stop.wait()
         finally:
-            await server.stop()
+            try:
+                await server.stop()
+            finally:
+                if env_file is not None and not args.keep_env_file:
+                    env_file.unlink(missing_ok=True)
 
     try:
         import uvloop
@@ -177,6 +211,20 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_env_file(path: Path, lines: Sequence[str]) -> None:
+    """Write ``lines`` to ``path`` atomically (a temporary file beside it, then a rename): a reader sees all or nothing."""
+    path = path.resolve()
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("".join(line + "\n" for line in lines))
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def _print_table(server: object) -> None:
     from .server import MockServer
 
@@ -184,7 +232,9 @@ def _print_table(server: object) -> None:
     runtime = server.runtime
     clock = runtime.clock
     print(f"agentfeed-mock serving scenario {runtime.scenario.id!r} (seed {runtime.scenario.seed})")
-    print(f"  virtual clock: start {format_instant(clock.start)}, speed {clock.speed:g}{' (manual)' if clock.manual else ''}")
+    held = " (held: it starts when the first client connects)" if runtime.held_speed is not None else ""
+    speed = runtime.speed
+    print(f"  virtual clock: start {format_instant(clock.start)}, speed {speed:g}{' (manual)' if speed == 0 else ''}{held}")
     print(f"  {'API':<16}{'base URL':<44}{'profile':<12}credentials")
     urls = server.urls()
     creds = runtime.credentials()
@@ -231,18 +281,32 @@ def _validate(files: Sequence[str]) -> int:
     return 1 if failed else 0
 
 
+def _first_sentence(text: str) -> str:
+    """The first sentence of a description (its lines joined), whole."""
+    flat = " ".join(text.split())
+    end = re.search(r"[.!?](\s|$)", flat)
+    return flat[: end.start() + 1] if end else flat
+
+
 def _scenarios() -> int:
     known = builtin_scenarios()
     width = max(len(k) for k in known)
     for scenario_id in known:
-        scenario = load_builtin(scenario_id)
-        first_line = scenario.description.splitlines()[0]
-        print(f"{scenario_id:<{width}}  {first_line}")
+        print(f"{scenario_id:<{width}}  {_first_sentence(load_builtin(scenario_id).description)}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except BrokenPipeError:  # `mockserver scenarios | head`: the reader left; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
@@ -270,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MockServerError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         print(f"mockserver: {exc}", file=sys.stderr)
         return 1

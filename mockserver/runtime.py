@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 
 from .apis.registry import APIS, check_fault
 from .core.catalogue import (
+    CLOCK_RELEASED,
     CONTROL_EMIT,
     CONTROL_STATE,
     FAULT_START,
@@ -25,6 +26,7 @@ from .core.catalogue import (
     SCENARIO_LOADED,
     SCENARIO_STEP,
     SERVER_ERROR,
+    ClockReleased,
     ControlEmit,
     ControlState,
     FaultStart,
@@ -74,9 +76,13 @@ class Runtime:
         start: float | None = None,
         profiles: Mapping[str, str] | None = None,
         journal_limit: int = 50_000,
+        wait_for_client: bool | None = None,
     ) -> None:
         self._wall_time = wall_time
         self._speed_override = speed
+        self._hold_override = wait_for_client
+        #: the speed a held clock will run at once released (None: not held)
+        self.held_speed: float | None = None
         self._start_override = start
         self._profile_overrides = dict(profiles or {})
         self.clock = VirtualClock(start=0.0, speed=0.0, real_time=real_time)
@@ -143,7 +149,9 @@ class Runtime:
         self.failures.clear()
         self.scenario = scenario
         self.profiles = profiles
-        self.clock.reset(start=start, speed=speed)
+        hold = self._hold_override if self._hold_override is not None else scenario.clock.wait_for_client
+        self.held_speed = speed if hold and speed > 0 else None
+        self.clock.reset(start=start, speed=0.0 if self.held_speed is not None else speed)
         self.apis = apis
         for name, domain in apis.items():
             if hasattr(domain, "journal"):  # what only the domain knows (a lost push, a rotated token, a login)
@@ -173,6 +181,21 @@ class Runtime:
 
     def reset(self) -> None:
         self.load(self.scenario)
+
+    @property
+    def speed(self) -> float:
+        """The clock's speed, or the speed a held clock will run at."""
+        return self.held_speed if self.held_speed is not None else self.clock.speed
+
+    def release_clock(self, cause: Literal["client", "control"], *, conn: str | None = None) -> bool:
+        """Start a clock held at its start (``wait_for_client``); False when it was not held."""
+        speed = self.held_speed
+        if speed is None:
+            return False
+        self.held_speed = None
+        self.clock.set_speed(speed)
+        self.journal.record("mock", CLOCK_RELEASED, ClockReleased(speed=speed, cause=cause), conn=conn)
+        return True
 
     # -- the timeline --------------------------------------------------------------
     def _schedule(self, step: Step, when: float, run: int) -> None:
@@ -320,13 +343,20 @@ class Runtime:
         return domain.identify(headers, query) if domain is not None else None
 
     # -- views -------------------------------------------------------------------------
+    def clock_state(self) -> dict[str, Any]:
+        """The clock's snapshot, with ``held`` (and the speed it will run at) for a clock waiting for its client."""
+        state: dict[str, Any] = {**self.clock.snapshot(), "held": self.held_speed is not None}
+        if self.held_speed is not None:
+            state["held_speed"] = self.held_speed
+        return state
+
     def credentials(self) -> dict[str, list[dict[str, Any]]]:
         return {name: api.credentials() for name, api in self.apis.items()}
 
     def state(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario.summary(),
-            "clock": self.clock.snapshot(),
+            "clock": self.clock_state(),
             "profiles": dict(self.profiles),
             "steps_done": self.steps_done,
             "steps_pending": [{"at": format_instant(t.when), "name": t.name} for t in self.scheduler.pending()],

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib
 import os
+import re
 import socket
 import threading
 import time
@@ -55,6 +56,9 @@ class _AgentfeedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         edge = self.app
+        if isinstance(edge, ApiEdge) and edge.runtime.held_speed is not None:  # the first client: the clock starts now
+            edge.runtime.release_clock("client", conn=_peer(transport))
+            edge.driver.poke()
         if isinstance(edge, ApiEdge) and edge.runtime.faults:  # a refuse fault: reset the connection as it opens
             conn = _peer(transport)
             refused = edge.runtime.faults.at_connection(edge.api, conn=conn)
@@ -179,7 +183,8 @@ class MockServer:
             self.runtime.report_error("task", name, exc)
         loop.default_exception_handler(context)
 
-    async def start(self) -> None:
+    async def start(self, *, before_serving: Callable[[], None] | None = None) -> None:
+        """Bind every port, then serve; ``before_serving`` runs once the ports are known and before any answers."""
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_exception)
         self.driver = ClockDriver(self.runtime)
@@ -202,10 +207,11 @@ class MockServer:
                 sock.close()
             raise MockServerError(f"cannot listen on {host}:{port} for {name}: {exc.strerror or exc}") from None
         for name, (host, _port, app) in apps.items():
-            sock = sockets[name]
-            listener = _Listener(name, host, sock.getsockname()[1], _Server(self._config(app)))
-            listener.task = loop.create_task(listener.server.serve(sockets=[sock]), name=f"listen-{name}")
-            self.listeners[name] = listener
+            self.listeners[name] = _Listener(name, host, sockets[name].getsockname()[1], _Server(self._config(app)))
+        if before_serving is not None:  # every port is known, nothing answers yet (an env file is written here)
+            before_serving()
+        for name, listener in self.listeners.items():
+            listener.task = loop.create_task(listener.server.serve(sockets=[sockets[name]]), name=f"listen-{name}")
         while not all(lst.server.started for lst in self.listeners.values()):
             for lst in self.listeners.values():
                 if lst.task is not None and lst.task.done():
@@ -281,9 +287,21 @@ class MockServer:
         return {name: self.base_url(name) for name in self.listeners}
 
 
+_PLAIN = re.compile(r"^[A-Za-z0-9_@%+=:,./-]*$")
+
+
+def _env_value(value: str) -> str:
+    """As is when a shell and dotenv read it alike; else quoted (single quotes, or double with escapes)."""
+    if _PLAIN.match(value):
+        return value
+    if "'" not in value:
+        return f"'{value}'"
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", value) + '"'
+
+
 def env_lines(server: MockServer) -> list[str]:
-    """The client-under-test contract (DECISIONS D6), as ``KEY=VALUE`` lines."""
-    return [f"{key}={value}" for key, value in server.control.env().items()]
+    """The client environment as ``KEY=VALUE`` lines a shell can source and dotenv can read."""
+    return [f"{key}={_env_value(value)}" for key, value in server.control.env().items()]
 
 
 class ThreadedMockServer:
@@ -302,6 +320,7 @@ class ThreadedMockServer:
         start: float | None = None,
         profiles: Mapping[str, str] | None = None,
         journal_limit: int = 50_000,
+        wait_for_client: bool | None = None,
         host: str = "127.0.0.1",
         ports: Mapping[str, int] | None = None,
         control_port: int = 0,
@@ -312,7 +331,14 @@ class ThreadedMockServer:
     ) -> None:
         model = scenario if isinstance(scenario, Scenario) else resolve_scenario(os.fspath(scenario))
         self.runtime = Runtime(
-            model, real_time=time.monotonic, wall_time=time.time, speed=speed, start=start, profiles=profiles, journal_limit=journal_limit
+            model,
+            real_time=time.monotonic,
+            wall_time=time.time,
+            speed=speed,
+            start=start,
+            profiles=profiles,
+            journal_limit=journal_limit,
+            wait_for_client=wait_for_client,
         )
         self.server = MockServer(
             self.runtime,

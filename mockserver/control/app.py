@@ -65,7 +65,7 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         return endpoint
 
     async def health(request: Request) -> Response:
-        return _json({"status": "ok", "scenario": runtime.scenario.id, "clock": runtime.clock.snapshot()})
+        return _json({"status": "ok", "scenario": runtime.scenario.id, "clock": control.clock()})
 
     async def reset(request: Request) -> Response:
         return _json(control.reset())
@@ -82,7 +82,13 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
                 raise ControlError("the YAML body is not UTF-8") from None
             scenario = scenario_from_yaml(text, source="<request body>")
         else:
-            body = await _body(request)
+            try:
+                body = await _body(request)
+            except ControlError:
+                raise ControlError(
+                    "the body is not JSON: send a scenario's YAML with Content-Type: application/yaml, "
+                    "or JSON {\"id\": <built-in scenario>} or {\"yaml\": <scenario text>}"
+                ) from None
             if "yaml" in body:
                 scenario = scenario_from_yaml(str(body["yaml"]), source="<request body>")
             elif "id" in body:
@@ -108,6 +114,10 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         if "speed" in body:
             control.set_speed(body["speed"])
         return _json(control.clock())
+
+    async def start_clock(request: Request) -> Response:
+        released = control.release_clock()
+        return _json({"clock": control.clock(), "released": released})
 
     async def advance(request: Request) -> Response:
         body = await _body(request)
@@ -220,6 +230,7 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         Route(f"{p}/clock", guarded(get_clock), methods=["GET"]),
         Route(f"{p}/clock", guarded(set_clock), methods=["POST", "PATCH"]),
         Route(f"{p}/clock/advance", guarded(advance), methods=["POST"]),
+        Route(f"{p}/clock/start", guarded(start_clock), methods=["POST"]),
         Route(f"{p}/journal", guarded(journal), methods=["GET"]),
         Route(f"{p}/journal.jsonl", guarded(journal_jsonl), methods=["GET"]),
         Route(f"{p}/emit", guarded(emit), methods=["POST"]),

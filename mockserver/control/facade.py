@@ -64,7 +64,7 @@ def client_env(runtime: Runtime, urls: Mapping[str, str], *, control_token: str 
     clock = runtime.clock
     env = {
         "MOCK_CONTROL_URL": urls["control"],
-        "MOCK_SPEED": f"{clock.speed:g}",
+        "MOCK_SPEED": f"{runtime.speed:g}",
         "MOCK_CLOCK_START": format_instant(clock.start),
     }
     if control_token:
@@ -146,7 +146,13 @@ class MockControl:
 
     # -- the clock ------------------------------------------------------------------------------------------------
     def clock(self) -> dict[str, Any]:
-        return self.runtime.clock.snapshot()
+        return self.runtime.clock_state()
+
+    def release_clock(self) -> bool:
+        """Start a clock held for its client (``wait_for_client``) now; False when it was not held."""
+        released = self.runtime.release_clock("control")
+        self._poke()
+        return released
 
     def now(self) -> float:
         return self.runtime.clock.now()
@@ -173,6 +179,7 @@ class MockControl:
         """Virtual seconds per real second from now on (0: manual)."""
         if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not speed >= 0:
             raise ControlError(f"'speed' must be a number >= 0, got {speed!r}")
+        self.runtime.held_speed = None  # a speed set by hand releases a held clock too
         self.runtime.clock.set_speed(float(speed))
         self.runtime.journal.record("mock", CLOCK_SPEED, ClockSpeed(speed=float(speed)))
         self._poke()

@@ -35,6 +35,7 @@ __all__ = [
     "By",
     "CATALOGUE",
     "CLOCK_ADVANCE",
+    "CLOCK_RELEASED",
     "CLOCK_SET",
     "CLOCK_SPEED",
     "CONN_REFUSED",
@@ -42,6 +43,7 @@ __all__ = [
     "CONTROL_STATE",
     "CREDITS_RENEWED",
     "ClockAdvance",
+    "ClockReleased",
     "ClockSet",
     "ClockSpeed",
     "ConnRefused",
@@ -157,6 +159,7 @@ KindName = Literal[
     "clock.speed",
     "clock.advance",
     "clock.set",
+    "clock.released",
     "control.emit",
     "control.state",
     "fault.start",
@@ -252,6 +255,13 @@ class ClockAdvance(TypedDict):
 class ClockSet(TypedDict):
     to: float
     timers_run: int
+
+
+class ClockReleased(TypedDict):
+    #: the speed the clock runs at from now on
+    speed: float
+    #: what released it: the first client connection, or the control API
+    cause: Literal["client", "control"]
 
 
 class ControlEmit(TypedDict):
@@ -606,6 +616,7 @@ SERVER_ERROR = kind("server.error", ServerError, "An exception inside the mock (
 CLOCK_SPEED = kind("clock.speed", ClockSpeed, "The clock's speed was set.")
 CLOCK_ADVANCE = kind("clock.advance", ClockAdvance, "The clock was advanced by hand; the timers due on the way ran.")
 CLOCK_SET = kind("clock.set", ClockSet, "The clock was moved to an instant; the timers due on the way ran.")
+CLOCK_RELEASED = kind("clock.released", ClockReleased, "A clock held at its start (wait_for_client) started running.")
 CONTROL_EMIT = kind("control.emit", ControlEmit, "An event was emitted into an API from outside the scenario.")
 CONTROL_STATE = kind("control.state", ControlState, "An API's state was patched from outside the scenario.")
 FAULT_START = kind("fault.start", FaultStart, "A fault started.")

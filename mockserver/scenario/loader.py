@@ -383,7 +383,11 @@ def _to_model(data: Mapping[str, Any], source: str | None) -> Scenario:
         id=str(data["id"]),
         description=str(data["description"]).strip(),
         seed=int(data.get("seed", 0)),
-        clock=ClockSettings(start=None if start in (None, "now") else parse_instant(str(start)), speed=float(clock.get("speed", 1.0))),
+        clock=ClockSettings(
+            start=None if start in (None, "now") else parse_instant(str(start)),
+            speed=float(clock.get("speed", 1.0)),
+            wait_for_client=bool(clock.get("wait_for_client", False)),
+        ),
         apis=apis,
         timeline=tuple(steps),
         rules=tuple(data.get("rules") or ()),

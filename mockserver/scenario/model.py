@@ -22,6 +22,8 @@ class ClockSettings:
     #: Virtual epoch seconds to start at; None means "now" (read by the adapter).
     start: float | None = None
     speed: float = 1.0
+    #: hold the clock at its start until the first client connection (or an explicit start)
+    wait_for_client: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,10 @@ def scenario_schema() -> dict[str, Any]:
                 "properties": {
                     "start": {"type": "string", "description": "'now' or an ISO 8601 instant (with an offset, or UTC)"},
                     "speed": {"type": "number", "minimum": 0, "description": "virtual seconds per real second; 0 = manual"},
+                    "wait_for_client": {
+                        "type": "boolean",
+                        "description": "hold the clock at its start until the first client connects to any API (or the control API starts it)",
+                    },
                 },
             },
             "apis": {
