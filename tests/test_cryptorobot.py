@@ -18,8 +18,9 @@ import websockets
 from mockserver.apis.cryptorobot.schema import SERVICES
 from mockserver.core.journal import Entry
 from tests.conftest import MockFactory
-from tests.cryptorobot_client import FeathersCallError, FeathersSocket, wait_until
+from tests.cryptorobot_client import FeathersCallError, FeathersSocket
 from tests.documents_check import checked_make_mock
+from tests.helpers import wait_until
 
 EMAIL, PASSWORD = "you@example.com", "your-password"
 make_mock = checked_make_mock("cryptorobot")  # every packet, response and request of these tests against the documents
