@@ -305,7 +305,10 @@ def test_a_burst_arrives_complete_and_in_order(make_mock: MockFactory) -> None:
         mock.advance(1)  # 2m: a burst of 25 pod events
         await wait_until(lambda: len(client.named("traders/pods/events created")) == 25, what="the burst")
         ids = [e["_id"] for e in client.named("traders/pods/events created")]
-        sent = [e.data["args"][0]["_id"] for e in mock.journal(kind="sio.packet", api="cryptorobot", direction="out", event="traders/pods/events created")]
+        sent = [
+            e.data["args"][0]["_id"]
+            for e in mock.journal(kind="sio.packet", api="cryptorobot", direction="out", event="traders/pods/events created")
+        ]
         assert ids == sent[-25:]
         await client.close()
 
