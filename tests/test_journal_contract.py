@@ -19,7 +19,8 @@ from mockserver import ThreadedMockServer
 from mockserver.core.catalogue import END_KINDS, journal_schema
 from mockserver.core.journal import Entry, Journal
 from tests.conftest import MockFactory
-from tests.cryptorobot_client import FeathersSocket, wait_until
+from tests.cryptorobot_client import FeathersSocket
+from tests.helpers import wait_until
 
 #: the kinds that end each transport's session (an Engine.IO session refused at its handshake ends with ws.reject)
 SESSION_ENDS = {"ws": {"ws.close", "ws.reset", "ws.reject"}, "sse": {"sse.end", "sse.reset"}, "eio": {"sio.disconnect", "ws.reject"}}
