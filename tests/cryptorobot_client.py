@@ -7,15 +7,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import aiohttp
 import socketio
 
-__all__ = ["FeathersCallError", "FeathersSocket", "wait_until"]
+__all__ = ["FeathersCallError", "FeathersSocket"]
 
 
 class FeathersCallError(Exception):
@@ -72,13 +70,3 @@ class FeathersSocket:
     async def close_all(cls) -> None:
         while cls.created:
             await cls.created.pop().close()
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Wait (real time, for a real socket) until ``predicate()`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)

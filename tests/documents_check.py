@@ -56,7 +56,7 @@ def journal_of(mock: ThreadedMockServer) -> list[Entry]:
     """Every journal entry (through the server's loop while it runs)."""
     try:
         return mock.journal()
-    except MockServerError:  # stopped: nothing races the read any more
+    except MockServerError:  # stopped: the façade reads on the server's loop, gone now; nothing races the read any more
         return list(mock.runtime.journal)
 
 
@@ -101,7 +101,8 @@ def _http(openapi: dict[str, Any], entries: list[Entry], out: Traffic) -> None:
             if not routed or data.get("outcome") in _BROKEN or data.get("status") is None:
                 continue
             headers: Mapping[str, str] = data.get("headers") or {}
-            raw = None if data["outcome"] == "stream" else str(data.get("body") or "").encode()  # raw bytes: decoded as the Content-Type says
+            # raw bytes: decoded as the Content-Type says
+            raw = None if data["outcome"] == "stream" else str(data.get("body") or "").encode()
             found = check_response(openapi, request["method"], request["path"], int(data["status"]), raw, headers)
             out.server += _note(found, entry, f"{request['method']} {request['path']} -> {data['status']}")
             out.checked["response"] += 1
@@ -167,8 +168,10 @@ def _socketio(asyncapi: dict[str, Any], entries: list[Entry], out: Traffic) -> N
 
 def check_traffic(mock: ThreadedMockServer, api: str) -> Traffic:
     """Everything in ``mock``'s journal for ``api``, checked against its documents (see the module's docstring)."""
-    profile = mock.runtime.profiles.get(api, "documented")
-    entries = [e for e in journal_of(mock) if e.api == api]
+    journal = journal_of(mock)
+    loaded = [e for e in journal if e.kind == "scenario.loaded"]  # the profiles of the scenario (re)started last
+    profile = loaded[-1].data["profiles"].get(api, "documented")
+    entries = [e for e in journal if e.api == api]
     out = Traffic()
     openapi = _document(api_openapi, api, profile)
     asyncapi = _document(api_asyncapi, api, profile)

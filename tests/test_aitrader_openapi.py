@@ -418,8 +418,8 @@ def _notify(api: Api, mock: ThreadedMockServer, alpha: ClientConnection, beta: C
     signal = api("POST", "/api/signals/discussion", 200, token=ALPHA, json={"title": "ETH", "content": "Range."})["signal_id"]
     reply = api("POST", "/api/signals/reply", 200, token=BETA, json={"signal_id": signal, "content": "Nice"})["reply_id"]
     api("POST", f"/api/signals/{signal}/replies/{reply}/accept", 200, token=ALPHA)
-    mock.call(lambda: mock.runtime.emit("aitrader", "trade_copied", {"agent": 1}))
-    mock.call(lambda: mock.runtime.emit("aitrader", "signal", {"agent": 1, "message_type": "strategy"}))
+    mock.emit("aitrader", "trade_copied", {"agent": 1})
+    mock.emit("aitrader", "signal", {"agent": 1, "message_type": "strategy"})
     to_alpha, to_beta = _frames(alpha, 4), _frames(beta, 2)
     expected = (
         (["new_follower", "discussion_reply", "trade_copied", "strategy_published"], ["discussion_started", "discussion_reply_accepted"])

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import MockFactory
 from tests.documents_check import checked_make_mock
+from tests.helpers import wait_until
 
 make_mock = checked_make_mock("aitrader", clients=True)  # the seed's own client: its requests and frames too
 
@@ -40,21 +41,28 @@ def test_seed_examples_print_what_the_scenario_sent(
     monkeypatch.setenv("AITRADER_AGENT_ID", "123")
     seed = importlib.reload(importlib.import_module("fixtures.clients.aitrader_seed"))
     polls = 0
+    printed: list[str] = []
+
+    def received() -> int:
+        """How many frames the listener has printed so far (what it printed is kept for the assertions)."""
+        printed.extend(capsys.readouterr().out.splitlines())
+        return sum(1 for line in printed if line.startswith("Received: "))
 
     async def virtual_sleep(seconds: float) -> None:
-        """The loop's asyncio.sleep(60): sixty seconds of the mock's clock, then a breath for the listener."""
+        """The loop's asyncio.sleep(60): sixty seconds of the mock's clock, then the listener prints what was pushed."""
         nonlocal polls
         polls += 1
         if polls > 4:
             raise asyncio.CancelledError
         await asyncio.to_thread(mock.advance, seconds)
-        await asyncio.sleep(0.2)  # real time for frames to cross the socket, not protocol time
+        pushed = len(await asyncio.to_thread(mock.journal, kind="ws.push", api="aitrader"))
+        await wait_until(lambda: received() >= pushed, what=f"the listener to print the {pushed} frames pushed")  # real time: I/O
 
     seed.asyncio = types.SimpleNamespace(sleep=virtual_sleep)
 
     async def main() -> None:
         listener = asyncio.create_task(seed.listen())
-        await asyncio.sleep(0.2)  # the listener connects before the first poll
+        await asyncio.to_thread(mock.wait_for, kind="ws.accept", api="aitrader")  # the listener connects before the first poll
         with pytest.raises(asyncio.CancelledError):
             await seed.heartbeat()
         listener.cancel()
@@ -62,7 +70,9 @@ def test_seed_examples_print_what_the_scenario_sent(
             await listener
 
     asyncio.run(main())
-    out = capsys.readouterr().out.splitlines()
+    received()
+    out = printed
+    # what the scenario made, from the domain's own store (independent of the wire the client read it from)
     messages: list[Any] = mock.call(lambda: mock.runtime.apis["aitrader"].messages)
     titles = {m.frame_extra.get("title") for m in messages if m.type == "new_reply"}
     follower = next(m.data["follower_name"] for m in messages if m.type == "new_follower")

@@ -16,10 +16,10 @@ import socketio
 import websockets
 
 from mockserver.apis.cryptorobot.schema import SERVICES
-from mockserver.core.journal import Entry
 from tests.conftest import MockFactory
-from tests.cryptorobot_client import FeathersCallError, FeathersSocket, wait_until
+from tests.cryptorobot_client import FeathersCallError, FeathersSocket
 from tests.documents_check import checked_make_mock
+from tests.helpers import wait_until
 
 EMAIL, PASSWORD = "you@example.com", "your-password"
 make_mock = checked_make_mock("cryptorobot")  # every packet, response and request of these tests against the documents
@@ -38,10 +38,6 @@ apis:
         - {email: bob@example.com, password: bob-password, plan: enterprise}
       streams: {ticker: 10s, pod_events: 0, trades: 0, signals: 0, messages: 0, events: 0}
 """
-
-
-def journal(mock: Any, kind: str = "sio.packet") -> list[Entry]:
-    return [e for e in mock.call(lambda: mock.runtime.journal.query()) if e.api == "cryptorobot" and e.kind == kind]
 
 
 def run(coro: Any) -> Any:
@@ -64,9 +60,9 @@ async def error_of(call: Any) -> dict[str, Any]:
 def test_find_on_every_service_in_the_seeds_query_style_answers_with_pagination(make_mock: MockFactory) -> None:
     mock = make_mock("cryptorobot/live-trading")
     for feed, data in [("pod_events", {}), ("trades", {"side": "buy"}), ("trades", {"side": "sell"}), ("signals", {"type": "buy"})]:
-        mock.call(lambda feed=feed, data=data: mock.runtime.emit("cryptorobot", feed, {"data": data}))
+        mock.emit("cryptorobot", feed, {"data": data})
     for feed in ("messages", "events"):
-        mock.call(lambda feed=feed: mock.runtime.emit("cryptorobot", feed, {}))
+        mock.emit("cryptorobot", feed, {})
 
     async def main() -> None:
         client = await FeathersSocket(mock.url("cryptorobot")).connect()
@@ -183,10 +179,10 @@ def test_feathers_errors_are_verbatim_and_unknown_events_get_no_ack(make_mock: M
         await client.close()
 
     run(main())
-    packets = [e.data for e in journal(mock) if e.direction == "in" and e.data.get("event") == "frobnicate"]
+    packets = [e.data for e in mock.journal(kind="sio.packet", api="cryptorobot", direction="in", event="frobnicate")]
     assert packets and packets[0]["args"] == ["strategies", {}]
     frobnicate_id = packets[0]["id"]
-    assert not [e for e in journal(mock) if e.direction == "out" and e.data.get("sio") == "ACK" and e.data.get("id") == frobnicate_id]
+    assert not mock.journal(kind="sio.packet", api="cryptorobot", direction="out", sio="ACK", id=frobnicate_id)
 
 
 # -- authentication ----------------------------------------------------------------------------------------------------
@@ -228,9 +224,9 @@ def test_local_jwt_logout_and_handshake_header_authentication(make_mock: MockFac
             await bad.connect()
 
     run(main())
-    refused = [e.data for e in journal(mock) if e.data.get("sio") == "CONNECT_ERROR"]
+    refused = [e.data for e in mock.journal(kind="sio.packet", api="cryptorobot", sio="CONNECT_ERROR")]
     assert refused and refused[0]["data"]["message"] == "jwt malformed" and refused[0]["data"]["data"]["name"] == "NotAuthenticated"
-    logins = journal(mock, "sio.login")
+    logins = mock.journal(kind="sio.login", api="cryptorobot")
     assert [e.data["strategy"] for e in logins] == ["local", "jwt", "jwt"]
 
 
@@ -257,11 +253,12 @@ def test_at_jwt_expiry_the_server_disconnects_and_the_stale_token_is_refused(mak
         await fresh.close()
 
     run(main())
-    assert [e.data["user"] for e in journal(mock, "sio.jwt_expired")] == [EMAIL]
-    kicks = journal(mock, "sio.kick")
+    assert [e.data["user"] for e in mock.journal(kind="sio.jwt_expired", api="cryptorobot")] == [EMAIL]
+    kicks = mock.journal(kind="sio.kick", api="cryptorobot")
     assert [k.data["reason"] for k in kicks] == ["jwt expired"]
-    disconnect = next(e for e in journal(mock) if e.data.get("sio") == "DISCONNECT" and e.direction == "out")
-    assert kicks[0].conn == disconnect.conn  # the kick is filed under the client's address, like its packets
+    disconnect = mock.journal(kind="sio.packet", api="cryptorobot", sio="DISCONNECT", direction="out")[0]
+    # the kick is filed under the client's address and session, like its packets
+    assert kicks[0].conn == disconnect.conn and kicks[0].session == disconnect.session is not None
 
 
 # -- events ---------------------------------------------------------------------------------------------------------------
@@ -285,7 +282,7 @@ def test_events_reach_the_owners_connections_only_and_public_tickers_reach_every
         assert error["name"] == "NotFound"
         mock.advance(10)
         await wait_until(lambda: len(bob.named("exchanges/ticker patched")) >= 8 and len(ann.named("exchanges/ticker patched")) >= 8)
-        mock.call(lambda: mock.runtime.emit("cryptorobot", "trades", {"user": "bob@example.com", "count": 3}))
+        mock.emit("cryptorobot", "trades", {"user": "bob@example.com", "count": 3})
         await wait_until(lambda: len(bob.named("trades created")) == 3, what="bob's burst of trades")
         await asyncio.sleep(0.2)
         assert not [n for n, _ in bob.events if n.startswith("strategies")]
@@ -309,7 +306,8 @@ def test_a_burst_arrives_complete_and_in_order(make_mock: MockFactory) -> None:
         await wait_until(lambda: len(client.named("traders/pods/events created")) == 25, what="the burst")
         ids = [e["_id"] for e in client.named("traders/pods/events created")]
         sent = [
-            e.data["args"][0]["_id"] for e in journal(mock) if e.direction == "out" and e.data.get("event") == "traders/pods/events created"
+            e.data["args"][0]["_id"]
+            for e in mock.journal(kind="sio.packet", api="cryptorobot", direction="out", event="traders/pods/events created")
         ]
         assert ids == sent[-25:]
         await client.close()
@@ -331,7 +329,7 @@ def test_polling_and_upgrade_transports_with_every_packet_journaled(make_mock: M
         await client.close()
 
     run(main())
-    packets = journal(mock)
+    packets = mock.journal(kind="sio.packet", api="cryptorobot")
     assert packets[0].direction == "out" and packets[0].data["eio"] == "open" and packets[0].data["transport"] == "polling"
     auth = next(e for e in packets if e.direction == "in" and e.data.get("event") == "create")
     assert auth.data["args"][0] == "authentication" and auth.data["args"][1]["strategy"] == "local"
@@ -349,17 +347,43 @@ def test_a_transport_close_makes_the_client_reconnect_and_a_server_disconnect_do
         client = await FeathersSocket(mock.url("cryptorobot"), reconnection_delay=0.1, reconnection_delay_max=0.2).connect()
         await client.login(EMAIL, PASSWORD)
         first = client.sio.get_sid()
-        mock.call(lambda: mock.runtime.start_fault({"kind": "close", "api": "cryptorobot", "code": 1001, "times": 1}))
+        mock.start_fault(kind="close", api="cryptorobot", code=1001, times=1)
         await wait_until(lambda: client.sio.connected and client.sio.get_sid() not in (None, first), what="the reconnect")
-        mock.call(lambda: mock.runtime.emit("cryptorobot", "disconnect", {}))
+        mock.emit("cryptorobot", "disconnect", {})
         await wait_until(lambda: not client.sio.connected, what="the server-side disconnect")
         await asyncio.sleep(0.5)
         assert not client.sio.connected
 
     run(main())
-    closes = [e for e in mock.call(lambda: mock.runtime.journal.query()) if e.kind == "ws.close" and e.api == "cryptorobot"]
+    closes = mock.journal(kind="ws.close", api="cryptorobot")
     assert closes[0].data["code"] == 1001 and closes[0].data["by"] == "fault"
-    assert [k.data["reason"] for k in journal(mock, "sio.kick")] == ["server disconnect"]
+    assert [k.data["reason"] for k in mock.journal(kind="sio.kick", api="cryptorobot")] == ["server disconnect"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="journal bug (reported to the lead): a kicked session's sio.disconnect says by client, 'transport close' - "
+    "the client only closed the transport the server's DISCONNECT asked it to close",
+)
+@pytest.mark.parametrize("scenario_id", ["cryptorobot/live-trading", "cryptorobot/jwt-expiry"])
+def test_a_session_the_server_kicks_ends_by_the_server(make_mock: MockFactory, scenario_id: str) -> None:
+    mock = make_mock(scenario_id)
+
+    async def main() -> None:
+        client = await FeathersSocket(mock.url("cryptorobot")).connect()
+        await client.login(EMAIL, PASSWORD)
+        if scenario_id == "cryptorobot/jwt-expiry":
+            await asyncio.to_thread(mock.advance, "10m")  # the token expires: the server disconnects the socket
+        else:
+            await asyncio.to_thread(mock.emit, "cryptorobot", "disconnect", {})
+        await asyncio.to_thread(mock.wait_for, kind="sio.disconnect", api="cryptorobot")
+        await client.close()
+
+    run(main())
+    kick = mock.journal(kind="sio.kick", api="cryptorobot")
+    assert len(kick) == 1 and kick[0].session is not None
+    ends = mock.journal(kind="sio.disconnect", api="cryptorobot", session=kick[0].session)
+    assert [e.data["by"] for e in ends] == ["server"], ends
 
 
 def test_withheld_engineio_pings_trip_the_clients_ping_timeout(make_mock: MockFactory) -> None:
@@ -381,15 +405,13 @@ apis:
         client = await FeathersSocket(mock.url("cryptorobot"), reconnection_delay=0.1, reconnection_delay_max=0.2).connect()
         await client.login("trader@example.com", "secret-password")
         first = client.sio.get_sid()
-        mock.call(lambda: mock.runtime.start_fault({"id": "hush", "kind": "silence", "api": "cryptorobot", "duration": 3}))
+        mock.start_fault(id="hush", kind="silence", api="cryptorobot", duration=3)
         await wait_until(lambda: client.sio.connected and client.sio.get_sid() != first, timeout=20, what="ping timeout and reconnect")
         await client.close()
 
     run(main())
-    entries = mock.call(lambda: mock.runtime.journal.query())
-    suppressed = [e for e in entries if e.kind == "ws.suppressed" and e.api == "cryptorobot"]
-    assert any(e.data.get("text") == "2" for e in suppressed)  # an Engine.IO ping the client never saw
-    assert any(e.data.get("eio") == "ping" and e.data.get("suppressed") for e in journal(mock))  # and the packet entry says so
+    assert mock.journal(kind="ws.suppressed", api="cryptorobot", fault="hush", text="2")  # an Engine.IO ping the client never saw
+    assert mock.journal(kind="sio.packet", api="cryptorobot", eio="ping", suppressed=True)  # and the packet entry says so
 
 
 def test_plan_limits_sockets_and_requests_per_minute(make_mock: MockFactory, http: httpx.Client) -> None:
@@ -411,7 +433,7 @@ def test_plan_limits_sockets_and_requests_per_minute(make_mock: MockFactory, htt
         mock.advance(60)
         assert (await first.call("find", "exchanges/ticker", {"$limit": 1}))["limit"] == 1
         await first.close()
-        await wait_until(lambda: mock.call(lambda: len(mock.runtime.apis["cryptorobot"].connections)) == 1, what="the server to see it go")
+        await asyncio.to_thread(mock.wait_for, kind="sio.disconnect", api="cryptorobot", by="client")  # the server saw it go
         assert (await second.login("free@example.com", "free-password"))["user"]["plan"] == "free"  # the one slot is free again
         await second.close()
 
@@ -468,15 +490,16 @@ def test_a_malformed_packet_drops_that_connection_only_and_is_journaled(make_moc
         await good.close()
 
     run(main())
-    invalid = journal(mock, "sio.invalid")
+    invalid = mock.journal(kind="sio.invalid", api="cryptorobot")
     assert len(invalid) == 1 and invalid[0].data["reason"]
-    sent = [e.data for e in journal(mock) if e.direction == "in" and e.conn == invalid[0].conn]
+    sent = [e.data for e in mock.journal(kind="sio.packet", api="cryptorobot", direction="in", conn=invalid[0].conn)]
     assert sent[-1]["eio"] in ("message", "invalid")
 
 
 def test_engineio_keepalive_follows_the_clock_speed_and_cors_is_open(make_mock: MockFactory, http: httpx.Client) -> None:
     mock = make_mock("cryptorobot/live-trading", speed=10)
     base = mock.url("cryptorobot")
+    # python-engineio's session table: the keep-alive is recomputed only once it is empty, which the journal cannot show
     sessions = mock.server.edges["cryptorobot"].app.hub.sio.eio.sockets
 
     async def main() -> None:
@@ -488,7 +511,7 @@ def test_engineio_keepalive_follows_the_clock_speed_and_cors_is_open(make_mock: 
 
         ws1, opened = await handshake()
         assert (opened["pingInterval"], opened["pingTimeout"]) == (3000, 2000)  # 25 s (in whole seconds) and 20 s at speed 10
-        mock.call(lambda: mock.runtime.clock.set_speed(1))
+        mock.set_speed(1)
         ws2, opened = await handshake()
         assert opened["pingInterval"] == 3000  # a session is open: what it was told still holds
         await ws1.close()
@@ -533,7 +556,7 @@ def test_callers_cannot_choose_the_owner_or_take_over_a_record(make_mock: MockFa
 def test_update_patch_remove_select_and_their_events(make_mock: MockFactory) -> None:
     mock = make_mock(yaml=TWO_USERS)
     url = mock.url("cryptorobot")
-    mock.call(lambda: mock.runtime.emit("cryptorobot", "messages", {"user": "ann@example.com", "data": {"title": "Hello"}}))
+    mock.emit("cryptorobot", "messages", {"user": "ann@example.com", "data": {"title": "Hello"}})
 
     async def main() -> None:
         token = (await FeathersSocket(url).connect()).sio  # a second, unauthenticated socket stays quiet
@@ -579,7 +602,7 @@ def test_bad_rest_queries_and_control_emits_get_errors_not_crashes(make_mock: Mo
     assert huge.status_code == 400 and huge.json()["message"] == "$or needs an array of queries"
     assert http.get(f"{url}/strategies?a=1&a[b]=2&c[0]=1&c[0][d]=2", headers=key).status_code == 200
     assert http.get(f"{url}/strategies?$limit=abc&$skip=-4&$sort[name]=x", headers=key).json()["limit"] == 25
-    control = mock.server.base_url("control")
+    control = mock.url("control")
     bad = http.post(f"{control}/_mock/emit", json={"api": "cryptorobot", "event": "trades", "data": {"user": "nobody@example.com"}})
     assert bad.status_code == 400 and "nobody@example.com" in bad.json()["error"]
     bad = http.post(
@@ -617,7 +640,7 @@ def test_malformed_polling_payloads_unexpected_binary_and_deep_nesting_end_the_s
                     await asyncio.wait_for(raw.recv(), 5)
 
     run(main())
-    reasons = [e.data["reason"] for e in journal(mock, "sio.invalid")]
+    reasons = [e.data["reason"] for e in mock.journal(kind="sio.invalid", api="cryptorobot")]
     assert reasons == ["invalid payload", "got binary data when not reconstructing a packet", "invalid payload"]
-    binary = next(e.data for e in journal(mock) if e.data.get("binary"))
+    binary = mock.journal(kind="sio.packet", api="cryptorobot", binary=True)[0].data
     assert binary["bytes"] == "0001" and binary["length"] == 2

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from mockserver.core.journal import Entry
 from tests.conftest import MockFactory
 from tests.documents_check import checked_make_mock
 
@@ -95,10 +94,6 @@ def seed_client() -> Any:
         client.stop()
 
 
-def packets(mock: Any) -> list[Entry]:
-    return [e for e in mock.call(lambda: mock.runtime.journal.query()) if e.api == "cryptorobot" and e.kind == "sio.packet"]
-
-
 def js_number(value: float) -> str:
     """How JavaScript prints a number in a template string (for the values this scenario uses)."""
     return str(int(value)) if float(value).is_integer() else repr(value)
@@ -107,16 +102,15 @@ def js_number(value: float) -> str:
 def sessions(mock: Any) -> dict[str, list[dict[str, Any]]]:
     """Client EVENT packets per Engine.IO session, in order."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for entry in packets(mock):
-        if entry.direction == "in" and entry.data.get("sio") == "EVENT":
-            out.setdefault(entry.data["eio_sid"], []).append(entry.data)
+    for entry in mock.journal(kind="sio.packet", api="cryptorobot", direction="in", sio="EVENT"):
+        out.setdefault(entry.data["eio_sid"], []).append(entry.data)
     return out
 
 
 def test_the_seeds_examples_print_what_the_scenario_sent(make_mock: MockFactory, seed_client: Any) -> None:
     mock = make_mock("cryptorobot/live-trading")
     for feed, data in [("pod_events", {}), ("trades", {"side": "buy"}), ("signals", {"type": "buy"}), ("messages", {}), ("events", {})]:
-        mock.call(lambda feed=feed, data=data: mock.runtime.emit("cryptorobot", feed, {"data": data}))  # a record on every service
+        mock.emit("cryptorobot", feed, {"data": data})  # a record on every service
     client = seed_client(mock.url("cryptorobot"))
     client.wait_for(lambda lines: '@@ {"ready":true}' in lines, "the service-method examples")
     harness = client.harness()
@@ -147,8 +141,7 @@ def test_the_seeds_examples_print_what_the_scenario_sent(make_mock: MockFactory,
 
     tickers = [
         f"{e.data['args'][0]['symbol']}: {js_number(e.data['args'][0]['last'])}"
-        for e in packets(mock)
-        if e.direction == "out" and e.data.get("event") == "exchanges/ticker patched"
+        for e in mock.journal(kind="sio.packet", api="cryptorobot", direction="out", event="exchanges/ticker patched")
     ]
     assert len(tickers) == 36  # 3 symbols every 5 s for a minute
     client.wait_for(lambda lines: [line for line in lines if line in tickers] == tickers, "every ticker, in order")
@@ -166,16 +159,16 @@ def test_after_a_dropped_transport_the_first_call_of_each_new_session_is_jwt_rea
     mock = make_mock("cryptorobot/reconnect-reauth")
     client = seed_client(mock.url("cryptorobot"))
     client.wait_for(lambda lines: '@@ {"ready":true}' in lines, "the service-method examples")
-    token = next(e.data for e in packets(mock) if e.direction == "out" and e.data.get("sio") == "ACK")["data"][1]["accessToken"]
+    token = mock.journal(kind="sio.packet", api="cryptorobot", direction="out", sio="ACK")[0].data["data"][1]["accessToken"]
 
     mock.advance(60)  # 1m: the TCP connection is reset
     client.wait_line("Connection lost — attempting to reconnect...")
     client.wait_line("Reconnected successfully")
-    client.wait_for(lambda _: len(sessions(mock)) == 2, "the re-authentication")
+    mock.wait_for(kind="sio.login", api="cryptorobot", strategy="jwt", timeout=30)  # the re-authentication
     mock.advance(120)  # 3m: the WebSocket is closed (1012), the next two handshakes get 503
     client.wait_line("Connection lost — attempting to reconnect...", 2)
     client.wait_line("Reconnected successfully", 2)
-    client.wait_for(lambda _: len(sessions(mock)) == 3, "the second re-authentication")
+    mock.wait_for(kind="sio.login", api="cryptorobot", strategy="jwt", count=2, timeout=30)  # the second re-authentication
     before = sum(1 for line in client.snapshot() if line.startswith("[trade_executed]"))
     mock.advance(20)  # pod events keep coming to the re-authenticated session
     client.wait_for(lambda lines: sum(1 for line in lines if line.startswith("[trade_executed]")) > before, "a pod event after re-auth")
@@ -186,8 +179,8 @@ def test_after_a_dropped_transport_the_first_call_of_each_new_session_is_jwt_rea
         first = session[0]
         assert (first["event"], first["args"][0]) == ("create", "authentication"), session
         assert first["args"][1] == {"strategy": "jwt", "accessToken": token}
-    entries = mock.call(lambda: mock.runtime.journal.query())
-    assert [e.data["fault"] for e in entries if e.kind == "ws.reset" and e.api == "cryptorobot"] == ["transport-reset"]
-    assert [e.data["code"] for e in entries if e.kind == "ws.close" and e.api == "cryptorobot" and e.data.get("fault")] == [1012]
-    assert [e.data["status"] for e in entries if e.kind == "ws.reject" and e.api == "cryptorobot"] == [503, 503]
-    assert [e.data["strategy"] for e in entries if e.kind == "sio.login"] == ["local", "jwt", "jwt"]
+    assert [e.data["fault"] for e in mock.journal(kind="ws.reset", api="cryptorobot")] == ["transport-reset"]
+    closed = mock.journal(kind="ws.close", api="cryptorobot", by="fault")
+    assert [(e.data["code"], e.data["fault"]) for e in closed] == [(1012, "transport-close")]
+    assert [e.data["status"] for e in mock.journal(kind="ws.reject", api="cryptorobot")] == [503, 503]
+    assert [e.data["strategy"] for e in mock.journal(kind="sio.login", api="cryptorobot")] == ["local", "jwt", "jwt"]

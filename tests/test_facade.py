@@ -52,7 +52,7 @@ def test_an_exception_inside_the_server_is_raised_in_the_test_with_its_traceback
 
 def test_a_handler_bug_answers_500_and_fails_the_next_call(make_mock: MockFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     mock = make_mock("luckylobster/action-needed")
-    domain = mock.call(lambda: mock.runtime.apis["luckylobster"])
+    domain = mock.call(lambda: mock.runtime.apis["luckylobster"])  # the domain itself, to plant a bug in one of its methods
     monkeypatch.setattr(domain, "heartbeat", lambda key, now: 1 / 0)
     env = mock.env
     response = httpx.get(env["LUCKYLOBSTER_BASE_URL"] + "/heartbeat", headers={"Authorization": "Bearer " + env["LUCKYLOBSTER_API_KEY"]})

@@ -28,20 +28,12 @@ PATH = "/api/agent/v1/heartbeat"
 def start(make_mock: MockFactory, **fault: Any) -> tuple[Any, str]:
     mock = make_mock(yaml=SCENARIO)
     if fault:
-        mock.call(lambda: mock.runtime.start_fault({"api": "luckylobster", **fault}))
+        mock.start_fault(api="luckylobster", **fault)
     return mock, mock.url("luckylobster") + PATH
 
 
 def get(url: str) -> httpx.Response:
     return httpx.get(url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
-
-
-def outcomes(mock: Any) -> list[Any]:
-    return mock.call(
-        lambda: [
-            (e.data.get("status"), e.data.get("outcome"), e.data.get("fault")) for e in mock.runtime.journal if e.kind == "http.response"
-        ]
-    )
 
 
 def test_error_with_body_headers_and_retry_after_in_the_apis_own_shape(make_mock: MockFactory) -> None:
@@ -52,7 +44,8 @@ def test_error_with_body_headers_and_retry_after_in_the_apis_own_shape(make_mock
     assert (response.headers["retry-after"], response.headers["x-fault"]) == ("30", "yes")
     custom, url = start(make_mock, kind="error", status=500, body="<html>oops</html>")
     assert get(url).text == "<html>oops</html>"
-    assert outcomes(mock)[-1] == (503, "error", "fault-1")
+    answer = mock.journal(kind="http.response")[-1]
+    assert (answer.data["status"], answer.data["outcome"], answer.data["fault"]) == (503, "error", "fault-1")
 
 
 def test_rate_limit_window_then_retry_after_on_the_virtual_clock(make_mock: MockFactory) -> None:
@@ -82,21 +75,15 @@ def test_random_latency_is_drawn_from_the_seed(make_mock: MockFactory) -> None:
     def delays() -> list[float]:
         """Five requests through a 1-5 s random latency; the delays the journal says each met."""
         mock, url = start(make_mock, kind="latency", min_delay=1, max_delay=5)
-        for _ in range(5):
+        for n in range(1, 6):
             worker = threading.Thread(target=get, args=(url,))
             worker.start()
-            for _ in range(100):  # wait until the request is parked on the virtual clock (real time: socket I/O)
-                if mock.call(lambda: any(e.kind == "fault.applied" for e in mock.runtime.journal if e.seq > last[0])):
-                    break
-                threading.Event().wait(0.02)
+            mock.wait_for(kind="fault.applied", count=n)  # the request is parked on the virtual clock (real time: socket I/O)
             mock.advance(5)
             worker.join(10)
-            last[0] = mock.call(lambda: mock.runtime.journal.last_seq)
-        return mock.call(lambda: [e.data["delay"] for e in mock.runtime.journal if e.kind == "fault.applied"])
+        return [e.data["delay"] for e in mock.journal(kind="fault.applied")]
 
-    last = [0]
     first = delays()
-    last[0] = 0
     second = delays()
     assert first == second and len(first) == 5 and all(1 <= d <= 5 for d in first)
     assert len(set(first)) == 5, "a fresh draw per request"
@@ -108,15 +95,16 @@ def test_reset_and_empty_close_without_a_response(make_mock: MockFactory, kind: 
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)):
         get(url)
     assert get(url).status_code == 200, "times: 1 - the next request is answered"
-    assert outcomes(mock)[0] == (None, kind, "fault-1")
+    first = mock.journal(kind="http.response")[0]
+    assert (first.data["status"], first.data["outcome"], first.data["fault"]) == (None, kind, "fault-1")
 
 
 def test_truncated_body(make_mock: MockFactory) -> None:
     mock, url = start(make_mock, kind="truncate", fraction=0.5)
     with pytest.raises(httpx.RemoteProtocolError):
         get(url)
-    status, outcome, _ = outcomes(mock)[0]
-    assert (status, outcome) == (200, "truncated")
+    first = mock.journal(kind="http.response")[0]
+    assert (first.data["status"], first.data["outcome"]) == (200, "truncated")
 
 
 def test_malformed_json(make_mock: MockFactory) -> None:
@@ -138,7 +126,7 @@ def test_dribbled_body_arrives_in_chunks_over_virtual_time(make_mock: MockFactor
         mock.advance(10)
     worker.join(10)
     assert box["r"].json()["success"] is True
-    assert outcomes(mock)[0][1] == "dribbled"
+    assert mock.journal(kind="http.response")[0].data["outcome"] == "dribbled"
 
 
 def refused(port: int) -> bool:
@@ -205,8 +193,7 @@ def test_timeline_faults_start_and_stop(make_mock: MockFactory) -> None:
     assert (outage.status_code, outage.headers["retry-after"]) == (503, "60")
     mock.advance(5 * 60)
     assert httpx.get(url, headers=key).status_code == 200
-    kinds = mock.call(lambda: [e.kind for e in mock.runtime.journal if e.kind.startswith("fault.")])
-    assert kinds.count("fault.start") == 3 and kinds.count("fault.stop") == 3
+    assert len(mock.journal(kind="fault.start")) == 3 and len(mock.journal(kind="fault.stop")) == 3
 
 
 def test_a_reset_releases_requests_waiting_on_a_latency_fault(make_mock: MockFactory) -> None:
@@ -216,7 +203,7 @@ def test_a_reset_releases_requests_waiting_on_a_latency_fault(make_mock: MockFac
     worker.start()
     worker.join(0.3)
     assert worker.is_alive()
-    mock.call(mock.runtime.reset)
+    mock.reset()
     worker.join(10)
     assert box["r"].status_code == 200, "the waiting request is answered, not left hanging"
 
@@ -245,21 +232,17 @@ def test_an_error_fault_without_an_error_status_is_refused_and_garbage_bytes_are
     mock, url = start(make_mock)
     refused = httpx.post(mock.url("control") + "/_mock/faults", json={"kind": "error", "api": "luckylobster", "status": 204})
     assert refused.status_code == 400 and "204 is not one" in refused.json()["error"], "it would answer no error at all"
-    with socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=5) as raw:
+    with socket.create_connection(("127.0.0.1", mock.port("luckylobster")), timeout=5) as raw:
         raw.sendall(b"GARBAGE\r\n\r\n")
         assert raw.recv(100).startswith(b"HTTP/1.1 400")
-    invalid = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.invalid"])
+    invalid = mock.journal(kind="http.invalid")
     assert len(invalid) == 1 and invalid[0].direction == "in"
 
 
 def test_a_client_that_leaves_mid_body_is_journaled_with_what_it_sent(make_mock: MockFactory) -> None:
     mock, _url = start(make_mock)
-    with socket.create_connection(("127.0.0.1", mock.server.port("luckylobster")), timeout=5) as raw:
+    with socket.create_connection(("127.0.0.1", mock.port("luckylobster")), timeout=5) as raw:
         raw.sendall(b'POST /api/agent/v1/settlements/redeem HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"dryRun": tr')
         threading.Event().wait(0.3)  # let the server read the partial body (real time: socket I/O, not protocol time)
-    for _ in range(50):
-        partial = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.request" and e.data.get("incomplete")])
-        if partial:
-            break
-        threading.Event().wait(0.05)
+    partial = mock.wait_for(kind="http.request", incomplete=True)
     assert partial[0].data["body"] == '{"dryRun": tr' and partial[0].data["incomplete"] is True

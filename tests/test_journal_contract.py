@@ -19,7 +19,8 @@ from mockserver import ThreadedMockServer
 from mockserver.core.catalogue import END_KINDS, journal_schema
 from mockserver.core.journal import Entry, Journal
 from tests.conftest import MockFactory
-from tests.cryptorobot_client import FeathersSocket, wait_until
+from tests.cryptorobot_client import FeathersSocket
+from tests.helpers import wait_until
 
 #: the kinds that end each transport's session (an Engine.IO session refused at its handshake ends with ws.reject)
 SESSION_ENDS = {"ws": {"ws.close", "ws.reset", "ws.reject"}, "sse": {"sse.end", "sse.reset"}, "eio": {"sio.disconnect", "ws.reject"}}
@@ -150,7 +151,7 @@ def test_every_fault_effect_names_its_fault(contract_journal: tuple[Any, list[di
 
 def test_principals_follow_the_credentials(contract_journal: tuple[Any, list[dict[str, Any]]]) -> None:
     mock, lines = contract_journal
-    creds = mock.call(mock.runtime.credentials)
+    creds = mock.call(mock.runtime.credentials)  # the key names the principals are made of: mock.env has the keys, not their names
     expected = {
         "luckylobster": "key:" + creds["luckylobster"][0]["name"],
         "tradeready": "key:" + creds["tradeready"][0]["name"],

@@ -187,7 +187,7 @@ def test_dates_come_from_the_virtual_clock_and_everything_is_journaled(make_mock
     mock = make_mock("luckylobster/action-needed")
     response = http.post(mock.url("luckylobster") + PREFIX + "/settlements/redeem", headers=bearer(BUSY), json={"dryRun": True})
     assert response.headers["date"] == "Fri, 06 Feb 2026 14:30:00 GMT"
-    entries = mock.call(lambda: [e for e in mock.runtime.journal if e.kind.startswith("http.")])
+    entries = mock.journal(kind="http.", api="luckylobster")
     request, answer = entries[-2], entries[-1]
     assert (request.kind, request.direction, request.data["method"], request.data["body"]) == (
         "http.request",
@@ -198,6 +198,7 @@ def test_dates_come_from_the_virtual_clock_and_everything_is_journaled(make_mock
     assert request.data["headers"]["authorization"] == f"Bearer {BUSY}"
     assert (answer.kind, answer.direction, answer.data["status"]) == ("http.response", "out", 200)
     assert answer.data["body"] == response.text and request.conn == answer.conn != ""
+    assert answer.data["request"] == request.seq and request.principal == answer.principal is not None  # the answer names its request
 
 
 def test_redeem_and_query_edge_cases(make_mock: MockFactory, http: httpx.Client) -> None:

@@ -126,7 +126,7 @@ class Client:
         return await self.sync()
 
     async def emit(self, event: str, data: Mapping[str, Any]) -> list[Frame]:
-        await asyncio.to_thread(self.mock.call, lambda: self.mock.runtime.emit("tradeready", event, dict(data)))
+        await asyncio.to_thread(self.mock.emit, "tradeready", event, data)
         return await self.sync()
 
 

@@ -20,6 +20,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from fixtures.clients.tradeready_sdk import WATCHDOG_S, AgentExchangeWS, AuthenticationError, Message
+from tests.helpers import wait_until
 
 KEY = "ak_live_test"
 TEST_TIMEOUT = 5.0
@@ -40,19 +41,11 @@ async def serving(handler: Handler, process_request: ProcessRequest | None = Non
         yield f"ws://127.0.0.1:{port}"
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.002)
-
-
 async def run_until(client: AgentExchangeWS, condition: Callable[[], bool], timeout: float = 3.0) -> None:
     """Run ``client.connect()`` until ``condition()`` holds, then stop it; connect() must return normally."""
     task = asyncio.create_task(client.connect())
     try:
-        await wait_for(lambda: condition() or task.done(), timeout)
+        await wait_until(lambda: condition() or task.done(), timeout, "the condition (or the client to return)", interval=0.002)
     finally:
         client.stop()
         await asyncio.wait_for(task, 2.0)
@@ -174,7 +167,7 @@ def test_every_message_restarts_the_watchdog() -> None:
             fired_while_talking: list[int] = []
 
             async def watch() -> None:
-                await wait_for(lambda: "talked" in phases)
+                await wait_until(lambda: "talked" in phases, 3.0, "the client to talk", interval=0.002)
                 fired_while_talking.append(len(client.event_values("watchdog-fired")))
 
             watcher = asyncio.create_task(watch())
@@ -354,7 +347,7 @@ def test_stop_from_another_thread_ends_run_forever() -> None:
             client = AgentExchangeWS(KEY, base_url, time_scale=1)
             thread = threading.Thread(target=client.run_forever, daemon=True)
             thread.start()
-            await wait_for(lambda: client.connected)
+            await wait_until(lambda: client.connected, 3.0, "the client to connect", interval=0.002)
             client.stop()
             await asyncio.to_thread(thread.join, 3.0)
             assert not thread.is_alive()

@@ -46,16 +46,10 @@ def seed_client(mock: Any, key: str, printed: list[str], *, time_scale: float = 
     return ws
 
 
-def entries(mock: Any, kind: str) -> list[Any]:
-    return mock.call(lambda: [e for e in mock.runtime.journal if e.api == "tradeready" and e.kind == kind])
-
-
-async def frames_in(mock: Any, count: int) -> None:
-    for _ in range(300):  # real time: the client's frames crossing the socket
-        if len([e for e in await asyncio.to_thread(entries, mock, "ws.frame") if e.direction == "in"]) >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the client's frames did not arrive")
+def clock_start(mock: Any) -> float:
+    """The scenario's start instant (virtual epoch seconds), as the journal recorded it."""
+    start: float = mock.journal(kind="scenario.loaded")[0].data["start"]
+    return start
 
 
 def run_manual(mock: Any, ws: AgentExchangeWS, seconds: int, subscriptions: int) -> None:
@@ -63,12 +57,13 @@ def run_manual(mock: Any, ws: AgentExchangeWS, seconds: int, subscriptions: int)
 
     async def main() -> None:
         task = asyncio.create_task(ws.connect())
-        await frames_in(mock, subscriptions)
+        await asyncio.to_thread(mock.wait_for, kind="ws.frame", api="tradeready", direction="in", count=subscriptions)
         for step in range(seconds // 5):
             await asyncio.to_thread(mock.advance, 5)
             await asyncio.sleep(0.05)  # frames to the client (and its pong back) cross the socket
             if (step + 1) % 6 == 0:  # a ping went out at this 30 s mark: the pong is in before time moves on
-                await frames_in(mock, subscriptions + (step + 1) // 6)
+                pongs = (step + 1) // 6
+                await asyncio.to_thread(mock.wait_for, kind="ws.frame", api="tradeready", direction="in", count=subscriptions + pongs)
         await asyncio.sleep(0.2)
         ws.stop()
         with pytest.raises(asyncio.CancelledError):
@@ -83,8 +78,8 @@ def test_documented_the_seed_handlers_print_what_the_scenario_sent(make_mock: Mo
     printed: list[str] = []
     ws = seed_client(mock, KEY, printed)
     run_manual(mock, ws, 70, subscriptions=4)
-    sent = [json.loads(e.data["text"]) for e in entries(mock, "ws.broadcast")] + [
-        json.loads(e.data["text"]) for e in entries(mock, "ws.frame") if e.direction == "out"
+    sent = [json.loads(e.data["text"]) for e in mock.journal(kind="ws.broadcast", api="tradeready")] + [
+        json.loads(e.data["text"]) for e in mock.journal(kind="ws.frame", api="tradeready", direction="out")
     ]
     expected = [f"BTC: ${m['price']}" for m in sent if m.get("channel") == "ticker:BTCUSDT"]
     expected += [f"1m candle closed at ${m['close']}" for m in sent if m.get("channel") == "candles:BTCUSDT:1m"]
@@ -115,7 +110,7 @@ def run_accelerated(mock: Any, ws: AgentExchangeWS, until: float) -> None:
 
     async def main() -> None:
         task = asyncio.create_task(ws.connect())
-        while await asyncio.to_thread(mock.call, mock.runtime.clock.elapsed) < until:
+        while (await asyncio.to_thread(mock.clock))["elapsed"] < until:
             await asyncio.sleep(0.05)
         ws.stop()
         with pytest.raises(asyncio.CancelledError):
@@ -126,18 +121,15 @@ def run_accelerated(mock: Any, ws: AgentExchangeWS, until: float) -> None:
 
 
 def connections(mock: Any) -> list[tuple[float, list[str]]]:
-    """Each client connection: when it opened (virtual offset) and what it subscribed to."""
-    start = mock.runtime.clock.start
-    opened: dict[str, tuple[float, list[str]]] = {}
-    for entry in mock.call(lambda: list(mock.runtime.journal)):
-        if entry.api != "tradeready":
-            continue
-        if entry.kind == "ws.accept":
-            opened[entry.conn] = (entry.vtime - start, [])
-        elif entry.kind == "ws.frame" and entry.direction == "in" and entry.conn in opened:
-            frame = json.loads(entry.data["text"])
-            if frame.get("action") == "subscribe":
-                opened[entry.conn][1].append(frame["channel"])
+    """Each client connection (a WebSocket session): when it opened (virtual offset) and what it subscribed to."""
+    start = clock_start(mock)
+    opened: dict[str | None, tuple[float, list[str]]] = {}
+    for entry in mock.journal(kind="ws.accept", api="tradeready"):
+        opened[entry.session] = (entry.vtime - start, [])
+    for entry in mock.journal(kind="ws.frame", api="tradeready", direction="in"):
+        frame = json.loads(entry.data["text"])
+        if frame.get("action") == "subscribe":
+            opened[entry.session][1].append(frame["channel"])
     return sorted(opened.values())
 
 
@@ -148,10 +140,11 @@ def test_stale_connection_the_journal_shows_silence_reconnects_and_resubscriptio
     mock = make_mock("tradeready/stale-connection", speed=SPEED)
     ws = seed_client(mock, "ak_live_staleconnection000000000000000000000000000000000000000000000", [], time_scale=SPEED)
     run_accelerated(mock, ws, 200)
-    suppressed = entries(mock, "ws.suppressed")
-    assert suppressed and all(50 <= e.vtime - mock.runtime.clock.start <= 141 for e in suppressed), "silence from 50 s for 90 s"
+    start = clock_start(mock)
+    suppressed = mock.journal(kind="ws.suppressed", api="tradeready")
+    assert suppressed and all(50 <= e.vtime - start <= 141 for e in suppressed), "silence from 50 s for 90 s"
     assert [name for name, _ in ws.events].count("watchdog-fired") >= 1
-    closes = [(round(e.vtime - mock.runtime.clock.start), e.data["code"]) for e in entries(mock, "ws.close") if e.data["by"] == "client"]
+    closes = [(round(e.vtime - start), e.data["code"]) for e in mock.journal(kind="ws.close", api="tradeready", by="client")]
     # the last frame came just before 50 s; 40 s of silence later the client's watchdog closes the socket itself
     assert closes and 88 <= closes[0][0] <= 120 and closes[0][1] == 1000, closes  # wide: real-time jitter at speed 30
     conns = connections(mock)
@@ -164,10 +157,11 @@ def test_drop_and_reconnect_the_journal_shows_each_drop_reconnect_and_resubscrip
     mock = make_mock("tradeready/drop-and-reconnect", speed=SPEED)
     ws = seed_client(mock, "ak_live_dropreconnect00000000000000000000000000000000000000000000000", [], time_scale=SPEED)
     run_accelerated(mock, ws, 300)
-    codes = sorted(e.data["code"] for e in entries(mock, "ws.close") if e.data["by"] == "fault")
+    codes = sorted(e.data["code"] for e in mock.journal(kind="ws.close", api="tradeready", by="fault"))
     assert {1012, 1001, 1011} <= set(codes), "the scenario's close faults, each journaled as the fault's doing"
-    assert entries(mock, "ws.reset"), "the abrupt reset at 2 m"
-    assert entries(mock, "ws.reject") and all(e.data["status"] == 503 for e in entries(mock, "ws.reject"))
+    assert mock.journal(kind="ws.reset", api="tradeready"), "the abrupt reset at 2 m"
+    rejects = mock.journal(kind="ws.reject", api="tradeready")
+    assert rejects and all(e.data["status"] == 503 for e in rejects)
     conns = connections(mock)
     assert len(conns) >= 5, "a new connection after each drop and after the refusals"
     assert all(channels == ["ticker:BTCUSDT", "candles:BTCUSDT:1m", "orders", "portfolio"] for _, channels in conns)

@@ -115,7 +115,7 @@ def test_free_users_get_402_on_the_stream_and_closed_alerts_once_per_15_minutes(
     free = {"Authorization": f"Bearer {login(mock, 'free@x.io')}"}
     denied = httpx.get(base + "/api/v1/alerts", headers=free)
     assert (denied.status_code, denied.json()["code"]) == (402, 30)
-    mock.call(lambda: mock.runtime.emit("tradingpartners", "alert", {"outcome": "won", "start_after": 10, "close_after": 10}))
+    mock.emit("tradingpartners", "alert", {"outcome": "won", "start_after": 10, "close_after": 10})
     closed = base + "/api/v1/alerts/closed"
     assert httpx.get(closed, headers=free).json() == [], "nothing closed yet: an empty answer may be retried at once"
     mock.advance(20)
@@ -130,9 +130,9 @@ def test_free_users_get_402_on_the_stream_and_closed_alerts_once_per_15_minutes(
 def test_frames_are_exactly_event_and_compact_data_and_pings_come_every_15_virtual_seconds(make_mock: MockFactory) -> None:
     mock = make_mock(yaml=scenario(alerts="{every: 0}"))
     reader = Reader(mock, login(mock))
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
     run_clock(mock, 30, step=15)
-    mock.call(lambda: mock.runtime.emit("tradingpartners", "alert", {"direction": "BUY", "start_after": "1h"}))
+    mock.emit("tradingpartners", "alert", {"direction": "BUY", "start_after": "1h"})
     time.sleep(0.3)
     frames = reader.raw.decode().split("\n\n")
     assert frames[0] == 'event: ping\ndata: {"ping":"2024-03-27T19:50:15.000000000Z"}'
@@ -170,9 +170,9 @@ def lifecycle_problems(events: list[tuple[str, str | None, str]]) -> list[str]:
 )
 def test_an_alerts_events_arrive_in_lifecycle_order(make_mock: MockFactory, scenario_id: str) -> None:
     mock = make_mock(scenario_id)
-    email = mock.call(lambda: mock.runtime.credentials()["tradingpartners"][0]["email"])
+    email = mock.env["TRADINGPARTNERS_EMAIL"]
     reader = Reader(mock, login(mock, email, "secret-password"))
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
     run_clock(mock, 600, step=10)
     events = reader.parsed()
     assert [e for e, _, _ in events if e != "ping"], "alerts arrived"
@@ -182,7 +182,7 @@ def test_an_alerts_events_arrive_in_lifecycle_order(make_mock: MockFactory, scen
 def test_credits_run_out_final_error_event_then_the_stream_closes(make_mock: MockFactory) -> None:
     mock = make_mock("tradingpartners/credits-exhausted")
     reader = Reader(mock, login(mock, "frugal@example.com", "secret-password"))
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
     run_clock(mock, 150, step=10)
     reader.thread.join(5)
     assert not reader.thread.is_alive(), "the server closed the stream"
@@ -191,14 +191,14 @@ def test_credits_run_out_final_error_event_then_the_stream_closes(make_mock: Moc
     import json
 
     assert json.loads(reader.parsed()[-1][2])["code"] == 30
-    ends = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "sse.end"])
+    ends = mock.journal(kind="sse.end", api="tradingpartners")
     assert ends and ends[0].data["by"] == "server"
 
 
 def test_an_expired_token_does_not_cut_an_open_stream(make_mock: MockFactory) -> None:
     mock = make_mock(yaml=scenario(options="{token_ttl: 60}", alerts="{every: 0}"))
     reader = Reader(mock, login(mock))
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
     run_clock(mock, 120, step=15)
     assert len([e for e, _, _ in reader.parsed() if e == "ping"]) == 8, "pings go on past the token's expiry"
     assert reader.thread.is_alive()
@@ -208,21 +208,21 @@ def test_resume_with_last_event_id_replays_what_was_missed_exactly_once(make_moc
     mock = make_mock(yaml=scenario(options="{event_ids: true}", alerts="{every: 10s, start_after: 5s, close_after: 10s}"))
     token = login(mock)
     first = Reader(mock, token)
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
     run_clock(mock, 30)
-    mock.call(lambda: mock.runtime.start_fault({"kind": "close", "api": "tradingpartners", "duration": 1}))
+    mock.start_fault(kind="close", api="tradingpartners", duration=1)
     first.thread.join(5)
     assert not first.thread.is_alive()
     seen = [(e, i) for e, i, _ in first.parsed() if e != "ping"]
     run_clock(mock, 30)  # events happen while the client is away
     second = Reader(mock, token, last_event_id=seen[-1][1])
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream", count=2)  # the stream is open (real time: socket I/O)
     run_clock(mock, 20)
     resumed = [(e, i) for e, i, _ in second.parsed() if e != "ping"]
     ids = [int(i) for _, i in seen + resumed if i is not None]
     assert ids == list(range(1, len(ids) + 1)), "every event once, in order, no holes"
     assert int(resumed[0][1]) == int(seen[-1][1]) + 1
-    requests = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "http.request" and e.data["path"] == "/api/v1/alerts"])
+    requests = mock.journal(kind="http.request", api="tradingpartners", path="/api/v1/alerts")
     assert requests[-1].data["headers"]["last-event-id"] == seen[-1][1]
 
 
@@ -230,7 +230,7 @@ def test_reconnect_storm_cut_mid_frame_then_503s_then_401s_then_the_stream(make_
     mock = make_mock("tradingpartners/reconnect-storm")
     token = login(mock, "stormy@example.com", "secret-password")
     reader = Reader(mock, token)
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
     run_clock(mock, 60, step=5)
     reader.thread.join(5)
     assert not reader.raw.endswith(b"\n\n"), "the connection died in the middle of a frame"
@@ -246,26 +246,26 @@ def test_reconnect_storm_cut_mid_frame_then_503s_then_401s_then_the_stream(make_
 def test_silence_keeps_pings_back_and_dribble_duplicate_id_gap_change_the_stream(make_mock: MockFactory) -> None:
     mock = make_mock(yaml=scenario(options="{event_ids: true}", alerts="{every: 0}"))
     reader = Reader(mock, login(mock))
-    time.sleep(0.2)
-    mock.call(lambda: mock.runtime.start_fault({"id": "hush", "kind": "silence", "api": "tradingpartners", "duration": 30}))
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
+    mock.start_fault(id="hush", kind="silence", api="tradingpartners", duration=30)
     run_clock(mock, 30, step=15)
     assert [e for e, _, _ in reader.parsed()] == ["ping"], "no ping at 15 s while silent; the one at 30 s came as the silence ended"
-    mock.call(lambda: mock.runtime.start_fault({"kind": "duplicate", "api": "tradingpartners", "times": 1}))
-    mock.call(lambda: mock.runtime.start_fault({"kind": "id_gap", "api": "tradingpartners", "times": 1}))
-    mock.call(lambda: mock.runtime.emit("tradingpartners", "alert", {"start_after": "1h"}))
-    mock.call(lambda: mock.runtime.emit("tradingpartners", "alert", {"start_after": "1h"}))
+    mock.start_fault(kind="duplicate", api="tradingpartners", times=1)
+    mock.start_fault(kind="id_gap", api="tradingpartners", times=1)
+    mock.emit("tradingpartners", "alert", {"start_after": "1h"})
+    mock.emit("tradingpartners", "alert", {"start_after": "1h"})
     time.sleep(0.3)
     events = [(e, i) for e, i, _ in reader.parsed() if e != "ping"]
     assert events[:2] == [("working", "2"), ("working", "2")], "the first id skipped, the frame sent twice"
     assert events[2] == ("working", "3")
-    suppressed = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "sse.suppressed"])
+    suppressed = mock.journal(kind="sse.suppressed", api="tradingpartners", fault="hush")
     assert len(suppressed) == 1  # the ping at 15 s (the one at 30 s came as the silence ended)
 
 
 def test_history_pages_filters_and_orders(make_mock: MockFactory) -> None:
     mock = make_mock(yaml=scenario(alerts="{every: 0}"))
     for outcome in ("won", "lost", "aborted", "won"):
-        mock.call(lambda o=outcome: mock.runtime.emit("tradingpartners", "alert", {"outcome": o, "start_after": 10, "close_after": 10}))
+        mock.emit("tradingpartners", "alert", {"outcome": outcome, "start_after": 10, "close_after": 10})
         mock.advance(30)
     headers = {"Authorization": f"Bearer {login(mock)}"}
     history = mock.url("tradingpartners") + "/api/v1/alerts/history"
@@ -297,7 +297,7 @@ def test_httpx_sse_reads_the_stream_and_reconnects_with_last_event_id(make_mock:
 
     first = threading.Thread(target=listen, args=(None,), daemon=True)
     first.start()
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
     run_clock(mock, 120)  # the close fault at 2 m ends this stream
     first.join(5)
     assert not first.is_alive() and received
@@ -305,7 +305,7 @@ def test_httpx_sse_reads_the_stream_and_reconnects_with_last_event_id(make_mock:
     run_clock(mock, 30)  # away for 30 virtual seconds
     second = threading.Thread(target=listen, args=(received[-1][1],), daemon=True)
     second.start()
-    time.sleep(0.2)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream", count=2)  # the stream is open (real time: socket I/O)
     run_clock(mock, 60)
     ids = [int(event_id) for _, event_id in received]
     assert ids == list(range(1, len(ids) + 1)), "each event exactly once, none missing"
@@ -317,24 +317,27 @@ def test_a_reader_that_falls_too_far_behind_is_cut_loose_and_the_stream_ends_whe
 
     mock = make_mock(yaml=scenario(options="{event_ids: true, queue_limit: 50, ping_interval: 1h}", alerts="{every: 0}"))
     token = login(mock)
-    port = mock.server.port("tradingpartners")
+    port = mock.port("tradingpartners")
     raw = sockets.create_connection(("127.0.0.1", port))
     raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
     raw.sendall(f"GET /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode())
-    time.sleep(0.2)  # the stream is open (real time: socket I/O)
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")  # the stream is open (real time: socket I/O)
 
     def flood() -> None:
+        """4000 alerts through the façade in one turn of the server's loop: the stream cannot drain in between."""
         for _ in range(4000):
-            mock.runtime.emit("tradingpartners", "alert", {"start_after": "1h"})
+            mock.control.emit("tradingpartners", "alert", {"start_after": "1h"})
 
     for _ in range(10):  # the client reads nothing: the socket fills, then the stream's queue
         mock.call(flood)
-        if mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "sse.overflow"]):
+        if mock.journal(kind="sse.overflow", api="tradingpartners"):
             break
         time.sleep(0.05)
-    overflow = mock.call(lambda: [e for e in mock.runtime.journal if e.kind == "sse.overflow"])
+    overflow = mock.journal(kind="sse.overflow", api="tradingpartners")
     assert overflow and overflow[0].data["limit"] == 50, "the queue stayed bounded"
     raw.close()
+    # the hub's table of open streams: proof that nothing is left behind after the client is gone (the journal says the
+    # stream ended, not that the hub let go of it)
     hub = mock.server.edges["tradingpartners"].app.state.hub
     for _ in range(100):
         if not mock.call(lambda: len(hub.streams)):

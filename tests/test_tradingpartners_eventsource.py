@@ -134,19 +134,13 @@ def test_eventsource_resumes_with_last_event_id_and_gets_missed_events_exactly_o
     if not (JS / "node_modules" / "eventsource" / "package.json").exists():
         pytest.fail("js/node_modules is missing: run `make js/node_modules` (or `cd js && npm ci`)")
     mock = make_mock(SCENARIO, speed=SPEED)
-    start = mock.call(lambda: mock.runtime.clock.start)
+    start = mock.journal(kind="scenario.loaded")[0].data["start"]
     client = NodeClient(mock.url("tradingpartners"))
     try:
-        wait_until(lambda: mock.call(mock.runtime.clock.elapsed) >= END, client, "the virtual clock to pass 6m")
-
-        def freeze() -> None:
-            mock.runtime.clock.set_speed(0)
-            assert mock.server.driver is not None
-            mock.server.driver.poke()
-
-        mock.call(freeze)  # no more events from here on: what the server sent is final
-        journal: list[Entry] = mock.call(lambda: list(mock.runtime.journal))
-        sent = frame_ids([e for e in journal if e.kind == "sse.frame" and e.data.get("path") == STREAM])
+        wait_until(lambda: mock.clock()["elapsed"] >= END, client, "the virtual clock to pass 6m")
+        mock.set_speed(0)  # no more events from here on: what the server sent is final
+        journal: list[Entry] = mock.journal()
+        sent = frame_ids(mock.journal(kind="sse.frame", api="tradingpartners", path=STREAM))
         assert sent, "the server sent no event with an id"
         wait_until(lambda: max(client.event_ids(), default=0) >= max(sent), client, f"the client to receive up to id {max(sent)}")
     finally:
