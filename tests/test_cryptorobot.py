@@ -360,11 +360,6 @@ def test_a_transport_close_makes_the_client_reconnect_and_a_server_disconnect_do
     assert [k.data["reason"] for k in mock.journal(kind="sio.kick", api="cryptorobot")] == ["server disconnect"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="journal bug (reported to the lead): a kicked session's sio.disconnect says by client, 'transport close' - "
-    "the client only closed the transport the server's DISCONNECT asked it to close",
-)
 @pytest.mark.parametrize("scenario_id", ["cryptorobot/live-trading", "cryptorobot/jwt-expiry"])
 def test_a_session_the_server_kicks_ends_by_the_server(make_mock: MockFactory, scenario_id: str) -> None:
     mock = make_mock(scenario_id)

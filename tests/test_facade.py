@@ -25,6 +25,13 @@ def test_a_scenario_id_is_enough_and_an_unknown_listener_is_named(make_mock: Moc
         assert {"MOCK_SPEED", "MOCK_CLOCK_START", "AITRADER_NAME", "AITRADER_PASSWORD"} <= set(mock.env)
 
 
+def test_the_journal_is_read_after_the_server_stopped() -> None:
+    with ThreadedMockServer("luckylobster/action-needed", speed=0) as mock:
+        mock.advance("1m")
+    assert [e.kind for e in mock.journal(kind="clock.advance")] == ["clock.advance"], "after a test, its journal is still there"
+    assert mock.clock()["start_epoch"] == mock.journal(kind="scenario.loaded")[0].data["start"]
+
+
 def test_the_clock_moved_in_process_or_over_http_is_journaled_alike(make_mock: MockFactory) -> None:
     mock = make_mock("luckylobster/action-needed")
     mock.advance("5m")

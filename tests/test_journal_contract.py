@@ -151,7 +151,7 @@ def test_every_fault_effect_names_its_fault(contract_journal: tuple[Any, list[di
 
 def test_principals_follow_the_credentials(contract_journal: tuple[Any, list[dict[str, Any]]]) -> None:
     mock, lines = contract_journal
-    creds = mock.call(mock.runtime.credentials)  # the key names the principals are made of: mock.env has the keys, not their names
+    creds = mock.credentials()  # the key names the principals are made of: mock.env has the keys, not their names
     expected = {
         "luckylobster": "key:" + creds["luckylobster"][0]["name"],
         "tradeready": "key:" + creds["tradeready"][0]["name"],

@@ -87,7 +87,7 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
             except ControlError:
                 raise ControlError(
                     "the body is not JSON: send a scenario's YAML with Content-Type: application/yaml, "
-                    "or JSON {\"id\": <built-in scenario>} or {\"yaml\": <scenario text>}"
+                    'or JSON {"id": <built-in scenario>} or {"yaml": <scenario text>}'
                 ) from None
             if "yaml" in body:
                 scenario = scenario_from_yaml(str(body["yaml"]), source="<request body>")

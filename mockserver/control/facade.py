@@ -264,6 +264,10 @@ class MockControl:
             raise ControlError(f"no listener {name!r}; the mock serves: {', '.join(urls)}", status=404)
         return urls[name]
 
+    def credentials(self) -> dict[str, list[dict[str, Any]]]:
+        """Each API's credentials (keys, users, agents) with their names, as the scenario made them."""
+        return self.runtime.credentials()
+
     def env(self) -> dict[str, str]:
         """The environment a client under test is configured with (base URLs, credentials, the clock)."""
         return client_env(self.runtime, self._urls(), control_token=self.control_token)

@@ -133,6 +133,7 @@ class VirtualClock:
             "now": format_instant(now, precision="ms"),
             "epoch": now,
             "start": format_instant(self._start, precision="ms"),
+            "start_epoch": self._start,
             "elapsed": now - self._start,
             "speed": self._speed,
             "manual": self.manual,

@@ -23,7 +23,7 @@ RECENT_FRAMES = 256
 
 
 class Session:
-    __slots__ = ("api", "conn", "ended", "fault", "id", "principal", "recent", "transport")
+    __slots__ = ("api", "conn", "ended", "ending", "fault", "id", "principal", "recent", "transport")
 
     def __init__(self, session_id: str, api: str, transport: Transport, conn: str, principal: str | None) -> None:
         self.id = session_id
@@ -35,6 +35,8 @@ class Session:
         self.ended = False
         #: the fault that is ending it (set by whoever applies the fault, read by whoever journals the end)
         self.fault: str | None = None
+        #: the server decided to end it (a kick): the client only does what it was told when it closes
+        self.ending = False
         #: the last outgoing frames handed to the transport: (journal seq, bytes on the wire)
         self.recent: deque[tuple[int, int]] = deque(maxlen=RECENT_FRAMES)
 

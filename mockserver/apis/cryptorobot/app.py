@@ -122,6 +122,8 @@ class _Hub:
         if session is None or session.ended:
             return
         by: By = "client" if reason in ("client disconnect", "transport close", "transport error") else "server"
+        if session.ending:  # the server disconnected it (a kick): the client closing the transport is only the end of that
+            by = "server"
         data = SioDisconnect(sid=eio_sid, by=by, reason=reason)
         if session.fault is not None:
             data["by"], data["fault"] = "fault", session.fault
@@ -189,7 +191,10 @@ class _Hub:
                     if kind == "emit":
                         await self.sio.emit(data[0], data[1], to=sid)
                     else:
-                        self.runtime.journal.record(API, SIO_KICK, SioKick(sid=sid, reason=data), session=self.sids.get(sid))
+                        session = self.sids.get(sid)
+                        if session is not None:
+                            session.ending = True
+                        self.runtime.journal.record(API, SIO_KICK, SioKick(sid=sid, reason=data), session=session)
                         await self.sio.disconnect(sid)
 
     def stop(self) -> None:
