@@ -63,19 +63,29 @@ def _resolve(document: Mapping[str, Any], node: Any, pointer: str) -> tuple[Any,
     return node, pointer
 
 
-def _path_regex(template: str) -> re.Pattern[str]:
+def _path_regex(template: str, greedy: frozenset[str] = frozenset()) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}/]+\})", template)
-    return re.compile("^" + "".join("[^/]+" if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts) + "$")
+    return re.compile(
+        "^"
+        + "".join((".*" if p[1:-1] in greedy else "[^/]+") if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts)
+        + "$"
+    )
+
+
+def _greedy(item: Mapping[str, Any]) -> frozenset[str]:
+    """Path parameters marked ``x-multi-segment: true`` (a catch-all route's ``{path:path}``): they match slashes too."""
+    operations = [item, *(item.get(m) or {} for m in _METHODS)]
+    return frozenset(p["name"] for o in operations for p in o.get("parameters") or [] if p.get("in") == "path" and p.get("x-multi-segment"))
 
 
 def find_operation(document: Mapping[str, Any], method: str, path: str) -> tuple[str, Mapping[str, Any]]:
     """The templated path and the operation object for ``method path`` (concrete path, no query)."""
     concrete = path.split("?", 1)[0]
     paths: Mapping[str, Any] = document.get("paths") or {}
-    # concrete (less templated) paths win, as the OpenAPI spec says
-    candidates = sorted(paths, key=lambda t: (t.count("{"), t))
+    # concrete (less templated) paths win, as the OpenAPI spec says; a catch-all comes last
+    candidates = sorted(paths, key=lambda t: (bool(_greedy(paths[t])), t.count("{"), t))
     for template in candidates:
-        if _path_regex(template).match(concrete):
+        if _path_regex(template, _greedy(paths[template])).match(concrete):
             item = paths[template]
             operation = item.get(method.lower())
             if operation is None:
