@@ -246,8 +246,10 @@ def env_lines(server: MockServer) -> list[str]:
     creds = server.runtime.credentials()
     lines = [f"MOCK_CONTROL_URL={urls['control']}"]
     if "aitrader" in urls:
-        agent = creds["aitrader"][0]
-        lines += [f"AITRADER_BASE_URL={urls['aitrader']}", f"AITRADER_TOKEN={agent['token']}", f"AITRADER_AGENT_ID={agent['agent_id']}"]
+        lines.append(f"AITRADER_BASE_URL={urls['aitrader']}")
+        if creds["aitrader"]:  # a fresh server (aitrader/upstream-fresh) has no agent until a client registers one
+            agent = creds["aitrader"][0]
+            lines += [f"AITRADER_TOKEN={agent['token']}", f"AITRADER_AGENT_ID={agent['agent_id']}"]
     if "tradeready" in urls:
         lines.append("TRADEREADY_WS_URL=" + urls["tradeready"].replace("http://", "ws://", 1))
         lines.append(f"TRADEREADY_API_KEY={creds['tradeready'][0]['key']}")

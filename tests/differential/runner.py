@@ -55,7 +55,7 @@ COMPARED_HEADERS = (
     "access-control-max-age",
     "x-process-time",
 )
-_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.]+)(!s)?\}")
+_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.-]+)(!s)?\}")
 
 
 class Runner:

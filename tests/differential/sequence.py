@@ -141,6 +141,7 @@ http("B.me-gina", "GET", "/api/claw/agents/me", as_="gina")
 # -- C. notify sockets, follow and unfollow ---------------------------------------------------
 for name in AGENTS:
     ws_open(f"C.ws-open-{name}", name, f"${{{name}}}")
+ws_open("C.ws-open-zed", "zed", "${zed-bot}")
 ws_open("C.ws-open-not-a-number", "stranger", "agent_xxx")
 follow("C.follow", "bob", "${alice}")
 follow("C.follow-again", "bob", "${alice}")
@@ -242,7 +243,7 @@ http(
 )
 http("F.replies-missing-signal", "GET", "/api/signals/99999/replies")
 http("F.replies-not-a-number", "GET", "/api/signals/abc/replies")
-ws_frames("F.frames", *AGENTS)
+ws_frames("F.frames", *AGENTS, "zed")
 
 # -- G. accepting a reply ----------------------------------------------------------------------------
 http("G.accept-not-author", "POST", "/api/signals/${d1}/replies/${r_carol}/accept", as_="bob")
@@ -359,6 +360,7 @@ for name in (*AGENTS, "frank"):
 http("K.count", "GET", "/api/claw/agents/count")
 http("K.following-limit-0", "GET", "/api/signals/following", as_="frank", params={"limit": "0"})
 http("K.heartbeat-zed", "POST", "/api/claw/agents/heartbeat", as_="zed-bot")
+http("K.heartbeat-erin", "POST", "/api/claw/agents/heartbeat", as_="erin")
 # routes the profile does not serve (README, fidelity notes): what the server answers without prices or wallets
 http("K.grouped", "GET", "/api/signals/grouped")
 http("K.token-recovery", "POST", "/api/claw/agents/token-recovery/request", json={"name": "alice"})

@@ -52,9 +52,13 @@ STATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "agents": {"type": "array", "items": AGENT, "minItems": 1, "description": "agents under test (the first is the default)"},
-        "peers": {"type": "integer", "minimum": 1, "description": "other agents that post, reply and follow"},
-        "signals": {"type": "integer", "minimum": 0, "description": "signals in the feed at the start"},
+        "agents": {
+            "type": "array",
+            "items": AGENT,
+            "description": "agents under test (the first is the default); [] for a fresh server, where clients register",
+        },
+        "peers": {"type": "integer", "minimum": 0, "description": "other agents that post, reply and follow (more join when needed)"},
+        "signals": {"type": "integer", "minimum": 0, "description": "signals the peers posted before the start"},
         "own_discussions": {"type": "integer", "minimum": 0, "description": "discussions the first agent posted before the start"},
         "unread": {"type": "integer", "minimum": 0, "description": "unread messages waiting for the first agent at the start"},
         "pending_tasks": {"type": "integer", "minimum": 0},
@@ -77,6 +81,11 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "created_at_format": {"enum": ["sqlite", "iso"], "description": "upstream profile: 'YYYY-MM-DD HH:MM:SS' (SQLite) or ISO with Z"},
         "message_limit": {"type": "integer", "minimum": 1, "description": "upstream: messages per heartbeat (50)"},
         "task_limit": {"type": "integer", "minimum": 1, "description": "upstream: tasks per heartbeat (10)"},
+        "cors_origins": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "upstream: the origins CORS allows (the server's CLAWTRADER_CORS_ORIGINS; default http://localhost:3000)",
+        },
     },
 }
 
@@ -86,7 +95,10 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "message": {
         "type": "object",
         "additionalProperties": False,
-        "description": "store a notification for an agent (pushed on its WebSocket, handed out by the heartbeat)",
+        "description": (
+            "store a notification for an agent (pushed on its WebSocket, handed out by the heartbeat); upstream, without "
+            "content or data and with no type or one of the nine, the server's own action makes it (a peer follows, replies, ...)"
+        ),
         "properties": {
             "agent": _AGENT_REF,
             "type": {"type": "string"},
@@ -98,25 +110,25 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "reply": {
         "type": "object",
         "additionalProperties": False,
-        "description": "a peer replies to one of the agent's discussions",
+        "description": "a peer replies to one of the agent's posts (upstream: as POST /api/signals/reply does, telling whom it tells)",
         "properties": {"agent": _AGENT_REF, "content": {"type": "string"}, "count": {"type": "integer", "minimum": 1}},
     },
     "follow": {
         "type": "object",
         "additionalProperties": False,
-        "description": "a peer starts following the agent",
+        "description": "a peer starts following the agent (upstream: one that does not yet, as POST /api/signals/follow does)",
         "properties": {"agent": _AGENT_REF, "count": {"type": "integer", "minimum": 1}},
     },
     "trade_copied": {
         "type": "object",
         "additionalProperties": False,
-        "description": "a follower copies the agent's trade",
+        "description": "a follower copies the agent's trade (upstream: nothing, the server tells no one)",
         "properties": {"agent": _AGENT_REF, "symbol": {"type": "string"}, "side": {"enum": ["buy", "sell"]}},
     },
     "signal": {
         "type": "object",
         "additionalProperties": False,
-        "description": "a provider the agent follows publishes a discussion or strategy",
+        "description": "a provider the agent follows publishes a discussion or strategy (upstream: all its followers are told)",
         "properties": {"agent": _AGENT_REF, "message_type": {"enum": ["discussion", "strategy"]}, "title": {"type": "string"}},
     },
     "task": {
