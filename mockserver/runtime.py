@@ -294,7 +294,7 @@ class Runtime:
         if spec.api != "*" and spec.api not in APIS:
             raise ControlError(f"unknown API {spec.api!r} in fault; known: '*', {', '.join(APIS)}")
         if at is None:  # from the control API (a scenario's faults were checked by the loader, with positions)
-            problems = check_fault(spec.api, spec.kind, spec.route, spec.method, spec.status)
+            problems = check_fault(spec.api, spec.kind, spec.route, spec.method, spec.status, self.profiles)
             if problems:
                 raise ControlError("bad fault: " + "; ".join(f"{field}: {message}" for field, message in problems))
         now = self.clock.now() if at is None else at

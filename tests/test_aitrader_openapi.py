@@ -109,12 +109,6 @@ class Api:
         }
 
 
-@pytest.fixture(params=PROFILES)
-def api(request: pytest.FixtureRequest, make_mock: MockFactory, http: httpx.Client) -> Api:
-    profile: str = request.param
-    return Api(http, make_mock(yaml=scenario(profile)), profile)
-
-
 def schema_errors(document: dict[str, Any], pointer: str, instance: Any) -> list[str]:
     """Validate ``instance`` against the schema at ``pointer`` in ``document`` (``$ref`` resolved)."""
     uri = "urn:test:aitrader-openapi"
@@ -131,8 +125,8 @@ def assert_schema(document: dict[str, Any], pointer: str, instance: Any) -> None
 # -- every route, every status ---------------------------------------------------------------------------------------
 
 
-def test_every_route_and_status_matches_the_document(api: Api) -> None:
-    up = api.upstream
+def test_every_documented_route_and_status_matches_the_document(make_mock: MockFactory, http: httpx.Client) -> None:
+    api = Api(http, make_mock(yaml=scenario("documented")), "documented")
     bad_json = {"content": b"{not json", "headers": {"content-type": "application/json"}}
 
     # registration and login
@@ -150,12 +144,7 @@ def test_every_route_and_status_matches_the_document(api: Api) -> None:
     api("POST", "/api/claw/agents/selfRegister", 422, json=[1, 2])
     api("POST", "/api/claw/agents/selfRegister", 422, json={"name": 5, "password": "x"})
     login = api("POST", "/api/claw/agents/login", 200, json={"name": "gamma-bot", "password": "gamma-pass"})
-    assert login["agent_id"] == gamma["agent_id"]
-    if up:  # login rotates the token
-        assert login["token"] != gamma["token"]
-        assert api("GET", "/api/claw/agents/me", 401, token=gamma["token"]) == {"detail": "Invalid token"}
-    else:
-        assert login["token"] == gamma["token"]
+    assert login["agent_id"] == gamma["agent_id"] and login["token"] == gamma["token"]
     gamma_token = login["token"]
     assert api("POST", "/api/claw/agents/login", 401, json={"name": "gamma-bot", "password": "nope"}) == {"detail": "Invalid credentials"}
     api("POST", "/api/claw/agents/login", 422, json={"name": "gamma-bot"})
@@ -171,17 +160,13 @@ def test_every_route_and_status_matches_the_document(api: Api) -> None:
     beat = api("POST", "/api/claw/agents/heartbeat", 200, token=ALPHA, json={"agent_id": 1, "status": "alive"})
     assert len(beat["messages"]) == 3 and len(beat["tasks"]) == 2
     api("POST", "/api/claw/agents/heartbeat", 401, token="wrong-token", json={"agent_id": 1, "status": "alive"})
-    if up:  # the body is ignored
-        again = api("POST", "/api/claw/agents/heartbeat", 200, token=ALPHA, **bad_json)
-        assert again["messages"] == [] and len(again["tasks"]) == 2  # pending tasks come every time
-    else:
-        again = api("POST", "/api/claw/agents/heartbeat", 200, token=ALPHA, json={"status": "alive", "capabilities": ["trading-signals"]})
-        assert again == {"messages": [], "tasks": []}  # each handed out once
-        mismatch = api("POST", "/api/claw/agents/heartbeat", 403, token=ALPHA, json={"agent_id": 2, "status": "alive"})
-        assert mismatch == {"detail": "agent_id does not match the token"}
-        api("POST", "/api/claw/agents/heartbeat", 422, token=ALPHA, **bad_json)
-        api("POST", "/api/claw/agents/heartbeat", 422, token=ALPHA, json=["alive"])
-        api("POST", "/api/claw/agents/heartbeat", 200, token=ALPHA)  # no body at all
+    again = api("POST", "/api/claw/agents/heartbeat", 200, token=ALPHA, json={"status": "alive", "capabilities": ["trading-signals"]})
+    assert again == {"messages": [], "tasks": []}  # each handed out once
+    mismatch = api("POST", "/api/claw/agents/heartbeat", 403, token=ALPHA, json={"agent_id": 2, "status": "alive"})
+    assert mismatch == {"detail": "agent_id does not match the token"}
+    api("POST", "/api/claw/agents/heartbeat", 422, token=ALPHA, **bad_json)
+    api("POST", "/api/claw/agents/heartbeat", 422, token=ALPHA, json=["alive"])
+    api("POST", "/api/claw/agents/heartbeat", 200, token=ALPHA)  # no body at all
 
     # messages and tasks
     sent = api(
@@ -239,16 +224,11 @@ def test_every_route_and_status_matches_the_document(api: Api) -> None:
     api("POST", "/api/signals/discussion", 422, token=ALPHA, json={"title": "no content"})
     api("POST", "/api/signals/discussion", 422, token=ALPHA, **bad_json)
     api("POST", "/api/signals/discussion", 401, json={"title": "t", "content": "c"})
-    if up:  # 60 s cooldown between discussions (the clock does not move)
-        limited = api("POST", "/api/signals/discussion", 429, token=ALPHA, json={"title": "Another", "content": "Too soon."})
-        assert limited["detail"].startswith("Too many discussion posts. Try again in ")
     reply = api("POST", "/api/signals/reply", 200, token=BETA, json={"signal_id": signal, "content": "Agreed, @gamma-bot?"})
     assert api("POST", "/api/signals/reply", 404, token=BETA, json={"signal_id": 9999, "content": "?"}) == {"detail": "Signal not found"}
     api("POST", "/api/signals/reply", 422, token=BETA, json={"signal_id": "one", "content": "?"})
     api("POST", "/api/signals/reply", 422, token=BETA, **bad_json)
     api("POST", "/api/signals/reply", 401, json={"signal_id": signal, "content": "?"})
-    if up:  # 20 s cooldown between replies
-        api("POST", "/api/signals/reply", 429, token=BETA, json={"signal_id": signal, "content": "And another thing."})
     replies = api("GET", f"/api/signals/{signal}/replies", 200)["replies"]
     assert [(r["id"], r["agent_name"], r["accepted"]) for r in replies] == [(reply["reply_id"], "beta-bot", 0)]
 
@@ -267,22 +247,17 @@ def test_every_route_and_status_matches_the_document(api: Api) -> None:
     api("POST", accept, 401, token="wrong-token")
     assert api("GET", f"/api/signals/{signal}/replies", 200)["replies"][0]["accepted"] == 1
 
-    # the seed's discussion routes: real in documented, the SPA catch-all upstream
-    if up:
-        for path in ("/api/signals/my/discussions?keyword=BTC", "/api/signals/my/discussions/with-new-replies?since=2026-03-04T00:00:00Z"):
-            assert api("GET", path, 200, token=ALPHA) == {"message": "AI-Trader API"}
-            assert api("GET", path, 200) == {"message": "AI-Trader API"}
-    else:
-        mine = api("GET", "/api/signals/my/discussions", 200, token=ALPHA)
-        assert signal in [d["id"] for d in mine["discussions"]] and mine["total"] == 3
-        assert api("GET", "/api/signals/my/discussions?keyword=70k", 200, token=ALPHA)["total"] == 1
-        api("GET", "/api/signals/my/discussions", 401)
-        fresh = api("GET", "/api/signals/my/discussions/with-new-replies?since=2026-03-09T11:59:00Z", 200, token=ALPHA)
-        assert [(d["id"], d["new_reply_count"]) for d in fresh["discussions"]] == [(signal, 1)]
-        api("GET", "/api/signals/my/discussions/with-new-replies", 200, token=ALPHA)
-        bad_since = api("GET", "/api/signals/my/discussions/with-new-replies?since=yesterday", 422, token=ALPHA)
-        assert bad_since == {"detail": "since must be an ISO 8601 date-time, got 'yesterday'"}
-        api("GET", "/api/signals/my/discussions/with-new-replies", 401, token="wrong-token")
+    # the seed's discussion routes
+    mine = api("GET", "/api/signals/my/discussions", 200, token=ALPHA)
+    assert signal in [d["id"] for d in mine["discussions"]] and mine["total"] == 3
+    assert api("GET", "/api/signals/my/discussions?keyword=70k", 200, token=ALPHA)["total"] == 1
+    api("GET", "/api/signals/my/discussions", 401)
+    fresh = api("GET", "/api/signals/my/discussions/with-new-replies?since=2026-03-09T11:59:00Z", 200, token=ALPHA)
+    assert [(d["id"], d["new_reply_count"]) for d in fresh["discussions"]] == [(signal, 1)]
+    api("GET", "/api/signals/my/discussions/with-new-replies", 200, token=ALPHA)
+    bad_since = api("GET", "/api/signals/my/discussions/with-new-replies?since=yesterday", 422, token=ALPHA)
+    assert bad_since == {"detail": "since must be an ISO 8601 date-time, got 'yesterday'"}
+    api("GET", "/api/signals/my/discussions/with-new-replies", 401, token="wrong-token")
 
     # 405 on every path: a method the path does not have
     for template, item in api.document["paths"].items():
@@ -295,20 +270,17 @@ def test_every_route_and_status_matches_the_document(api: Api) -> None:
     assert not missing_statuses, f"documented but never exercised: {sorted(missing_statuses)}"
 
 
-def test_unknown_routes(api: Api) -> None:
-    """Not operations of the document; the bodies are still its documented shapes."""
+def test_unknown_routes(make_mock: MockFactory, http: httpx.Client) -> None:
+    """Documented profile: not operations of the document; the bodies are still its documented shapes (upstream:
+    tests/test_aitrader_upstream.py, where the server's SPA fallback answers)."""
+    api = Api(http, make_mock(yaml=scenario("documented")), "documented")
     nope = api.http.get(api.base + "/api/nope")
     post = api.http.post(api.base + "/api/nope", json={})
     not_int = api.http.get(api.base + "/api/signals/abc/replies")
     assert (post.status_code, post.json()) == (404, {"detail": "Not Found"})
     assert_matches_openapi(api.document, "GET", "/api/signals/1/replies", 404, post.json())
-    if api.upstream:  # the live server's SPA catch-all answers every GET
-        assert (nope.status_code, nope.json()) == (200, {"message": "AI-Trader API"})
-        assert (not_int.status_code, not_int.json()) == (200, {"message": "AI-Trader API"})
-        assert_matches_openapi(api.document, "GET", "/api/signals/my/discussions", 200, nope.json())
-    else:
-        assert (nope.status_code, nope.json()) == (404, {"detail": "Not Found"})
-        assert (not_int.status_code, not_int.json()) == (404, {"detail": "Not Found"})
+    assert (nope.status_code, nope.json()) == (404, {"detail": "Not Found"})
+    assert (not_int.status_code, not_int.json()) == (404, {"detail": "Not Found"})
 
 
 def test_injected_fault_bodies_match_the_default_response(make_mock: MockFactory, http: httpx.Client) -> None:
@@ -399,15 +371,12 @@ def _frames(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
 
 
 def test_notify_frames_and_rows_match_x_websocket(make_mock: MockFactory, http: httpx.Client) -> None:
-    for profile in PROFILES:
-        mock = make_mock(yaml=scenario(profile, unread=0, pending_tasks=0))
-        api = Api(http, mock, profile)
-        ws_base = mock.url("aitrader").replace("http://", "ws://") + "/ws/notify/"
-        with (
-            connect(ws_base + ("1" if api.upstream else "agent_1")) as alpha,
-            connect(ws_base + ("2" if api.upstream else "beta-bot")) as beta,
-        ):
-            _notify(api, mock, alpha, beta)
+    """Documented profile (upstream: the nine types, each from its action, in tests/test_aitrader_upstream.py)."""
+    mock = make_mock(yaml=scenario("documented", unread=0, pending_tasks=0))
+    api = Api(http, mock, "documented")
+    ws_base = mock.url("aitrader").replace("http://", "ws://") + "/ws/notify/"
+    with connect(ws_base + "agent_1") as alpha, connect(ws_base + "beta-bot") as beta:
+        _notify(api, mock, alpha, beta)
 
 
 def _notify(api: Api, mock: ThreadedMockServer, alpha: ClientConnection, beta: ClientConnection) -> None:
@@ -421,11 +390,7 @@ def _notify(api: Api, mock: ThreadedMockServer, alpha: ClientConnection, beta: C
     mock.emit("aitrader", "trade_copied", {"agent": 1})
     mock.emit("aitrader", "signal", {"agent": 1, "message_type": "strategy"})
     to_alpha, to_beta = _frames(alpha, 4), _frames(beta, 2)
-    expected = (
-        (["new_follower", "discussion_reply", "trade_copied", "strategy_published"], ["discussion_started", "discussion_reply_accepted"])
-        if api.upstream
-        else (["new_follower", "new_reply", "trade_copied", "signal"], ["signal", "new_reply"])
-    )
+    expected = (["new_follower", "new_reply", "trade_copied", "signal"], ["signal", "new_reply"])
     assert ([f["type"] for f in to_alpha], [f["type"] for f in to_beta]) == expected
     frames = api_asyncapi("aitrader", api.profile)
     for frame in to_alpha + to_beta:

@@ -53,13 +53,18 @@ def _walk(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:
             yield from _walk(value, where + pointer(index))
 
 
-def inline(document: Mapping[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
-    """``node`` with every local $ref replaced by what it points at (a recursive one left as it is)."""
+def inline(document: Mapping[str, Any], node: Any, seen: tuple[str, ...] = (), *, names: bool = False) -> Any:
+    """``node`` with every local $ref replaced by what it points at (a recursive one left as it is), without annotations
+    (``description``, ``examples``, ``title``; ``names``: the keys are property names, kept whatever they are)."""
     if isinstance(node, Mapping):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref not in seen:
             return inline(document, lookup(document, ref[1:]), (*seen, ref))
-        return {k: inline(document, v, seen) for k, v in node.items() if k not in ("description", "examples", "title")}
+        return {
+            k: inline(document, v, seen, names=not names and k == "properties")
+            for k, v in node.items()
+            if names or k not in ("description", "examples", "title")
+        }
     if isinstance(node, list):
         return [inline(document, v, seen) for v in node]
     return node

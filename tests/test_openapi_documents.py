@@ -188,8 +188,10 @@ def test_aitrader_documents_per_profile() -> None:
         api_openapi("nosuchapi", "upstream")
 
 
-def _app_routes(api: str) -> tuple[set[tuple[str, str]], set[str]]:
-    """The HTTP routes (method, path) and WebSocket paths of an API's app, read from the app itself."""
+def _app_routes(api: str, profile: str = "documented") -> tuple[set[tuple[str, str]], set[str]]:
+    """The HTTP routes (method, path) and WebSocket paths of an API's app in a profile, read from the app itself.
+
+    Routes a profile does not serve (they answer 501, ``endpoint.not_served``) are left out."""
     import importlib
 
     from mockserver import Runtime, scenario_from_yaml
@@ -200,7 +202,9 @@ def _app_routes(api: str) -> tuple[set[tuple[str, str]], set[str]]:
     app = getattr(importlib.import_module(module_name), func)(runtime)
     found: set[tuple[str, str]] = set()
     sockets: set[str] = set()
-    for route in app.routes:
+    for route in app.routes_for(profile) if hasattr(app, "routes_for") else app.routes:
+        if hasattr(getattr(route, "endpoint", None), "not_served"):
+            continue
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
         if isinstance(route, WebSocketRoute):
             sockets.add(path)
@@ -209,8 +213,8 @@ def _app_routes(api: str) -> tuple[set[tuple[str, str]], set[str]]:
     return found, sockets
 
 
-def _aitrader_routes() -> tuple[set[tuple[str, str]], set[str]]:
-    return _app_routes("aitrader")
+def _aitrader_routes(profile: str) -> tuple[set[tuple[str, str]], set[str]]:
+    return _app_routes("aitrader", profile)
 
 
 def _control_routes() -> set[tuple[str, str]]:
@@ -226,10 +230,30 @@ def _control_routes() -> set[tuple[str, str]]:
 @pytest.mark.parametrize("profile", AITRADER_PROFILES)
 def test_every_aitrader_route_is_documented(profile: str) -> None:
     document = api_openapi("aitrader", profile)
-    routes, sockets = _aitrader_routes()
+    routes, sockets = _aitrader_routes(profile)
     assert len(routes) >= 17, routes
     assert routes == _documented(document)
     assert sockets == {document["x-websocket"]["path"]} == {"/ws/notify/{client_id}"}
+
+
+def test_upstream_lists_the_routes_it_does_not_serve() -> None:
+    """The server's routes the profile answers 501 are the document's x-not-served, with the same reasons."""
+    import importlib
+
+    from mockserver import Runtime, scenario_from_yaml
+    from mockserver.apis.registry import APIS
+
+    module_name, _, func = APIS["aitrader"].adapter.partition(":")
+    runtime = Runtime(scenario_from_yaml("id: t\ndescription: routes\nclock: {start: '2026-03-09T12:00:00Z'}\n"))
+    app = getattr(importlib.import_module(module_name), func)(runtime)
+    refused = {
+        (method, route.path, route.endpoint.not_served)
+        for route in app.routes_for("upstream")
+        if hasattr(getattr(route, "endpoint", None), "not_served")
+        for method in route.methods
+    }
+    listed = {(r["method"], r["path"], r["reason"]) for r in api_openapi("aitrader", "upstream")["x-not-served"]["routes"]}
+    assert len(refused) >= 30 and refused == listed
 
 
 def _aitrader_row(profile: str) -> dict[str, Any]:
@@ -331,7 +355,7 @@ def test_aitrader_error_shapes(profile: str) -> None:
     assert_matches_openapi(
         document, "POST", "/api/signals/3/replies/4/accept", 403, {"detail": "Only the original author can accept a reply"}
     )
-    assert_matches_openapi(document, "GET", "/api/signals/3/replies", 404, {"detail": "Signal not found"})
+    assert_matches_openapi(document, "POST", "/api/signals/reply", 404, {"detail": "Signal not found"})
     assert_matches_openapi(document, "GET", "/api/signals/feed", 405, {"detail": "Method Not Allowed"})
     invalid = {
         "detail": [

@@ -18,15 +18,20 @@ def _app(name: str) -> object:
     return getattr(importlib.import_module(module), func)(runtime)
 
 
-@pytest.mark.parametrize("name", ["aitrader", "luckylobster", "tradeready", "tradingpartners"])
-def test_the_table_is_the_apps_routes(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "profile"),
+    [("aitrader", "documented"), ("aitrader", "upstream"), ("luckylobster", None), ("tradeready", None), ("tradingpartners", None)],
+)
+def test_the_table_is_the_apps_routes(name: str, profile: str | None) -> None:
+    app = _app(name)
+    routes = app.routes_for(profile) if profile else app.routes  # type: ignore[attr-defined]
     served: dict[str, set[str]] = {}
-    for route in _app(name).routes:  # type: ignore[attr-defined]
+    for route in routes:
         if isinstance(route, WebSocketRoute):
             served.setdefault(route.path, set())
         elif isinstance(route, Route):
             served.setdefault(route.path, set()).update(m for m in route.methods or () if m != "HEAD")
-    table = {spec.path: set(spec.methods) for spec in APIS[name].routes}
+    table = {spec.path: set(spec.methods) for spec in APIS[name].routes_for(profile or "documented")}
     assert table == served
     streams = {spec.path for spec in APIS[name].routes if spec.transport == "sse"}
     assert streams == ({"/api/v1/alerts"} if name == "tradingpartners" else set())

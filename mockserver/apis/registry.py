@@ -49,8 +49,15 @@ class ApiDescriptor:
     validate_state: Callable[[Mapping[str, Any]], list[tuple[tuple[Any, ...], str]]] = _no_checks
     #: (initial state, a state step's ``set``) -> problems
     validate_patch: Callable[[Mapping[str, Any], Mapping[str, Any]], list[tuple[tuple[Any, ...], str]]] = lambda state, changes: []
-    #: the routes its app serves (what a fault's ``route`` may name)
+    #: the routes its app serves (what a fault's ``route`` may name), and per profile where they differ
     routes: tuple[RouteSpec, ...] = ()
+    profile_routes: Mapping[str, tuple[RouteSpec, ...]] = field(default_factory=dict)
+
+    def routes_for(self, profile: str | None) -> tuple[RouteSpec, ...]:
+        """The routes of one profile; None: of every profile (a fault's route may name any of them)."""
+        if profile is None:
+            return tuple({spec: None for routes in (self.routes, *self.profile_routes.values()) for spec in routes})
+        return self.profile_routes.get(profile, self.routes)
 
 
 APIS: dict[str, ApiDescriptor] = {
@@ -66,6 +73,7 @@ APIS: dict[str, ApiDescriptor] = {
         options_schema=aitrader_schema.OPTIONS_SCHEMA,
         events=aitrader_schema.EVENT_SCHEMAS,
         routes=aitrader_schema.ROUTES,
+        profile_routes={"upstream": aitrader_schema.ROUTES_UPSTREAM},
     ),
     "luckylobster": ApiDescriptor(
         name="luckylobster",
@@ -126,9 +134,14 @@ APIS: dict[str, ApiDescriptor] = {
 API_NAMES = tuple(APIS)
 
 
-def check_fault(api: str, kind: str, route: str | None, method: str | None, status: int | None) -> list[tuple[str, str]]:
-    """Why a fault would never fire (or not as written), as ``(field, message)`` pairs; ``api`` may be ``*``."""
+def check_fault(
+    api: str, kind: str, route: str | None, method: str | None, status: int | None, profiles: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Why a fault would never fire (or not as written), as ``(field, message)`` pairs; ``api`` may be ``*``.
+
+    ``profiles``: each API's profile (its routes may differ); an API missing from it is checked against every profile's."""
+    chosen = profiles or {}
     if api != "*":
-        return fault_problems(kind, route, method, status, APIS[api].routes, api)
-    every = [r for descriptor in APIS.values() for r in descriptor.routes]
+        return fault_problems(kind, route, method, status, APIS[api].routes_for(chosen.get(api)), api)
+    every = [r for name, descriptor in APIS.items() for r in descriptor.routes_for(chosen.get(name))]
     return fault_problems(kind, route, method, status, every, "any API")

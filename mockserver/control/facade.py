@@ -69,10 +69,11 @@ def client_env(runtime: Runtime, urls: Mapping[str, str], *, control_token: str 
     }
     if control_token:
         env["MOCK_CONTROL_TOKEN"] = control_token
-    if "aitrader" in urls and creds.get("aitrader"):
+    if "aitrader" in urls:
+        env["AITRADER_BASE_URL"] = urls["aitrader"]
+    if "aitrader" in urls and creds.get("aitrader"):  # a fresh server (aitrader/upstream-fresh) has no agent until one registers
         agent = creds["aitrader"][0]
         env.update(
-            AITRADER_BASE_URL=urls["aitrader"],
             AITRADER_TOKEN=str(agent["token"]),
             AITRADER_AGENT_ID=str(agent["agent_id"]),
             AITRADER_NAME=str(agent["name"]),

@@ -56,25 +56,37 @@ class Operation:
     path_params: dict[str, str] = field(default_factory=dict)
 
 
-def _path_regex(template: str) -> tuple[re.Pattern[str], list[str]]:
+def _path_regex(template: str, greedy: frozenset[str] = frozenset()) -> tuple[re.Pattern[str], list[str]]:
     names: list[str] = []
     parts = re.split(r"(\{[^}/]+\})", template)
     regex = ""
     for part in parts:
         if part.startswith("{") and part.endswith("}"):
             names.append(part[1:-1])
-            regex += f"(?P<p{len(names) - 1}>[^/]+)"
+            regex += f"(?P<p{len(names) - 1}>{'.*' if part[1:-1] in greedy else '[^/]+'})"
         else:
             regex += re.escape(part)
     return re.compile(f"^{regex}$"), names
+
+
+def _greedy(item: Mapping[str, Any]) -> frozenset[str]:
+    """Path parameters marked ``x-multi-segment: true`` (a catch-all route's ``{path:path}``): they match slashes too."""
+    operations = [item, *(item.get(m) or {} for m in METHODS)]
+    return frozenset(
+        p["name"]
+        for o in operations
+        for p in o.get("parameters") or []
+        if isinstance(p, Mapping) and p.get("in") == "path" and p.get("x-multi-segment")
+    )
 
 
 def find_operation(document: Mapping[str, Any], method: str, path: str) -> Operation:
     """The operation for ``method path`` (a concrete path; a query after ``?`` is ignored); raises :class:`Mismatch`."""
     concrete = path.split("?", 1)[0]
     paths: Mapping[str, Any] = document.get("paths") or {}
-    for template in sorted(paths, key=lambda t: (t.count("{"), t)):  # concrete (less templated) paths win, as the spec says
-        regex, names = _path_regex(template)
+    # concrete (less templated) paths win, as the spec says; a catch-all comes last
+    for template in sorted(paths, key=lambda t: (bool(_greedy(paths[t])), t.count("{"), t)):
+        regex, names = _path_regex(template, _greedy(paths[template]))
         found = regex.match(concrete)
         if found is None:
             continue

@@ -298,7 +298,9 @@ def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str, *,
                 problems.append(f"{source}:{line}:{col}: timeline[{index}].fault: {exc}")
             else:
                 if spec.api == "*" or spec.api in APIS:
-                    for field, message in check_fault(spec.api, spec.kind, spec.route, spec.method, spec.status):
+                    given = data.get("apis") if isinstance(data.get("apis"), dict) else {}
+                    profiles = {n: str(((given or {}).get(n) or {}).get("profile") or "documented") for n in APIS}
+                    for field, message in check_fault(spec.api, spec.kind, spec.route, spec.method, spec.status, profiles):
                         fline, fcol = positions.at((*where, "fault", field if field in args else "kind"))
                         problems.append(f"{source}:{fline}:{fcol}: timeline[{index}].fault.{field}: {message}")
             known_faults.add(fault_id)

@@ -1,4 +1,9 @@
-"""AI-Trader over HTTP and the notify WebSocket: a Starlette app pumping into the domain."""
+"""AI-Trader over HTTP and the notify WebSocket: a Starlette app pumping into the domain.
+
+Each request goes to the active profile's routes: the documented profile's here, the
+upstream profile's (the public server's route table and middlewares) in :mod:`.upstream_app`.
+Both share the notify WebSocket.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.responses import reply_response
@@ -22,6 +29,7 @@ from ...core.reply import Reply
 from ...core.sessions import Session
 from ...runtime import Runtime
 from .domain import Agent, AiTrader, int_param, int_param_error
+from .upstream_app import UpstreamHttp, upstream_router
 
 __all__ = ["build_app", "error_body"]
 
@@ -92,12 +100,15 @@ class _Notifier:
         queue.put_nowait(frame)
 
     def resolve(self, client_id: str) -> int | None:
-        """upstream: ``int(client_id)`` or nothing; documented: also ``agent_<id>`` or the agent's name."""
+        """upstream: Python's ``int(client_id)`` or nothing; documented: also ``agent_<id>`` or the agent's name."""
+        if self.domain.upstream:
+            try:
+                return int(client_id)  # " 7", "+7" and "7_0" are numbers to int() too
+            except ValueError:
+                return None
         number = int_param(client_id)
         if number is not None:
             return number
-        if self.domain.upstream:
-            return None
         candidate = client_id.removeprefix("agent_")
         for agent in self.domain.agents.values():
             if str(agent.id) == candidate or agent.name == client_id:
@@ -126,7 +137,9 @@ class _Notifier:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
-            if self.sockets.get(agent_id, (None,))[0] is websocket:
+            # upstream: the server deletes the agent's entry whichever socket closes, so closing a replaced
+            # socket silences its replacement too; documented: only the socket's own entry goes
+            if agent_id in self.sockets and (self.domain.upstream or self.sockets[agent_id][0] is websocket):
                 del self.sockets[agent_id]
                 self.domain.connected.discard(agent_id)
 
@@ -141,8 +154,31 @@ class _Notifier:
 Handler = Callable[[AiTrader, Agent, Request, float], Awaitable[Reply]]
 
 
-def build_app(runtime: Runtime) -> ApiRouter:
+class _Profiles:
+    """The API's ASGI app: each request goes to the active profile's routes (a scenario picks the profile)."""
+
+    def __init__(self, runtime: Runtime, documented: ApiRouter, upstream: UpstreamHttp) -> None:
+        self.runtime = runtime
+        self.documented = documented
+        self.upstream = upstream
+        self.state = State()
+
+    def routes_for(self, profile: str) -> list[BaseRoute]:
+        return self.upstream.router.routes if profile == "upstream" else self.documented.routes
+
+    def _active(self) -> ApiRouter | UpstreamHttp:
+        return self.upstream if self.runtime.apis["aitrader"].upstream else self.documented
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._active()(scope, receive, send)
+
+    async def server_error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        await self._active().server_error(scope, receive, send, exc)
+
+
+def build_app(runtime: Runtime) -> _Profiles:
     notifier = _Notifier(runtime)
+    socket = WebSocketRoute("/ws/notify/{client_id}", notifier.serve)
 
     def domain() -> AiTrader:
         current: AiTrader = runtime.apis["aitrader"]
@@ -180,8 +216,6 @@ def build_app(runtime: Runtime) -> ApiRouter:
         return _json_error() if body is _NOT_JSON else app.login(body)
 
     async def heartbeat(app: AiTrader, agent: Agent, request: Request, now: float) -> Reply:
-        if app.upstream:  # the handler declares no body: whatever was sent is ignored
-            return app.heartbeat(agent, None, now)
         body = await _json(request)
         return _json_error() if body is _NOT_JSON else app.heartbeat(agent, body, now)
 
@@ -207,8 +241,6 @@ def build_app(runtime: Runtime) -> ApiRouter:
 
     async def my_discussions(request: Request) -> Response:
         app = domain()
-        if app.upstream:
-            return _spa_fallback()
         agent = app.authenticate(request.headers.get("authorization"), request.headers.get("x-claw-token"))
         if isinstance(agent, Reply):
             return reply_response(agent)
@@ -221,26 +253,6 @@ def build_app(runtime: Runtime) -> ApiRouter:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        if status == 404 and request.method == "GET" and domain().upstream:
-            parts = request.url.path.strip("/").split("/")
-            if len(parts) == 3 and parts[:2] == ["api", "signals"] and int_param(parts[2]) is None:
-                # /api/signals/{agent_id:int} matches the path and fails to parse it: FastAPI's 422
-                return reply_response(
-                    Reply(
-                        422,
-                        {
-                            "detail": [
-                                {
-                                    "type": "int_parsing",
-                                    "loc": ["path", "agent_id"],
-                                    "msg": "Input should be a valid integer, unable to parse string as an integer",
-                                    "input": parts[2],
-                                }
-                            ]
-                        },
-                    )
-                )
-            return _spa_fallback()  # the live server's catch-all GET /{path:path}
         text = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Internal Server Error")
         headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
         return reply_response(Reply(status, {"detail": text}, headers))
@@ -273,11 +285,6 @@ def build_app(runtime: Runtime) -> ApiRouter:
             "/api/signals/follow", authed(with_body(lambda app, agent, body, now: app.social.follow(agent, body, now))), methods=["POST"]
         ),
         Route("/api/signals/{signal_id:int}/replies/{reply_id:int}/accept", authed(accept), methods=["POST"]),
-        WebSocketRoute("/ws/notify/{client_id}", notifier.serve),
+        socket,
     ]
-    return ApiRouter(routes, http_error)
-
-
-def _spa_fallback() -> Response:
-    """What the live server answers for a GET no API route matches (no frontend build present)."""
-    return reply_response(Reply(200, {"message": "AI-Trader API"}))
+    return _Profiles(runtime, ApiRouter(routes, http_error), UpstreamHttp(upstream_router(runtime, socket), runtime))

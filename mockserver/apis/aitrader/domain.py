@@ -4,12 +4,13 @@
 ``minimal`` or ``extended`` heartbeat, messages handed out once (unless redelivered),
 the seed's four notification types and its flat WebSocket frames.
 
-``upstream``: what the public server does (reference/protocols.md §1): the token in
-``Authorization`` only, the 12-key heartbeat, the newest 50 unread marked read on
-delivery, pending tasks on every call, nine type strings, ``{type, content, data}``
-frames, login rotating the token, content rate limits, FastAPI error shapes.
+``upstream``: what the public server does (HKUDS/AI-Trader ``service/server`` at 05cbc0e):
+the token in ``Authorization`` only, the 12-key heartbeat, the newest 50 unread marked
+read on delivery, pending tasks on every call, nine type strings, each made by the action
+that makes it on the server, ``{type, content, data}`` frames, login rotating the token,
+content rate limits, FastAPI's error bodies. Its operations are in :mod:`.upstream`.
 
-Signals, replies and follows live in :mod:`.social`; this module holds agents,
+Signals, replies and follows live in :mod:`.social`; this module holds agents, follows,
 messages, tasks, the heartbeat and the notification push (with its seeded losses).
 """
 
@@ -37,9 +38,9 @@ from ...core.catalogue import (
 from ...core.clock import format_instant
 from ...core.recorder import DISCARD, Recorder
 from ...core.reply import Reply
-from .schema import DOCUMENTED_TYPES
+from .schema import DOCUMENTED_TYPES, UPSTREAM_TYPES
 
-__all__ = ["Agent", "AiTrader", "Message", "Task", "detail", "int_param", "int_param_error", "validation_error"]
+__all__ = ["Agent", "AiTrader", "Message", "Subscription", "Task", "detail", "int_param", "int_param_error", "validation_error"]
 
 _URLSAFE = string.ascii_letters + string.digits + "-_"
 
@@ -112,11 +113,9 @@ class Agent:
     initial_balance: float = 100000.0
     wallet_address: str | None = None
     points: int = 0
-    reputation_score: float = 0.0
-    followers: set[int] = field(default_factory=set)
+    reputation_score: float = 0  # an INTEGER column on the server: 0, not 0.0
+    followers: set[int] = field(default_factory=set)  # ids of active follows (kept by AiTrader.subscribe)
     following: set[int] = field(default_factory=set)
-    posts: dict[str, list[float]] = field(default_factory=dict)  # action -> post times (rate limits)
-    recent_content: dict[str, float] = field(default_factory=dict)  # normalised content -> time
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name}
@@ -133,6 +132,18 @@ class Message:
     read: bool = False
     delivered: bool = False
     frame_extra: dict[str, Any] = field(default_factory=dict)  # documented frames carry fields the row does not
+    frame_data: dict[str, Any] | None = None  # upstream: the data as pushed (the row stores an empty object as null)
+
+
+@dataclass(slots=True)
+class Subscription:
+    """A follow: the server keeps rows, inactive after an unfollow, a new one on the next follow."""
+
+    id: int
+    leader_id: int
+    follower_id: int
+    created_at: float
+    active: bool = True
 
 
 @dataclass(slots=True)
@@ -155,6 +166,7 @@ class AiTrader:
         self, *, state: Mapping[str, Any], options: Mapping[str, Any], seed: int, start: float, profile: str = "documented"
     ) -> None:
         from .social import Social  # the social graph builds on agents made here
+        from .upstream import Upstream
 
         self.profile = profile
         self.upstream = profile == "upstream"
@@ -164,9 +176,11 @@ class AiTrader:
         self.fake.seed_instance(seed)
         self.rng = random.Random(f"{seed}:aitrader")
         self.loss_rng = random.Random(f"{seed}:aitrader:ws-loss")
+        self.trade_rng = random.Random(f"{seed}:aitrader:trades")
         self.agents: dict[int, Agent] = {}
         self.messages: list[Message] = []
         self.tasks: list[Task] = []
+        self.subscriptions: list[Subscription] = []
         self._ids = {"agent": 0, "message": 0, "task": 0}
         self.ws_loss: dict[str, Any] = dict(state.get("ws_loss") or {})
         self._pushes = 0
@@ -179,15 +193,20 @@ class AiTrader:
         self.journal: Recorder = DISCARD
         #: tokens that no longer work, and whose they were (a request with one still names its agent)
         self.retired_tokens: dict[str, int] = {}
-        for spec in state.get("agents") or [{"name": "demo-bot", "password": "demo-password"}]:
-            self._new_agent(
+        specs: list[dict[str, Any]] = (
+            state["agents"] if state.get("agents") is not None else [{"name": "demo-bot", "password": "demo-password"}]
+        )
+        for spec in specs:
+            self.new_agent(
                 spec.get("name") or self._peer_name(),
                 spec.get("password") or "password",
                 start,
                 agent_id=spec.get("id"),
                 token=spec.get("token"),
             )
-        self.me = next(iter(self.agents.values()))
+        #: the default agent of scenario events; None when the scenario starts with no agent (a fresh server)
+        self.me: Agent | None = next(iter(self.agents.values()), None)
+        self.up = Upstream(self)
         self.social = Social(self, state, start)
         for _ in range(int(state.get("unread", 0))):
             self.emit("message", {}, start)
@@ -207,9 +226,18 @@ class AiTrader:
             return "".join(self.rng.choice(_URLSAFE) for _ in range(43))
         return "claw_" + "".join(self.rng.choice("0123456789abcdef") for _ in range(32))
 
-    def _new_agent(
-        self, name: str, password: str, now: float, *, agent_id: int | None = None, token: str | None = None, balance: float = 100000.0
+    def new_agent(
+        self,
+        name: str,
+        password: str,
+        now: float,
+        *,
+        agent_id: int | None = None,
+        token: str | None = None,
+        balance: float = 100000.0,
+        seeded: bool = True,
     ) -> Agent:
+        """An agent; ``seeded``: with a generated wallet, points and reputation (a registration on the server has none)."""
         if agent_id is None:
             agent_id = self.next_id("agent")
             while agent_id in self.agents:
@@ -220,10 +248,12 @@ class AiTrader:
             password=password,
             token=token or self.new_token(),
             initial_balance=balance,
-            wallet_address="0x" + self.fake.hexify("^" * 40),
-            points=self.fake.random_int(0, 500),
-            reputation_score=round(self.fake.pyfloat(min_value=0, max_value=100), 1),
         )
+        if seeded:
+            agent.wallet_address = "0x" + self.fake.hexify("^" * 40)
+            agent.points = self.fake.random_int(0, 500)
+            score = self.fake.pyfloat(min_value=0, max_value=100)
+            agent.reputation_score = int(score) if self.upstream else round(score, 1)  # an INTEGER column on the server
         self.agents[agent.id] = agent
         return agent
 
@@ -243,6 +273,8 @@ class AiTrader:
 
     def agent_ref(self, ref: Any) -> Agent:
         if ref is None:
+            if self.me is None:
+                raise ValueError("this scenario has no aitrader agents: name the agent (id or name) the event is for")
             return self.me
         for agent in self.agents.values():
             if agent.id == ref or agent.name == ref or str(agent.id) == str(ref):
@@ -294,7 +326,7 @@ class AiTrader:
             return problem
         if any(a.name == body["name"] for a in self.agents.values()):
             return detail(400, "Agent name already exists")
-        agent = self._new_agent(
+        agent = self.new_agent(
             body["name"],
             body["password"],
             now,
@@ -310,11 +342,9 @@ class AiTrader:
         agent = next((a for a in self.agents.values() if a.name == body["name"] and a.password == body["password"]), None)
         if agent is None:
             return detail(401, "Invalid credentials")
-        if self.upstream:  # _issue_agent_token overwrites the stored token
-            self._rotate(agent, reason="login")
         return Reply(200, {"token": agent.token, "agent_id": agent.id, "name": agent.name})
 
-    def _rotate(self, agent: Agent, *, reason: str) -> None:
+    def rotate(self, agent: Agent, *, reason: str) -> None:
         old = agent.token
         agent.token = self.new_token()
         self.retired_tokens[old] = agent.id
@@ -338,18 +368,49 @@ class AiTrader:
             },
         )
 
+    # -- follows -------------------------------------------------------------------------------
+    def subscribe(self, follower_id: int, leader_id: int, now: float) -> bool:
+        """A new active follow (False when it is one already)."""
+        if any(s.active and s.follower_id == follower_id and s.leader_id == leader_id for s in self.subscriptions):
+            return False
+        self.subscriptions.append(Subscription(self.next_id("subscription"), leader_id, follower_id, now))
+        if follower_id in self.agents:
+            self.agents[follower_id].following.add(leader_id)
+        if leader_id in self.agents:
+            self.agents[leader_id].followers.add(follower_id)
+        return True
+
+    def unsubscribe(self, follower_id: int, leader_id: int) -> None:
+        for s in self.subscriptions:
+            if s.follower_id == follower_id and s.leader_id == leader_id:
+                s.active = False
+        if follower_id in self.agents:
+            self.agents[follower_id].following.discard(leader_id)
+        if leader_id in self.agents:
+            self.agents[leader_id].followers.discard(follower_id)
+
+    def followers_of(self, leader_id: int) -> list[int]:
+        """Active followers, in the order they followed."""
+        return [s.follower_id for s in self.subscriptions if s.active and s.leader_id == leader_id and s.follower_id != leader_id]
+
+    def leaders_of(self, follower_id: int) -> set[int]:
+        return {s.leader_id for s in self.subscriptions if s.active and s.follower_id == follower_id}
+
     # -- messages and their push -------------------------------------------------------
     def store_message(
         self, agent_id: int, kind: str, content: str, data: dict[str, Any] | None, now: float, *, frame_extra: dict[str, Any] | None = None
     ) -> Message:
-        message = Message(self.next_id("message"), agent_id, kind, content, data, now, frame_extra=frame_extra or {})
+        if self.upstream:  # json.dumps(data) if data else None; the push sends the data as given
+            message = Message(self.next_id("message"), agent_id, kind, content, data or None, now, frame_data=data)
+        else:
+            message = Message(self.next_id("message"), agent_id, kind, content, data, now, frame_extra=frame_extra or {})
         self.messages.append(message)
         self._push(message, now)
         return message
 
     def frame(self, message: Message, now: float) -> dict[str, Any]:
         if self.upstream:
-            return {"type": message.type, "content": message.content, "data": message.data}
+            return {"type": message.type, "content": message.content, "data": message.frame_data}
         frame: dict[str, Any] = {"type": message.type}
         # the seed's frames are flat: the payload's fields at the top, never overriding type/content/timestamp
         frame.update(
@@ -383,16 +444,6 @@ class AiTrader:
         self.pusher(message.agent_id, frame, message.id)
 
     def _row(self, message: Message) -> dict[str, Any]:
-        if self.upstream:
-            return {
-                "id": message.id,
-                "agent_id": message.agent_id,
-                "type": message.type,
-                "content": message.content,
-                "data": message.data,
-                "read": 0,
-                "created_at": self.stamp(message.created_at),
-            }
         return {
             "id": message.id,
             "type": message.type,
@@ -402,17 +453,6 @@ class AiTrader:
         }
 
     def _task_row(self, task: Task) -> dict[str, Any]:
-        if self.upstream:
-            return {
-                "id": task.id,
-                "agent_id": task.agent_id,
-                "type": task.type,
-                "status": task.status,
-                "input_data": task.input_data,
-                "result_data": task.result_data,
-                "created_at": self.stamp(task.created_at),
-                "updated_at": self.stamp(task.updated_at),
-            }
         return {
             "id": task.id,
             "type": task.type,
@@ -424,7 +464,7 @@ class AiTrader:
     # -- heartbeat ----------------------------------------------------------------------------
     def heartbeat(self, agent: Agent, body: Any, now: float) -> Reply:
         if self.upstream:
-            return self._heartbeat_upstream(agent, now)
+            return self.up.heartbeat(agent, now)
         if body is not None:
             if not isinstance(body, dict):
                 return check_body(body, {}) or detail(422, "invalid body")
@@ -457,39 +497,7 @@ class AiTrader:
             )
         return Reply(200, {"messages": rows, "tasks": task_rows})
 
-    def _heartbeat_upstream(self, agent: Agent, now: float) -> Reply:
-        limit = int(self.options.get("message_limit", 50))
-        task_limit = int(self.options.get("task_limit", 10))
-        unread = sorted(
-            (m for m in self.messages if m.agent_id == agent.id and not m.read), key=lambda m: (m.created_at, m.id), reverse=True
-        )
-        page = unread[:limit]
-        rows = [self._row(m) for m in page]
-        for m in page:
-            m.read = m.delivered = True
-        pending = sorted((t for t in self.tasks if t.agent_id == agent.id and t.status == "pending"), key=lambda t: (t.created_at, t.id))
-        task_rows = [self._task_row(t) for t in pending[:task_limit]]
-        remaining = len(unread) - len(page)
-        remaining_tasks = max(0, len(pending) - len(task_rows))
-        return Reply(
-            200,
-            {
-                "agent_id": agent.id,
-                "server_time": self.server_time(now),
-                "recommended_poll_interval_seconds": 30,
-                "messages": rows,
-                "tasks": task_rows,
-                "message_count": len(rows),
-                "task_count": len(task_rows),
-                "unread_count": len(rows),
-                "remaining_unread_count": remaining,
-                "remaining_task_count": remaining_tasks,
-                "has_more_messages": remaining > 0,
-                "has_more_tasks": remaining_tasks > 0,
-            },
-        )
-
-    # -- the inbox API -------------------------------------------------------------------------
+    # -- the inbox API (documented; upstream: :class:`.upstream.Upstream`) --------------------------
     def send_message(self, body: Any, now: float) -> Reply:
         problem = check_body(body, {"agent_id": int, "type": str, "content": str}, {"data": dict})
         if problem:
@@ -525,7 +533,7 @@ class AiTrader:
         limit = min(50, max(1, limit))
         rows = [m for m in self.messages if m.agent_id == agent.id and (category is None or self.category(m.type) == category)]
         rows.sort(key=lambda m: (m.created_at, m.id), reverse=True)
-        return Reply(200, {"messages": [{**self._row(m), "read": int(m.read)} if self.upstream else self._row(m) for m in rows[:limit]]})
+        return Reply(200, {"messages": [self._row(m) for m in rows[:limit]]})
 
     def mark_read(self, agent: Agent, body: Any) -> Reply:
         problem = check_body(body, {"categories": list})
@@ -541,6 +549,11 @@ class AiTrader:
 
     # -- scenario hooks ----------------------------------------------------------------------
     def emit(self, event: str, data: Mapping[str, Any], now: float) -> dict[str, Any]:
+        real_action = event == "message" and data.get("content") is None and data.get("data") is None
+        if self.upstream and (
+            event in ("reply", "follow", "trade_copied", "signal") or (real_action and data.get("type") in (None, *UPSTREAM_TYPES))
+        ):
+            return self.up.emit(event, data, now)  # made by the server's own actions
         if event in ("reply", "follow", "trade_copied", "signal"):
             return self.social.emit(event, data, now)
         agent = self.agent_ref(data.get("agent"))
@@ -548,12 +561,7 @@ class AiTrader:
         if event == "message":
             stored = []
             for _ in range(count):
-                kind = str(
-                    data.get("type")
-                    or self.rng.choice(
-                        DOCUMENTED_TYPES if not self.upstream else ("new_follower", "discussion_reply", "discussion_started")
-                    )
-                )
+                kind = str(data.get("type") or self.rng.choice(DOCUMENTED_TYPES))
                 if data.get("type") is None and data.get("content") is None:
                     stored.append(self.social.notify(agent, kind, now).id)
                     continue
@@ -584,7 +592,7 @@ class AiTrader:
                 m.delivered = m.read = False
             return {"redelivered": [m.id for m in delivered]}
         if event == "rotate_token":
-            self._rotate(agent, reason="scenario")
+            self.rotate(agent, reason="scenario")
             return {"agent_id": agent.id}
         raise ValueError(f"unknown aitrader event {event!r}")
 

@@ -1,12 +1,13 @@
 """AI-Trader's social side: peers, signals (discussions, strategies), replies, follows.
 
-Every event that notifies someone goes through :meth:`Social.notify`, which writes the
-message in the active profile's vocabulary (the seed's four types, or the server's nine).
+The state both profiles share (the peers a scenario starts with, their signals and follows)
+and the documented profile's social routes and notifications (the seed's four types). The
+upstream profile's routes and its nine types are in :mod:`.upstream_signals` and
+:mod:`.upstream`, on the same signals.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,10 +26,6 @@ _MARKETS = {
     "us-stock": ("NVDA", "AAPL", "TSLA", "MSFT"),
     "polymarket": ("FED-MAR", "BTC-100K"),
 }
-_MENTION = re.compile(r"@([A-Za-z0-9_\-]{2,64})")
-#: (cooldown seconds, max posts, window seconds) per action: routes_shared.enforce_content_rate_limit
-_LIMITS = {"discussion": (60.0, 5, 600.0), "reply": (20.0, 10, 300.0)}
-_DUPLICATE_WINDOW = 1800.0
 
 
 @dataclass(slots=True)
@@ -47,12 +44,21 @@ class Signal:
     agent_id: int
     message_type: str  # operation | strategy | discussion
     market: str
-    symbol: str
+    symbol: str | None
     title: str
     content: str
     created_at: float
     tags: list[str] = field(default_factory=list)
     replies: list[SignalReply] = field(default_factory=list)
+    # the server's row besides (upstream): its own row id, signal_type, comma-separated symbols and tags, a trade's fields
+    row_id: int = 0
+    signal_type: str = ""
+    symbols_text: str | None = None
+    tags_text: str | None = None
+    side: str | None = None
+    entry_price: float | None = None
+    quantity: float | None = None
+    accepted_reply_id: int | None = None
 
 
 class Social:
@@ -60,29 +66,36 @@ class Social:
         self.app = app
         self.signals: dict[int, Signal] = {}
         self._peers: set[int] = set()
-        fake = app.fake
         for _ in range(int(state.get("peers", 8))):
-            self._peers.add(app._new_agent(app._peer_name(), "peer-password", start).id)
+            self._peers.add(app.new_agent(app._peer_name(), "peer-password", start).id)
         peers = sorted(self._peers)
-        for spec in state.get("agents") or [{}]:
-            agent = app.agent_ref(spec.get("name")) if spec.get("name") else app.me
+        under_test = [app.agents[a] for a in sorted(app.agents) if a not in self._peers]
+        specs = state.get("agents") or [{}]
+        for spec, agent in zip(specs, under_test, strict=False):
+            if not peers:
+                break
             for peer in app.rng.sample(peers, min(len(peers), int(spec.get("followers", 2)))):
-                agent.followers.add(peer)
-                app.agents[peer].following.add(agent.id)
-            leader = app.agents[app.rng.choice(peers)]  # every agent under test follows one provider
-            agent.following.add(leader.id)
-            leader.followers.add(agent.id)
-        for index in range(int(state.get("signals", 12))):
+                app.subscribe(peer, agent.id, start)
+            app.subscribe(agent.id, app.rng.choice(peers), start)  # every agent under test follows one provider
+        for index in range(int(state.get("signals", 12)) if peers else 0):
             self._new_signal(app.agents[app.rng.choice(peers)], start - 3600 * (index + 1), replies=app.rng.randint(0, 4))
-        for index in range(int(state.get("own_discussions", 2))):
-            self._new_signal(app.me, start - 1800 * (index + 1), kind="discussion", replies=app.rng.randint(1, 3))
-        del fake
+        for index in range(int(state.get("own_discussions", 2)) if app.me and peers else 0):
+            self._new_signal(app.agent_ref(None), start - 1800 * (index + 1), kind="discussion", replies=app.rng.randint(1, 3))
 
     def is_peer(self, agent_id: int) -> bool:
         return agent_id in self._peers
 
+    def peer(self, now: float, *, besides: set[int] | frozenset[int] = frozenset()) -> Agent:
+        """A generated agent (not one of ``besides``); a new one joins when there is none."""
+        choices = sorted(self._peers - set(besides))
+        if choices:
+            return self.app.agents[self.app.rng.choice(choices)]
+        agent = self.app.new_agent(self.app._peer_name(), "peer-password", now)
+        self._peers.add(agent.id)
+        return agent
+
     def _peer(self) -> Agent:
-        return self.app.agents[self.app.rng.choice(sorted(self._peers))]
+        return self.peer(0.0)
 
     def _new_signal(self, author: Agent, at: float, *, kind: str | None = None, replies: int = 0, title: str | None = None) -> Signal:
         app = self.app
@@ -103,6 +116,14 @@ class Social:
             at,
             tags=[market, symbol.split("/")[0].lower()],
         )
+        signal.row_id = app.next_id("signalrow")
+        signal.signal_type = "realtime" if kind == "operation" else kind
+        if kind == "strategy":
+            signal.symbols_text, signal.tags_text = symbol, ",".join(signal.tags)
+        elif kind == "operation":  # a trade: its side, price and size (made up: the mock has no market; own generator)
+            signal.side = "buy" if app.trade_rng.random() < 0.5 else "sell"
+            signal.entry_price = round(app.trade_rng.uniform(10, 70000), 2)
+            signal.quantity = round(app.trade_rng.uniform(0.01, 5), 3)
         self.signals[signal.id] = signal
         for n in range(replies):
             replier = self._peer()
@@ -111,7 +132,7 @@ class Social:
             )
         return signal
 
-    # -- notifications in the profile's vocabulary ------------------------------------------
+    # -- the documented profile's notifications ------------------------------------------------
     def notify(self, agent: Agent, kind: str, now: float) -> Message:
         """A plausible notification of ``kind`` for ``agent`` (used by scenario events)."""
         if kind in ("new_reply", "discussion_reply", "strategy_reply", "discussion_mention", "strategy_mention"):
@@ -121,7 +142,7 @@ class Social:
         if kind == "new_follower":
             return self._follow(self._peer(), agent, now)
         if kind in ("signal", "discussion_started", "strategy_published"):
-            leader = self.app.agents[self.app.rng.choice(sorted(agent.following))] if agent.following else self._peer()
+            leader = self._leader(agent)
             message_type = "strategy" if kind == "strategy_published" else "discussion"
             signal = self._new_signal(leader, now, kind=message_type)
             return self._announce(signal, now, only=agent)[0]
@@ -129,9 +150,12 @@ class Social:
             return self._trade_copied(agent, now, {})
         return self.app.store_message(agent.id, kind, self.app.fake.sentence(nb_words=8), None, now)
 
+    def _leader(self, agent: Agent) -> Agent:
+        leaders = sorted(a for a in agent.following if a in self.app.agents)
+        return self.app.agents[self.app.rng.choice(leaders)] if leaders else self._peer()
+
     def _follow(self, follower: Agent, leader: Agent, now: float) -> Message:
-        follower.following.add(leader.id)
-        leader.followers.add(follower.id)
+        self.app.subscribe(follower.id, leader.id, now)
         data = {"leader_id": leader.id, "follower_id": follower.id, "follower_name": follower.name}
         return self.app.store_message(leader.id, "new_follower", f"{follower.name} started following you", data, now)
 
@@ -141,78 +165,34 @@ class Social:
         targets = [only] if only else [app.agents[f] for f in sorted(author.followers) if f in app.agents]
         sent = []
         for target in targets:
-            if app.upstream:
-                kind = "strategy_published" if signal.message_type == "strategy" else "discussion_started"
-                verb = "published strategy" if signal.message_type == "strategy" else "started discussion"
-                data = {
-                    "signal_id": signal.id,
-                    "leader_id": author.id,
-                    "leader_name": author.name,
-                    "message_type": signal.message_type,
-                    "market": signal.market,
-                    "title": signal.title,
-                    "symbol": signal.symbol,
-                }
-                sent.append(app.store_message(target.id, kind, f"{author.name} {verb} {signal.title}", data, now))
-            else:
-                data = {
-                    "signal_id": signal.id,
-                    "leader_id": author.id,
-                    "leader_name": author.name,
-                    "title": signal.title,
-                    "symbol": signal.symbol,
-                }
-                sent.append(app.store_message(target.id, "signal", f"New signal from {author.name}: {signal.title}", data, now))
+            data = {
+                "signal_id": signal.id,
+                "leader_id": author.id,
+                "leader_name": author.name,
+                "title": signal.title,
+                "symbol": signal.symbol,
+            }
+            sent.append(app.store_message(target.id, "signal", f"New signal from {author.name}: {signal.title}", data, now))
         return sent
 
     def _reply(self, replier: Agent, signal: Signal, content: str, now: float) -> tuple[SignalReply, list[Message]]:
         app = self.app
         reply = SignalReply(app.next_id("reply"), signal.id, replier.id, content, now)
-        participants = [r.agent_id for r in signal.replies]
         signal.replies.append(reply)
         sent: list[Message] = []
         parent = "strategy" if signal.message_type == "strategy" else "discussion"
-        if not app.upstream:
-            if signal.agent_id != replier.id:
-                data: dict[str, Any] = {"signal_id": signal.id, "reply_id": reply.id}
-                extra = {"title": signal.title, "content": content}
-                sent.append(
-                    app.store_message(
-                        signal.agent_id, "new_reply", f"{replier.name} replied to your {parent}", data, now, frame_extra=extra
-                    )
-                )
-            return reply, sent
-        data = {
-            "signal_id": signal.id,
-            "reply_author_id": replier.id,
-            "reply_author_name": replier.name,
-            "parent_message_type": parent,
-            "market": signal.market,
-            "symbol": signal.symbol,
-            "title": signal.title,
-        }
-        notified = {replier.id}
-        if signal.agent_id not in notified:
+        if signal.agent_id != replier.id:
+            data: dict[str, Any] = {"signal_id": signal.id, "reply_id": reply.id}
+            extra = {"title": signal.title, "content": content}
             sent.append(
-                app.store_message(signal.agent_id, f"{parent}_reply", f"{replier.name} replied to your {parent} {signal.title}", data, now)
+                app.store_message(signal.agent_id, "new_reply", f"{replier.name} replied to your {parent}", data, now, frame_extra=extra)
             )
-            notified.add(signal.agent_id)
-        for participant in participants:
-            if participant not in notified:
-                sent.append(
-                    app.store_message(participant, f"{parent}_reply", f"{replier.name} added a new reply in {signal.title}", data, now)
-                )
-                notified.add(participant)
-        for name in _MENTION.findall(content):
-            target = next((a for a in app.agents.values() if a.name.lower() == name.lower()), None)
-            if target is not None and target.id not in notified:
-                sent.append(app.store_message(target.id, f"{parent}_mention", f"{replier.name} mentioned you in {signal.title}", data, now))
-                notified.add(target.id)
         return reply, sent
 
     def _trade_copied(self, leader: Agent, now: float, data: Mapping[str, Any]) -> Message:
         app = self.app
-        follower = app.agents[app.rng.choice(sorted(leader.followers))] if leader.followers else self._peer()
+        followers = sorted(f for f in leader.followers if f in app.agents)
+        follower = app.agents[app.rng.choice(followers)] if followers else self._peer()
         trade = {
             "symbol": str(data.get("symbol") or app.rng.choice(("BTC/USD", "ETH/USD", "NVDA"))),
             "side": str(data.get("side") or app.rng.choice(("buy", "sell"))),
@@ -242,7 +222,7 @@ class Social:
         if event == "trade_copied":
             return {"message_ids": [self._trade_copied(agent, now, data).id]}
         if event == "signal":
-            leader = app.agents[app.rng.choice(sorted(agent.following))] if agent.following else self._peer()
+            leader = self._leader(agent)
             signal = self._new_signal(leader, now, kind=str(data.get("message_type") or "discussion"), title=data.get("title"))
             return {"signal_id": signal.id, "message_ids": [m.id for m in self._announce(signal, now, only=agent)]}
         raise ValueError(f"unknown aitrader event {event!r}")
@@ -347,36 +327,16 @@ class Social:
                 rows.append({**self._view(s, agent), "new_reply_count": len(fresh)})
         return Reply(200, {"discussions": rows, "total": len(rows)})
 
-    def _rate_limited(self, agent: Agent, action: str, target: str, content: str, now: float) -> Reply | None:
-        if not self.app.upstream:
-            return None
-        cooldown, most, window = _LIMITS[action]
-        times = [t for t in agent.posts.get(action, []) if now - t < window]
-        agent.posts[action] = times
-        if times and now - times[-1] < cooldown:
-            return detail(429, f"Too many {action} posts. Try again in {int(cooldown - (now - times[-1])) + 1}s.")
-        if len(times) >= most:
-            return detail(429, f"{action.capitalize()} rate limit reached. Please slow down.")
-        normalised = f"{action}:{target}:" + " ".join(content.lower().split())
-        if now - agent.recent_content.get(normalised, float("-inf")) < _DUPLICATE_WINDOW:
-            return detail(429, f"Duplicate {action} content detected. Please wait before reposting.")
-        times.append(now)
-        agent.recent_content[normalised] = now
-        return None
-
     def post_discussion(self, agent: Agent, body: Any, now: float) -> Reply:
         problem = check_body(body, {"title": str, "content": str}, {"market": str, "symbol": str, "tags": list})
         if problem:
             return problem
-        limited = self._rate_limited(agent, "discussion", "new", body["title"] + body["content"], now)
-        if limited:
-            return limited
         signal = self._new_signal(agent, now, kind="discussion", title=body["title"])
         signal.content = body["content"]
         signal.market = body.get("market") or signal.market
         signal.symbol = body.get("symbol") or signal.symbol
         signal.tags = (
-            [str(t) for t in body["tags"]] if body.get("tags") is not None else [signal.market, signal.symbol.split("/")[0].lower()]
+            [str(t) for t in body["tags"]] if body.get("tags") is not None else [signal.market, (signal.symbol or "").split("/")[0].lower()]
         )
         self._announce(signal, now)
         return Reply(200, {"success": True, "signal_id": signal.id})
@@ -388,9 +348,6 @@ class Social:
         signal = self.signals.get(body["signal_id"])
         if signal is None:
             return detail(404, "Signal not found")
-        limited = self._rate_limited(agent, "reply", str(signal.id), body["content"], now)
-        if limited:
-            return limited
         reply, _sent = self._reply(agent, signal, body["content"], now)
         return Reply(200, {"success": True, "reply_id": reply.id})
 
@@ -428,6 +385,5 @@ class Social:
             "parent_message_type": parent,
         }
         if reply.agent_id != agent.id:
-            kind = f"{parent}_reply_accepted" if self.app.upstream else "new_reply"
-            self.app.store_message(reply.agent_id, kind, f"{agent.name} accepted your reply on {signal.title}", data, now)
+            self.app.store_message(reply.agent_id, "new_reply", f"{agent.name} accepted your reply on {signal.title}", data, now)
         return Reply(200, {"success": True, "reply_id": reply.id, "accepted": True})
