@@ -169,6 +169,7 @@ class Runtime:
                 start=start,
                 speed=speed,
                 profiles=profiles,
+                apis=scenario.used_apis(),
                 options={name: domain.settings() for name, domain in apis.items()},
                 rules=list(scenario.rules),
             ),

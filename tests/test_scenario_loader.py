@@ -40,7 +40,7 @@ def test_the_required_builtin_scenarios_exist() -> None:
 def test_misspelt_key_gets_position_expected_keys_and_suggestion() -> None:
     [problem, *rest] = problems("misspelt-key.yaml")
     assert problem.startswith(f"{INVALID / 'misspelt-key.yaml'}:2:1: unknown key 'descripton'")
-    assert "expected one of: apis, clock, description, id, rules, seed, timeline" in problem
+    assert "expected one of: apis, clock, description, duration, id, rules, seed, timeline" in problem
     assert problem.endswith("did you mean 'description'?")
 
 

@@ -77,5 +77,5 @@ timeline:
 def test_a_misspelt_required_key_is_reported_once_as_the_misspelling() -> None:
     found = problems("id: t/x\ndescripton: oops\n")
     assert found == [
-        "s.yaml:2:1: unknown key 'descripton' in the scenario; expected one of: apis, clock, description, id, rules, seed, timeline; did you mean 'description'?"
+        "s.yaml:2:1: unknown key 'descripton' in the scenario; expected one of: apis, clock, description, duration, id, rules, seed, timeline; did you mean 'description'?"
     ]

@@ -12,10 +12,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..apis.registry import APIS
-from ..core.catalogue import CLOCK_ADVANCE, CLOCK_SET, CLOCK_SPEED, ClockAdvance, ClockSet, ClockSpeed
+from ..core.catalogue import CLOCK_ADVANCE, CLOCK_SET, CLOCK_SPEED, ClockAdvance, ClockSet, ClockSpeed, Kind
 from ..core.clock import ClockError, format_instant, parse_instant
 from ..core.durations import parse_duration
 from ..core.errors import ControlError, ServerError
@@ -27,6 +27,8 @@ from ..scenario.loader import resolve_scenario
 from ..scenario.model import Scenario
 
 __all__ = ["Duration", "Instant", "MockControl", "ScenarioRef", "client_env"]
+
+D = TypeVar("D", bound=Mapping[str, Any])
 
 #: A scenario: a built-in id, a YAML file, or a model.
 ScenarioRef = Scenario | str | os.PathLike[str]
@@ -251,6 +253,10 @@ class MockControl:
                     done(list(found))
 
         return journal.watch(watcher)
+
+    def record(self, api: str, kind: Kind[D], data: D) -> Entry:
+        """Journal an entry from outside the mock (the conformance runner's ``run.*`` and ``observe.*``)."""
+        return self.runtime.journal.record(api, kind, data)
 
     def entries(self) -> Iterable[Entry]:
         return iter(self.runtime.journal)

@@ -70,7 +70,15 @@ __all__ = [
     "KindName",
     "MESSAGE_REDELIVERY",
     "MessageRedelivery",
+    "OBSERVE_EVENT",
+    "OBSERVE_INVALID",
+    "ObserveEvent",
+    "ObserveInvalid",
     "Outcome",
+    "RUN_ENDED",
+    "RUN_STARTED",
+    "RunEnded",
+    "RunStarted",
     "SCENARIO_LOADED",
     "SCENARIO_STEP",
     "SERVER_ERROR",
@@ -204,6 +212,10 @@ KindName = Literal[
     "token.rotated",
     "message.redelivery",
     "credits.renewed",
+    "run.started",
+    "run.ended",
+    "observe.event",
+    "observe.invalid",
 ]
 
 
@@ -215,6 +227,8 @@ class ScenarioLoaded(TypedDict):
     start: float
     speed: float
     profiles: dict[str, str]
+    #: the APIs the scenario uses (its ``apis:`` and the APIs its steps name)
+    apis: list[str]
     #: each API's resolved timing and limit options (ping interval, pong timeout, rate limits, ...)
     options: dict[str, dict[str, Any]]
     #: the conformance rules the scenario targets (ids, or ``{id: {param: value}}``)
@@ -575,6 +589,42 @@ class MessageRedelivery(TypedDict):
     message_id: int
 
 
+# -- conformance runs --------------------------------------------------------------------------------------
+class RunStarted(TypedDict):
+    scenario: str
+    #: the client's command line
+    command: list[str]
+    #: virtual seconds per real second, and how the client's clock follows (faketime or none)
+    speed: float
+    warp: str
+    #: how long the run lasts, in virtual seconds
+    duration: float
+    #: rule parameter overrides given on the command line
+    params: dict[str, Any]
+    #: the client's process id
+    pid: int
+
+
+class RunEnded(TypedDict):
+    #: the client's exit status (negative: killed by that signal); None if it was still running and was stopped
+    exit_status: int | None
+    #: how it ended: the client exited by itself, or was stopped (SIGTERM, then SIGKILL after the grace)
+    how: Literal["exited", "terminated", "killed"]
+
+
+class ObserveEvent(TypedDict):
+    #: what the client said it handled, as it wrote it on its MOCK_OBSERVE line
+    api: str
+    kind: str
+    id: NotRequired[Any]
+    line: dict[str, Any]
+
+
+class ObserveInvalid(TypedDict):
+    line: str
+    error: str
+
+
 D = TypeVar("D", bound=Mapping[str, Any])
 
 
@@ -660,6 +710,10 @@ SIO_DISCONNECT = kind("sio.disconnect", SioDisconnect, "A Socket.IO session ende
 AGENT_REGISTERED = kind("agent.registered", AgentRegistered, "AI-Trader: an agent registered.", "internal")
 TOKEN_ROTATED = kind("token.rotated", TokenRotated, "AI-Trader: an agent's token changed (login, or a scenario's rotate_token).", "internal")
 MESSAGE_REDELIVERY = kind("message.redelivery", MessageRedelivery, "AI-Trader: a message handed out again.", "internal")
+RUN_STARTED = kind("run.started", RunStarted, "A conformance run started the client (its command, the speed, the warp, the parameters).")
+RUN_ENDED = kind("run.ended", RunEnded, "The client under test ended (its exit status) or was stopped.")
+OBSERVE_EVENT = kind("observe.event", ObserveEvent, "A line the client wrote to MOCK_OBSERVE: what it says it handled.", "in")
+OBSERVE_INVALID = kind("observe.invalid", ObserveInvalid, "A MOCK_OBSERVE line that is not a JSON object with api and kind.", "in")
 CREDITS_RENEWED = kind("credits.renewed", CreditsRenewed, "TradingPartners: a user's credits renewed automatically.", "internal")
 # fmt: on
 

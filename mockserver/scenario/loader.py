@@ -393,6 +393,7 @@ def _to_model(data: Mapping[str, Any], source: str | None) -> Scenario:
         apis=apis,
         timeline=tuple(steps),
         rules=tuple(data.get("rules") or ()),
+        duration=_duration(data["duration"]) if data.get("duration") is not None else None,
         source=source,
     )
 

@@ -74,11 +74,26 @@ class Scenario:
     clock: ClockSettings = field(default_factory=ClockSettings)
     apis: Mapping[str, ApiSettings] = field(default_factory=dict)
     timeline: tuple[Step, ...] = ()
-    rules: tuple[str, ...] = ()
+    #: the conformance rules it targets: ids, or ``{id: {parameter: value}}``
+    rules: tuple[str | Mapping[str, Any], ...] = ()
     source: str | None = None
+    #: how long a conformance run of it lasts (virtual seconds; None: the runner's choice)
+    duration: float | None = None
 
     def api(self, name: str) -> ApiSettings:
         return self.apis.get(name) or ApiSettings(name=name)
+
+    def used_apis(self) -> list[str]:
+        """The APIs the scenario uses: those it configures and those its steps name."""
+        named = {str(step.args["api"]) for step in self.timeline if step.args.get("api") not in (None, "*")}
+        return sorted(set(self.apis) | named)
+
+    def rule_ids(self) -> list[str]:
+        """The ids of the rules it targets (a ``rules:`` entry is an id, or ``{id: {parameters}}``)."""
+        out: list[str] = []
+        for item in self.rules:
+            out += [item] if isinstance(item, str) else [str(k) for k in item]
+        return out
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -88,5 +103,6 @@ class Scenario:
             "apis": sorted(self.apis),
             "steps": len(self.timeline),
             "rules": list(self.rules),
+            "duration": self.duration,
             "source": self.source,
         }

@@ -90,6 +90,23 @@ def scenario_schema() -> dict[str, Any]:
                     },
                 },
             },
-            "rules": {"type": "array", "items": {"type": "string", "pattern": RULE_ID_PATTERN}, "uniqueItems": True},
+            "rules": {
+                "type": "array",
+                "description": "the conformance rules this scenario is meant for: ids, or {id: {parameter: value}} to set a rule's parameters",
+                "items": {
+                    "oneOf": [
+                        {"type": "string", "pattern": RULE_ID_PATTERN},
+                        {
+                            "type": "object",
+                            "minProperties": 1,
+                            "maxProperties": 1,
+                            "propertyNames": {"pattern": RULE_ID_PATTERN},
+                            "additionalProperties": {"type": ["object", "null"]},
+                        },
+                    ]
+                },
+                "uniqueItems": True,
+            },
+            "duration": {**DURATION_SCHEMA, "description": "how long a conformance run of this scenario lasts (virtual time)"},
         },
     }

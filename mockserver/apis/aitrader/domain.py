@@ -312,7 +312,10 @@ class AiTrader:
 
     def settings(self) -> dict[str, Any]:
         """What shapes timing and delivery in this run (journaled when the scenario starts)."""
+        under_test = self.credentials()
         return {
+            #: who the client under test is (the credential it is given)
+            "client": f"agent:{under_test[0]['agent_id']}" if under_test else None,
             "heartbeat_variant": self.options.get("heartbeat_variant", "minimal"),
             "message_limit": int(self.options.get("message_limit", 50)),
             "task_limit": int(self.options.get("task_limit", 10)),

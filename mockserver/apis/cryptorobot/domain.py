@@ -598,7 +598,10 @@ class Cryptorobot:
 
     def settings(self) -> dict[str, Any]:
         """What shapes a client's timing in this run (journaled when the scenario starts)."""
+        first = next(iter(self.users.values()), None)
         return {
+            #: who the client under test is (the credential it is given)
+            "client": f"user:{first.email}" if first is not None else None,
             "token_ttl": self.token_ttl,
             "ping_interval": self.ping_interval,
             "ping_timeout": self.ping_timeout,

@@ -277,6 +277,8 @@ class LuckyLobster:
     def settings(self) -> dict[str, Any]:
         """What shapes a client's timing in this run (journaled when the scenario starts)."""
         return {
+            #: who the client under test is (the credential it is given)
+            "client": self.primary_key().principal,
             "keys": {
                 k.principal: {
                     "interval_ms": k.interval_ms,

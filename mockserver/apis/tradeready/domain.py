@@ -114,7 +114,10 @@ class TradeReady:
 
     def settings(self) -> dict[str, Any]:
         """What shapes a client's timing in this run (journaled when the scenario starts)."""
+        first = next(iter(self.keys.values()), None)
         return {
+            #: who the client under test is (the credential it is given)
+            "client": f"key:{first.name}" if first is not None else None,
             "ping_interval": self.ping_interval,
             "pong_timeout": self.pong_timeout,
             "auth_failure": self.auth_failure,

@@ -502,7 +502,10 @@ class TradingPartners:
 
     def settings(self) -> dict[str, Any]:
         """What shapes a client's timing in this run (journaled when the scenario starts)."""
+        first = next(iter(self.users.values()), None)
         return {
+            #: who the client under test is (the credential it is given)
+            "client": f"user:{first.email}" if first is not None else None,
             "ping_interval": self.ping_interval,
             "event_ids": self.event_ids,
             "replay_window": self.replay_window,
