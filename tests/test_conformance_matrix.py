@@ -40,22 +40,23 @@ class Case:
 
 LL, AIT = "luckylobster_agent.py", "aitrader_agent.py"
 MATRIX = [
-    # LuckyLobster: the reference on every scenario, each mutant where its defect shows
-    Case(LL, "luckylobster/action-needed", 120),
-    Case(LL, "luckylobster/rate-limited", 120),
+    # the one-hour scenario at x60 first: the longest run starts at once
+    Case(LL, "luckylobster/sleeping-overnight", 60),
+    # LuckyLobster at x60: the reference on every scenario, each mutant where its defect shows
+    Case(LL, "luckylobster/action-needed", 60),
+    Case(LL, "luckylobster/rate-limited", 60),
     Case(LL, "luckylobster/server-errors", 30),
-    Case(LL, "luckylobster/key-revoked", 120),
-    Case(LL, "luckylobster/short-nap", 120),
-    Case(LL, "luckylobster/sleeping-overnight", 120),
-    Case(LL, "luckylobster/action-needed", 120, "early", "luckylobster.heartbeat.honours-next-check-at"),
-    Case(LL, "luckylobster/action-needed", 120, "late", "luckylobster.heartbeat.not-late"),
-    Case(LL, "luckylobster/action-needed", 120, "ignores-redeem", "luckylobster.heartbeat.acts-on-actions"),
-    Case(LL, "luckylobster/short-nap", 120, "sleepwalker", "luckylobster.heartbeat.sleeps-outside-active-hours"),
-    Case(LL, "luckylobster/short-nap", 120, "oversleeps", "luckylobster.heartbeat.wakes-on-time"),
-    Case(LL, "luckylobster/rate-limited", 120, "ignores-rate-limit", "luckylobster.http.respects-rate-limit"),
+    Case(LL, "luckylobster/key-revoked", 60),
+    Case(LL, "luckylobster/short-nap", 60),
+    Case(LL, "luckylobster/action-needed", 60, "early", "luckylobster.heartbeat.honours-next-check-at"),
+    Case(LL, "luckylobster/action-needed", 60, "late", "luckylobster.heartbeat.not-late"),
+    Case(LL, "luckylobster/action-needed", 60, "ignores-redeem", "luckylobster.heartbeat.acts-on-actions"),
+    Case(LL, "luckylobster/short-nap", 60, "sleepwalker", "luckylobster.heartbeat.sleeps-outside-active-hours"),
+    Case(LL, "luckylobster/short-nap", 60, "oversleeps", "luckylobster.heartbeat.wakes-on-time"),
+    Case(LL, "luckylobster/rate-limited", 60, "ignores-rate-limit", "luckylobster.http.respects-rate-limit"),
     Case(LL, "luckylobster/server-errors", 30, "retry-after-ignored", "luckylobster.http.honours-retry-after"),
     Case(LL, "luckylobster/server-errors", 30, "no-backoff", "luckylobster.http.backs-off-on-5xx"),
-    Case(LL, "luckylobster/key-revoked", 120, "storm", "luckylobster.http.no-retry-storm"),
+    Case(LL, "luckylobster/key-revoked", 60, "storm", "luckylobster.http.no-retry-storm"),
     # AI-Trader
     Case(AIT, "aitrader/ws-drops-notifications", 60),
     Case(AIT, "aitrader/duplicate-delivery", 60),
