@@ -54,11 +54,12 @@ test: $(STAMP) $(JS_STAMP) warp-deps
 bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || (echo "wrk is needed: apt-get install wrk" && exit 2)
 
-bench: $(STAMP) bench-deps
+bench: $(STAMP) bench-deps warp-deps
 	$(PY) bench/run.py $(ARGS)
 	$(PY) bench/ws_fanout.py $(WS_ARGS)
 	$(PY) bench/sse_fanout.py $(SSE_ARGS)
 	$(PY) bench/inprocess_rtt.py
+	$(PY) bench/warp_hour.py
 
 # The README's table of journal kinds, regenerated from the catalogue (a test keeps them in step).
 docs: $(STAMP)
