@@ -20,7 +20,7 @@ from mockserver.scenario.loader import builtin_scenarios, load_builtin, load_sce
 from mockserver.scenario.model import Scenario
 
 from .model import Report, ScenarioResult
-from .registry import RULES, rules_for
+from .registry import RULES, check_targets, rules_for
 from .reports import write_reports
 from .reports.terminal import Terminal
 from .runner import ClientCouldNotRun, RunConfig, judge_journal, run_scenario
@@ -112,6 +112,9 @@ def _scenarios(args: argparse.Namespace) -> list[Scenario]:
     chosen += [load_builtin(scenario_id) for scenario_id in dict.fromkeys(wanted)]
     if not chosen:
         raise UsageError("give --scenario ID|GLOB|FILE (repeatable) or --all")
+    problems = [problem for scenario in chosen for problem in check_targets(scenario)]
+    if problems:
+        raise UsageError("the scenario's rules are wrong:\n  " + "\n  ".join(problems))
     return chosen
 
 

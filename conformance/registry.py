@@ -21,11 +21,15 @@ verdict ``error``: a bug of ours, never the client's.
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from mockserver.scenario.model import Scenario
 
 from .evidence import Evidence
 from .model import Finding, RuleResult, Severity
@@ -38,6 +42,7 @@ __all__ = [
     "Rule",
     "RuleCheck",
     "Violation",
+    "check_targets",
     "judge",
     "rule",
     "rules_for",
@@ -134,6 +139,28 @@ def _targets(raw: Iterable[Any]) -> dict[str, dict[str, Any]]:
             for rule_id, params in item.items():
                 out[str(rule_id)] = dict(params or {})
     return out
+
+
+def check_targets(scenario: Scenario) -> list[str]:
+    """What is wrong with a scenario's ``rules:`` (the scenario author's mistakes), as ``file:line: ...``."""
+    _load()
+    where = scenario.source or scenario.id
+    problems = []
+    for rule_id, params in _targets(scenario.rules).items():
+        place = f"{where}:{scenario.rule_lines.get(rule_id, 1)}: rules"
+        spec = RULES.get(rule_id)
+        if spec is None:
+            close = difflib.get_close_matches(rule_id, list(RULES), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; `conformance rules` lists them ({len(RULES)} rules)"
+            problems.append(f"{place}: unknown rule {rule_id!r}{hint}")
+            continue
+        for name, value in params.items():
+            if name not in spec.params:
+                problems.append(f"{place}: {rule_id} has no parameter {name!r}; it has: {', '.join(spec.params) or 'none'}")
+            elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                default = spec.params[name]
+                problems.append(f"{place}: {rule_id}.{name}: expected a number (default {default!r}), got {value!r}")
+    return problems
 
 
 def judge(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mockserver.apis.registry import API_NAMES
 from mockserver.core.catalogue import (
     OBSERVE_EVENT,
     OBSERVE_INVALID,
@@ -111,6 +112,8 @@ class _Observer:
             line = json.loads(text)
             if not isinstance(line, dict) or not isinstance(line.get("api"), str) or not isinstance(line.get("kind"), str):
                 raise ValueError('expected a JSON object with "api" and "kind" (strings)')
+            if line["api"] not in API_NAMES:
+                raise ValueError(f"unknown api {line['api']!r}; one of: {', '.join(API_NAMES)}")
         except ValueError as exc:
             invalid = ObserveInvalid(line=text[:1000], error=str(exc))
             self.mock.call(lambda: self.mock.control.record("mock", OBSERVE_INVALID, invalid))

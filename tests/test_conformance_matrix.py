@@ -66,7 +66,7 @@ MATRIX = [
     Case(AIT, "aitrader/server-errors", 30),
     Case(AIT, "aitrader/ws-drops-notifications", 60, "fast", "aitrader.heartbeat.min-interval"),
     Case(AIT, "aitrader/duplicate-delivery", 60, "slow", "aitrader.heartbeat.recommended-cadence"),
-    Case(AIT, "aitrader/duplicate-delivery", 60, "very-slow", "aitrader.heartbeat.max-interval", ("--no-socket",)),
+    Case(AIT, "aitrader/token-rotated", 60, "very-slow", "aitrader.heartbeat.max-interval", ("--no-socket",)),
     Case(AIT, "aitrader/ws-drops-notifications", 60, "socket-only", "aitrader.heartbeat.primary-mechanism"),
     Case(AIT, "aitrader/message-burst", 40, "no-drain", "aitrader.heartbeat.drains-has-more"),
     Case(AIT, "aitrader/duplicate-delivery", 60, "double-process", "aitrader.heartbeat.ignores-duplicates"),

@@ -222,6 +222,20 @@ def drains_has_more(ev: Evidence, p: Params) -> Iterator[Finding]:
         raise NotApplicable("no heartbeat answered has_more_messages")
 
 
+def _handed_out_twice(ev: Evidence) -> bool:
+    """Did some heartbeat answer carry a message id an earlier answer to the same agent carried? (Read off the wire.)"""
+    for xs in _heartbeats(ev).values():
+        given: set[object] = set()
+        for x in xs:
+            body = x.json() if x.status == 200 else None
+            messages = body.get("messages") if isinstance(body, dict) else None
+            ids = [m.get("id") for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+            if given.intersection(ids):
+                return True
+            given.update(ids)
+    return False
+
+
 @rule(
     "aitrader.heartbeat.ignores-duplicates",
     severity="should",
@@ -231,9 +245,8 @@ def drains_has_more(ev: Evidence, p: Params) -> Iterator[Finding]:
     observes=True,
 )
 def ignores_duplicates(ev: Evidence, p: Params) -> Iterator[Finding]:
-    redelivered = ev.of(API, "message.redelivery")
-    if not redelivered:
-        raise NotApplicable("no message was handed out twice")
+    if not _handed_out_twice(ev):
+        raise NotApplicable("no heartbeat answer handed out a message the client had already been given")
     if not ev.observed:
         raise Inconclusive("the client wrote nothing to MOCK_OBSERVE: which messages it processed is unknown")
     seen: dict[object, int] = {}

@@ -351,7 +351,7 @@ def _non_finite(value: Any, path: Path_) -> Iterator[tuple[Path_, float]]:
             yield from _non_finite(item, (*path, index))
 
 
-def _to_model(data: Mapping[str, Any], source: str | None) -> Scenario:
+def _to_model(data: Mapping[str, Any], source: str | None, rule_lines: Mapping[str, int] | None = None) -> Scenario:
     clock = data.get("clock") or {}
     start = clock.get("start")
     apis = {
@@ -395,6 +395,7 @@ def _to_model(data: Mapping[str, Any], source: str | None) -> Scenario:
         rules=tuple(data.get("rules") or ()),
         duration=_duration(data["duration"]) if data.get("duration") is not None else None,
         source=source,
+        rule_lines=dict(rule_lines or {}),
     )
 
 
@@ -411,7 +412,18 @@ def scenario_from_yaml(text: str, *, source: str = "<scenario>") -> Scenario:
     problems.sort(key=_position_key)
     if problems:
         raise ScenarioError(problems[0], problems)
-    return _to_model(data, None if source.startswith("<") else source)
+    return _to_model(data, None if source.startswith("<") else source, _rule_lines(data, positions))
+
+
+def _rule_lines(data: Mapping[str, Any], positions: _Positions) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for index, item in enumerate(data.get("rules") or ()):
+        if isinstance(item, str):
+            lines[item] = positions.at(("rules", index))[0]
+        elif isinstance(item, dict):
+            for rule_id in item:
+                lines[str(rule_id)] = positions.at(("rules", index, rule_id), key=True)[0]
+    return lines
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:

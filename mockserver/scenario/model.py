@@ -79,6 +79,8 @@ class Scenario:
     source: str | None = None
     #: how long a conformance run of it lasts (virtual seconds; None: the runner's choice)
     duration: float | None = None
+    #: the line of each ``rules:`` entry, by rule id (for errors about them)
+    rule_lines: Mapping[str, int] = field(default_factory=dict)
 
     def api(self, name: str) -> ApiSettings:
         return self.apis.get(name) or ApiSettings(name=name)
