@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(PY) -m mockserver serve --scenario demo $(ARGS)
 
 lint: $(STAMP)
-	$(PY) -m ruff check mockserver conformance tests bench
-	$(PY) -m ruff format --check mockserver conformance tests bench
+	$(PY) -m ruff check mockserver conformance tests bench tools
+	$(PY) -m ruff format --check mockserver conformance tests bench tools
 
 types: $(STAMP)
 	$(PY) -m mypy
@@ -47,7 +47,7 @@ warp-deps:
 		{ echo "a C compiler is needed to build the time-warp shim: apt-get install gcc"; exit 2; }
 
 test: $(STAMP) $(JS_STAMP) warp-deps
-	$(PY) -m ruff check mockserver conformance tests bench
+	$(PY) -m ruff check mockserver conformance tests bench tools
 	$(PY) -m mypy
 	$(PY) -m pytest
 
@@ -61,13 +61,11 @@ bench: $(STAMP) bench-deps warp-deps
 	$(PY) bench/inprocess_rtt.py
 	$(PY) bench/warp_hour.py
 
-# The README's table of journal kinds, regenerated from the catalogue (a test keeps them in step).
+# The README's generated tables: the journal kinds (from the catalogue) and the conformance rules
+# (from the registry); tests keep them in step.
 docs: $(STAMP)
-	$(PY) -c 'import re, pathlib, subprocess, sys; \
-		table = subprocess.run([sys.executable, "-m", "mockserver", "schema", "journal", "--markdown"], capture_output=True, text=True, check=True).stdout; \
-		p = pathlib.Path("README.md"); s = p.read_text(); \
-		s = re.sub(r"(<!-- journal-kinds:start -->\n).*?(<!-- journal-kinds:end -->)", lambda m: m.group(1) + table + m.group(2), s, flags=re.S); \
-		p.write_text(s)'
+	$(PY) tools/readme_tables.py
+
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

@@ -10,7 +10,7 @@ import argparse
 import fnmatch
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from mockserver.scenario.loader import builtin_scenarios, load_builtin, load_sce
 from mockserver.scenario.model import Scenario
 
 from .model import Report, ScenarioResult
-from .registry import RULES, check_targets, rules_for
+from .registry import RULES, Rule, check_targets, rules_for
 from .reports import write_reports
 from .reports.terminal import Terminal
 from .runner import ClientCouldNotRun, RunConfig, judge_journal, run_scenario
@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="list the rules: id, severity, description, parameters, the scenarios that target them")
     rules.add_argument("--api", help="only this API's rules")
+    rules.add_argument("--markdown", action="store_true", help="a Markdown table (the README's)")
     return parser
 
 
@@ -168,6 +169,9 @@ def _rules(args: argparse.Namespace) -> int:
         for rule_id in load_builtin(scenario_id).rule_ids():
             targets.setdefault(rule_id, []).append(scenario_id)
     apis = [args.api] if args.api else sorted({r.api for r in RULES.values()})
+    if args.markdown:
+        print(rules_markdown(rules_for(apis), targets), end="")
+        return 0
     for spec in rules_for(apis):
         print(f"{spec.id}  [{spec.severity}]{'  (observes)' if spec.observes else ''}")
         print(f"    {spec.summary}")
@@ -177,6 +181,21 @@ def _rules(args: argparse.Namespace) -> int:
         if spec.id in targets:
             print("    targeted by: " + ", ".join(targets[spec.id]))
     return 0
+
+
+def rules_markdown(specs: Sequence[Rule], targets: Mapping[str, Sequence[str]]) -> str:
+    """The rule table of the README: id, severity, what it checks, parameters, the scenarios that target it."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| rule | severity | what it checks | parameters (defaults) | targeted by |", "|---|---|---|---|---|"]
+    for spec in specs:
+        what = spec.summary + (" *Needs `MOCK_OBSERVE`.*" if spec.observes else "")
+        params = ", ".join(f"`{k}={v:g}`" if isinstance(v, float) else f"`{k}={v!r}`" for k, v in spec.params.items()) or "none"
+        scenarios = ", ".join(f"`{t}`" for t in targets.get(spec.id, ())) or "none"
+        lines.append(f"| `{spec.id}` | {spec.severity} | {cell(what)} | {params} | {scenarios} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from mockserver.core.catalogue import (
     OBSERVE_INVALID,
     RUN_ENDED,
     RUN_STARTED,
+    Kind,
     ObserveEvent,
     ObserveInvalid,
     RunEnded,
@@ -44,7 +45,7 @@ from .model import ScenarioResult
 from .registry import judge
 from .warp import Warp, WarpError, default_mode, prepare
 
-__all__ = ["ClientCouldNotRun", "RunConfig", "default_duration", "judge_journal", "run_scenario"]
+__all__ = ["ClientCouldNotRun", "RunConfig", "default_duration", "judge_journal", "observation", "run_scenario"]
 
 #: Real seconds between SIGTERM and SIGKILL when the run's time is up.
 GRACE = 5.0
@@ -108,20 +109,24 @@ class _Observer:
                 self._fold(raw.decode("utf-8", "replace"))
 
     def _fold(self, text: str) -> None:
-        try:
-            line = json.loads(text)
-            if not isinstance(line, dict) or not isinstance(line.get("api"), str) or not isinstance(line.get("kind"), str):
-                raise ValueError('expected a JSON object with "api" and "kind" (strings)')
-            if line["api"] not in API_NAMES:
-                raise ValueError(f"unknown api {line['api']!r}; one of: {', '.join(API_NAMES)}")
-        except ValueError as exc:
-            invalid = ObserveInvalid(line=text[:1000], error=str(exc))
-            self.mock.call(lambda: self.mock.control.record("mock", OBSERVE_INVALID, invalid))
-            return
-        event = ObserveEvent(api=line["api"], kind=line["kind"], line=line)
-        if "id" in line:
-            event["id"] = line["id"]
-        self.mock.call(lambda: self.mock.control.record(str(line["api"]), OBSERVE_EVENT, event))
+        api, kind, data = observation(text)
+        self.mock.call(lambda: self.mock.control.record(api, kind, data))
+
+
+def observation(text: str) -> tuple[str, Kind[Any], Any]:
+    """One ``MOCK_OBSERVE`` line as (api, kind, data) to journal: ``observe.event``, or ``observe.invalid`` with the reason."""
+    try:
+        line = json.loads(text)
+        if not isinstance(line, dict) or not isinstance(line.get("api"), str) or not isinstance(line.get("kind"), str):
+            raise ValueError('expected a JSON object with "api" and "kind" (strings)')
+        if line["api"] not in API_NAMES:
+            raise ValueError(f"unknown api {line['api']!r}; one of: {', '.join(API_NAMES)}")
+    except ValueError as exc:
+        return "mock", OBSERVE_INVALID, ObserveInvalid(line=text[:1000], error=str(exc))
+    event = ObserveEvent(api=line["api"], kind=line["kind"], line=line)
+    if "id" in line:
+        event["id"] = line["id"]
+    return line["api"], OBSERVE_EVENT, event
 
 
 def _connected(entries: Sequence[Entry]) -> bool:

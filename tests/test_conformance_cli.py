@@ -201,3 +201,11 @@ def test_judge_applies_a_parameter_override_over_the_saved_one(capsys: pytest.Ca
     assert rules["luckylobster.heartbeat.honours-next-check-at"]["params"]["resolution"] == 3600
     assert rules["luckylobster.heartbeat.honours-next-check-at"]["verdict"] == "pass"
     assert code == 0
+
+
+def test_the_readme_rule_table_is_generated_from_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    code, table, _ = run(capsys, "rules", "--markdown")
+    assert code == 0 and table.count("\n") > 10
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- conformance-rules:start -->\n", "<!-- conformance-rules:end -->"
+    assert readme.split(start, 1)[1].split(end, 1)[0] == table, "run `make docs` to regenerate the README's rule table"

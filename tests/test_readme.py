@@ -10,6 +10,8 @@ A block is marked by an HTML comment on the line before its fence, ``<!-- readme
                    ``$ENV_FILE`` naming its env file; it must exit 0
 ``scenario``       a scenario: it must validate
 ``journal-line``   one journal entry: it must validate against ``mockserver schema journal``
+``observe-line``   one line an agent writes to ``MOCK_OBSERVE``: the runner must journal it as ``observe.event``
+``ci``             a CI recipe (GitHub Actions, GitLab CI): tests/test_conformance_ci_recipe.py runs its shell steps
 ``pytest``         a complete test file for the ``agentfeed`` pytest plugin (tests/test_pytest_plugin_readme.py)
 ``illustrative``   not run (output, or what would serve until stopped); the parentheses say why
 =================  ===============================================================================
@@ -29,13 +31,14 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from conformance.runner import observation
 from mockserver import scenario_from_yaml
 from mockserver.core.catalogue import journal_schema
 from tests.test_first_hour import free_range, served, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- readme: ([a-z-]+)(?: \((.+)\))? -->$")
-MODES = {"python", "run", "run-with-mock", "scenario", "journal-line", "pytest", "illustrative"}
+MODES = {"python", "run", "run-with-mock", "scenario", "journal-line", "observe-line", "ci", "pytest", "illustrative"}
 BIN = Path(sys.executable).parent
 
 
@@ -135,6 +138,15 @@ def test_journal_line_blocks_validate(block: Block) -> None:
     validator = Draft202012Validator(journal_schema())
     errors = list(validator.iter_errors(json.loads(block.text)))
     assert not errors, [e.message for e in errors]
+
+
+@pytest.mark.parametrize("block", of("observe-line"), ids=lambda b: b.name)
+def test_observation_lines_are_journaled_as_events(block: Block) -> None:
+    api, kind, data = observation(block.text.strip())
+    assert kind.name == "observe.event", data
+    entry = {"seq": 1, "vtime": 0.0, "wall": 0.0, "api": api, "kind": kind.name, "direction": "in"}
+    entry |= {"conn": None, "session": None, "principal": None, "data": data}
+    assert not list(Draft202012Validator(journal_schema()).iter_errors(entry))
 
 
 def test_the_control_api_table_lists_every_route() -> None:
