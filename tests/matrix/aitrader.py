@@ -1,0 +1,45 @@
+"""AI-Trader's heartbeat (and notify socket): the reference on every scenario, with and without its socket, and each mutant where its defect shows."""
+
+from __future__ import annotations
+
+from . import Case, python
+
+CASES = [
+    Case("aitrader/ws-drops-notifications", python("aitrader_agent.py"), 60),
+    Case("aitrader/duplicate-delivery", python("aitrader_agent.py"), 60),
+    Case("aitrader/duplicate-delivery", python("aitrader_agent.py", "--no-socket"), 60),
+    Case("aitrader/message-burst", python("aitrader_agent.py"), 40),
+    Case("aitrader/token-rotated", python("aitrader_agent.py"), 60),
+    Case("aitrader/server-errors", python("aitrader_agent.py"), 30),
+    Case("aitrader/ws-drops-notifications", python("aitrader_agent.py", "--defect", "fast"), 60, fails="aitrader.heartbeat.min-interval"),
+    Case(
+        "aitrader/duplicate-delivery", python("aitrader_agent.py", "--defect", "slow"), 60, fails="aitrader.heartbeat.recommended-cadence"
+    ),
+    Case(
+        "aitrader/token-rotated",
+        python("aitrader_agent.py", "--no-socket", "--defect", "very-slow"),
+        60,
+        fails="aitrader.heartbeat.max-interval",
+    ),
+    Case(
+        "aitrader/ws-drops-notifications",
+        python("aitrader_agent.py", "--defect", "socket-only"),
+        60,
+        fails="aitrader.heartbeat.primary-mechanism",
+    ),
+    Case("aitrader/message-burst", python("aitrader_agent.py", "--defect", "no-drain"), 40, fails="aitrader.heartbeat.drains-has-more"),
+    Case(
+        "aitrader/duplicate-delivery",
+        python("aitrader_agent.py", "--defect", "double-process"),
+        60,
+        fails="aitrader.heartbeat.ignores-duplicates",
+    ),
+    Case("aitrader/token-rotated", python("aitrader_agent.py", "--defect", "keeps-token"), 60, fails="aitrader.auth.relogin-on-401"),
+    Case(
+        "aitrader/server-errors",
+        python("aitrader_agent.py", "--defect", "retry-after-ignored"),
+        30,
+        fails="aitrader.http.honours-retry-after",
+    ),
+    Case("aitrader/server-errors", python("aitrader_agent.py", "--defect", "no-backoff"), 30, fails="aitrader.http.backs-off-on-5xx"),
+]
