@@ -9,6 +9,7 @@ same verdicts as the live run.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +22,9 @@ from conformance.runner import judge_journal
 from tests.matrix import ROOT, Case, all_cases
 
 PARALLEL = 8
-CASES = all_cases()
+#: ``AGENTFEED_MATRIX=tradeready,cryptorobot`` runs those APIs' cases only (while working on them)
+ONLY = [api for api in os.environ.get("AGENTFEED_MATRIX", "").split(",") if api]
+CASES = [case for case in all_cases() if not ONLY or case.scenario.split("/")[0] in ONLY]
 Run = tuple[Case, int, dict[str, object], str]
 
 
