@@ -59,6 +59,7 @@ bench: $(STAMP) bench-deps
 	$(PY) bench/ws_fanout.py $(WS_ARGS)
 	$(PY) bench/sse_fanout.py $(SSE_ARGS)
 	$(PY) bench/inprocess_rtt.py
+	$(PY) bench/plugin_setup.py
 
 # The README's table of journal kinds, regenerated from the catalogue (a test keeps them in step).
 docs: $(STAMP)

@@ -48,6 +48,7 @@ INI = {
     "base_port": "0: ephemeral ports (default); N: control on N, the APIs on N+1..N+5, xdist worker k on N+10k",
     "journal_limit": "journal entries kept in memory before the oldest spill to a temporary file (default 50000)",
     "artifacts": "directory for the journals of failed tests (default <pytest's basetemp>/agentfeed)",
+    "log_level": "uvicorn's log level for the session's mock (default critical: exceptions inside it fail the test instead)",
 }
 
 
@@ -136,8 +137,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
     if outcome.excinfo is None:
         try:
             feed.check()
-        except Exception as exc:
-            outcome.force_exception(exc)
+        except Exception as exc:  # the test's failure: the message and the server-side traceback, no frames of pytest's or ours
+            failed = pytest.fail.Exception(f"{type(exc).__name__}: {exc}", pytrace=False)
+            outcome.force_exception(failed)
     else:  # the test failed already (its client got a 500, say): the mock's side goes in the report
         text = feed.failures_text()
         if text:

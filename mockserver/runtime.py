@@ -236,7 +236,7 @@ class Runtime:
 
     def report_error(self, source: Literal["timer", "handler", "task"], name: str, exc: BaseException) -> Failure:
         """An exception inside the mock: journal it (``server.error``, with the traceback) and keep it to be raised."""
-        text = "".join(traceback.format_exception(exc))
+        text = "".join(traceback.format_exception(exc)) if exc.__traceback__ is not None else ""  # never raised: a report
         error = f"{type(exc).__name__}: {exc}"
         entry = self.journal.record("mock", SERVER_ERROR, ServerError(source=source, name=name, error=error, traceback=text))
         failure = Failure(entry.seq, source, name, error, text)

@@ -4,15 +4,20 @@ moves, journals each jump, and a request nobody releases fails the test by name 
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import websockets.sync.client
 
 from mockserver import JournalWaitTimeout, ServerError, ThreadedMockServer
+from mockserver.cli import _parser
 from tests.conftest import MockFactory
 
 START = 1770379200.0  # 2026-02-06T12:00:00Z
@@ -162,3 +167,31 @@ def test_drop_connections_resets_what_a_test_left_open(
     with pytest.raises(websockets.exceptions.ConnectionClosed):
         while time.monotonic() < deadline:
             socket.recv(timeout=1)
+
+
+def test_mockserver_serve_takes_speed_auto(tmp_path: Path) -> None:
+    env_file = tmp_path / "mock.env"
+    command = [sys.executable, "-m", "mockserver", "serve", "--scenario", "luckylobster/sleeping-overnight", "--speed", "auto"]
+    proc = subprocess.Popen(
+        [*command, "--auto-threshold", "0.02", "--base-port", "0", "--env-file", str(env_file)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not env_file.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        control = env["MOCK_CONTROL_URL"] + "/_mock"
+        assert httpx.get(control + "/clock").json()["auto_advance"] == 0.02
+        beat = httpx.get(env["LUCKYLOBSTER_BASE_URL"] + "/heartbeat", headers={"Authorization": "Bearer " + env["LUCKYLOBSTER_API_KEY"]})
+        assert beat.status_code == 200
+        jumps: list[dict[str, object]] = []
+        while not jumps and time.monotonic() < deadline:
+            jumps = httpx.get(control + "/journal", params={"kind": "clock.jump"}).json()["entries"]
+            time.sleep(0.02)  # a real process: poll it (its clock moves by itself, not by this test)
+        assert jumps and jumps[0]["data"]["cause"] == "auto", "a client came, nothing moved: the clock jumped"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    assert "speed 0 (manual, moving by itself after 0.02 s of quiet once a client connects)" in out
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", "--speed", "auto", "--auto-threshold", "0"])

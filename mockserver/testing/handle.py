@@ -12,13 +12,14 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from ..control.facade import Duration, Instant, duration_seconds
-from ..core.clock import format_instant
+from ..core.clock import ClockError, format_instant
+from ..core.errors import JournalWaitTimeout, MockServerError
 from ..core.journal import Entry
 from ..core.query import JournalQuery, describe_entry, explain_miss
 from ..faults.model import FaultSpec
@@ -30,6 +31,26 @@ __all__ = ["Agentfeed", "Fault", "session_server"]
 
 #: entries listed at most when a failure lists what matched
 LISTED = 10
+#: what the mock raises on purpose: shown from the test's line, without the façade's frames
+SURFACED = (MockServerError, JournalWaitTimeout, ClockError)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _surfaced(method: Callable[P, R]) -> Callable[P, R]:
+    """Raise the mock's own errors (a server-side exception, a bad filter, a failed wait) from the test's call, not
+    from deep in the façade: the failure shows the test's line and the message (with the server-side traceback)."""
+
+    @functools.wraps(method)
+    def surfaced(*args: P.args, **kwargs: P.kwargs) -> R:
+        __tracebackhide__ = True
+        try:
+            return method(*args, **kwargs)
+        except SURFACED as exc:
+            raise exc.with_traceback(None) from None
+
+    return surfaced
 
 
 def _running_loop() -> str | None:
@@ -62,7 +83,7 @@ class Fault:
 
     @property
     def active(self) -> bool:
-        return any(f["id"] == self.id for f in self._feed.faults())
+        return any(f["spec"]["id"] == self.id for f in self._feed.faults())
 
     @property
     def applied(self) -> int:
@@ -99,17 +120,22 @@ class Agentfeed:
     @classmethod
     def begin(cls, server: ThreadedMockServer, setup: AgentfeedSetup, config: AgentfeedConfig | None = None) -> Agentfeed:
         """Reset a running server for a test: end what the last test left connected, load the scenario, set the clock."""
-        if server.call(server.server.open_connections):
-            server.run(server.server.drop_connections())
-        server.load(setup.scenario)
-        if setup.speed == "auto":
-            server.set_auto_advance(setup.auto_threshold)
+
+        async def prepare() -> None:  # one hand-over to the server's loop: a test's setup costs a reset, little more
+            if server.server.open_connections():
+                await server.server.drop_connections()
+            server.control.load(setup.scenario)
+            if setup.speed == "auto":
+                server.control.set_auto_advance(setup.auto_threshold)
+
+        server.run(prepare())
         return cls(server, setup, config)
 
     def __repr__(self) -> str:
         return f"<Agentfeed scenario {self.setup.scenario.id!r} speed {self.setup.speed}>"
 
     # -- where it listens ---------------------------------------------------------------------------------------
+    @_surfaced
     def url(self, api: str) -> str:
         """The base URL of an API (``http://127.0.0.1:<port>``) or of ``control``."""
         return self.server.url(api)
@@ -118,14 +144,17 @@ class Agentfeed:
     def urls(self) -> dict[str, str]:
         return self.server.urls()
 
+    @_surfaced
     def port(self, api: str) -> int:
         return self.server.port(api)
 
     @property
+    @_surfaced
     def env(self) -> dict[str, str]:
         """The client-under-test environment (DECISIONS D6: base URLs, credentials, the clock), for a subprocess."""
         return self.server.env
 
+    @_surfaced
     def credentials(self) -> dict[str, list[dict[str, Any]]]:
         return self.server.credentials()
 
@@ -135,32 +164,40 @@ class Agentfeed:
         """The test's scenario, with the marker's overrides."""
         return self.setup.scenario
 
+    @_surfaced
     def reset(self) -> None:
         """Start the test's scenario again (clock, state, faults, journal)."""
         Agentfeed.begin(self.server, self.setup, self.config)
 
+    @_surfaced
     def state(self) -> dict[str, Any]:
         return self.server.call(self.server.control.state)
 
+    @_surfaced
     def advance(self, duration: Duration) -> int:
         """Move the virtual clock forward (``"5m"``, seconds, a timedelta), running the timers on the way."""
         return self.server.advance(duration)
 
+    @_surfaced
     def advance_to(self, instant: Instant) -> int:
         return self.server.advance_to(instant)
 
+    @_surfaced
     def now(self) -> float:
         """Virtual epoch seconds."""
         return self.server.now()
 
+    @_surfaced
     def elapsed(self) -> float:
         """Virtual seconds since the scenario started."""
         clock = self.server.clock()
         return float(clock["elapsed"])
 
+    @_surfaced
     def clock(self) -> dict[str, Any]:
         return self.server.clock()
 
+    @_surfaced
     def set_speed(self, speed: Speed) -> None:
         """0 (manual), virtual seconds per real second, or ``"auto"`` (manual, moving by itself when nothing moves)."""
         if speed == "auto":
@@ -169,12 +206,15 @@ class Agentfeed:
             self.server.set_speed(speed)
 
     # -- events and faults ------------------------------------------------------------------------------------
+    @_surfaced
     def emit(self, api: str, event: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.server.emit(api, event, data)
 
+    @_surfaced
     def patch_state(self, api: str, changes: Mapping[str, Any]) -> None:
         self.server.patch_state(api, changes)
 
+    @_surfaced
     def fault(self, spec: Mapping[str, Any] | None = None, **fields: Any) -> Fault:
         """Start a fault now (a spec, or its fields: ``kind="error", api="luckylobster", status=503``).
 
@@ -182,6 +222,7 @@ class Agentfeed:
         """
         return Fault(self, self.server.start_fault(spec, **fields))
 
+    @_surfaced
     def faults(self) -> list[dict[str, Any]]:
         """The active faults."""
         return self.server.faults()
@@ -198,18 +239,22 @@ class Agentfeed:
             filters["until"] = before.seq - 1 if filters.get("until") is None else min(before.seq - 1, filters["until"])
         return filters
 
+    @_surfaced
     def select(self, query: JournalQuery | None = None, **filters: Any) -> JournalQuery:
         """A checked journal query (an unknown kind, API or direction is an error naming the valid ones)."""
         return self.server.call(lambda: self.server.control.select(query, **self._filters(filters)))
 
+    @_surfaced
     def journal(self, query: JournalQuery | None = None, *, limit: int | None = None, **filters: Any) -> list[Entry]:
         """The entries matching a query or filters, oldest first (all of this test's without any)."""
         return self.server.journal(self.select(query, **filters), limit=limit)
 
+    @_surfaced
     def export(self, path: str | os.PathLike[str], query: JournalQuery | None = None) -> int:
         """Write the journal (or what a query selects) as JSON Lines; returns the number of lines."""
         return self.server.export(path, query)
 
+    @_surfaced
     def wait_for(
         self,
         query: JournalQuery | None = None,
@@ -252,11 +297,17 @@ class Agentfeed:
         __tracebackhide__ = True
         import anyio.to_thread
 
-        selected = self.select(query, **filters)  # a bad filter fails here, in the test's own frame
+        try:
+            selected = self.select(query, **filters)  # a bad filter fails here, in the test's own frame
+        except SURFACED as exc:
+            raise exc.with_traceback(None) from None
         call = functools.partial(self.wait_for, selected, count=count, timeout=timeout, within=within)
-        if "abandon_on_cancel" in inspect.signature(anyio.to_thread.run_sync).parameters:
-            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
-        return await anyio.to_thread.run_sync(call, cancellable=True)  # pragma: no cover - anyio < 4.1
+        try:
+            if "abandon_on_cancel" in inspect.signature(anyio.to_thread.run_sync).parameters:
+                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(call, cancellable=True)  # pragma: no cover - anyio < 4.1
+        except SURFACED as exc:
+            raise exc.with_traceback(None) from None
 
     # -- assertions --------------------------------------------------------------------------------------------
     def _window(self, filters: dict[str, Any], within: Duration | None) -> tuple[dict[str, Any], str]:
@@ -283,6 +334,7 @@ class Agentfeed:
         filters["before"] = end
         return filters, f"The window: {seconds:g} s of virtual time after {origin}."
 
+    @_surfaced
     def assert_seen(
         self, query: JournalQuery | None = None, *, count: int | None = None, within: Duration | None = None, **filters: Any
     ) -> list[Entry]:
@@ -309,6 +361,7 @@ class Agentfeed:
             lines.append(window)
         raise AssertionError("\n".join(lines))
 
+    @_surfaced
     def assert_not_seen(self, query: JournalQuery | None = None, *, within: Duration | None = None, **filters: Any) -> None:
         """Assert no entry matches (``within``: in that much virtual time after ``after``); a failure lists those that do."""
         __tracebackhide__ = True
@@ -324,6 +377,7 @@ class Agentfeed:
             lines.append(window)
         raise AssertionError("\n".join(lines))
 
+    @_surfaced
     def assert_faults_applied(self) -> None:
         """Assert every fault this test started hit at least once (as respx's ``assert_all_called``)."""
         __tracebackhide__ = True
@@ -337,6 +391,7 @@ class Agentfeed:
             raise AssertionError("\n".join(lines))
 
     # -- what went wrong inside -----------------------------------------------------------------------------
+    @_surfaced
     def check(self) -> None:
         """Raise :class:`~mockserver.core.errors.ServerError` for an exception inside the mock since the last check."""
         self.server.check()
@@ -379,4 +434,5 @@ def session_server(config: AgentfeedConfig, *, worker: int = 0) -> ThreadedMockS
         control_port=control_port,
         journal_limit=config.journal_limit,
         stall_timeout=config.stall_timeout,
+        log_level=config.log_level,
     )

@@ -68,6 +68,8 @@ class AgentfeedConfig:
     wait_timeout: float = 10.0
     #: where the journals of failed tests go (None: not written)
     artifacts: Path | None = None
+    #: uvicorn's log level: an exception inside the mock fails the test with its traceback, so it need not log it too
+    log_level: str = "critical"
 
     def __post_init__(self) -> None:
         parse_speed(self.speed, where="agentfeed speed")
@@ -77,6 +79,8 @@ class AgentfeedConfig:
             raise MarkerError(f"agentfeed auto_threshold: {exc}") from None
         if self.stall_timeout is not None and not self.stall_timeout > 0:
             raise MarkerError(f"agentfeed stall_timeout: expected real seconds above 0 (or none), got {self.stall_timeout!r}")
+        if self.log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
+            raise MarkerError(f"agentfeed log_level: expected critical, error, warning, info, debug or trace, got {self.log_level!r}")
         if not 0 <= self.base_port <= 65535 - len(APIS):
             raise MarkerError(f"agentfeed base_port: expected 0 (ephemeral ports) or a port to start from, got {self.base_port}")
 
@@ -107,6 +111,7 @@ class AgentfeedConfig:
             stall_timeout=value("stall_timeout", stall, default.stall_timeout),
             wait_timeout=value("wait_timeout", float, default.wait_timeout),
             artifacts=artifacts,
+            log_level=value("log_level", str, default.log_level),
         )
 
     def ports(self, worker: int = 0) -> tuple[dict[str, int], int]:
@@ -132,6 +137,12 @@ def _load_file(path: str, mtime_ns: int) -> Scenario:
     return load_scenario(path)
 
 
+@functools.lru_cache(maxsize=1)
+def _builtins() -> dict[str, Path]:
+    """The built-in scenarios (they ship with the package: listed once a process)."""
+    return builtin_scenarios()
+
+
 def _file(path: Path) -> Scenario:
     try:
         return _load_file(str(path), path.stat().st_mtime_ns)
@@ -149,7 +160,7 @@ def _scenario(ref: object, *, test_dir: Path | None, test: str) -> Scenario:
         return scenario_from_yaml(ref, source=f"<agentfeed marker of {test}>")
     if isinstance(ref, (str, os.PathLike)):
         text = os.fspath(ref)
-        builtin = builtin_scenarios()
+        builtin = _builtins()
         if isinstance(ref, str) and text in builtin:
             return _file(builtin[text])
         path = Path(text)
