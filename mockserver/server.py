@@ -556,19 +556,26 @@ class ThreadedMockServer:
         arrived = threading.Event()
         found: list[Entry] = []
 
-        def done(entries: list[Entry]) -> None:
+        driver = self.server.driver
+
+        def done(entries: list[Entry]) -> None:  # on the server's loop, as the entry is recorded
             found[:] = entries
+            ended()
+
+        def ended(_entries: list[Entry] | None = None) -> None:
+            if seconds is not None and driver is not None:
+                driver.drive(None)  # at once: the clock must not move on while this thread wakes up
             arrived.set()
 
         def start() -> tuple[Callable[[], None], float]:
             since = self.runtime.journal.last_seq
             stops = [
+                self.control.watch(JournalQuery(kind=("server.error",), since_seq=since), 1, ended),
                 self.control.watch(selected, count, done),
-                self.control.watch(JournalQuery(kind=("server.error",), since_seq=since), 1, lambda _found: arrived.set()),
             ]
             now = self.runtime.clock.now()
-            if seconds is not None and self.server.driver is not None:
-                self.server.driver.drive(now + seconds)
+            if seconds is not None and driver is not None and not arrived.is_set():
+                driver.drive(now + seconds)
 
             def stop() -> None:
                 for each in stops:
@@ -590,20 +597,18 @@ class ThreadedMockServer:
                     break
                 arrived.wait(left if deadline is None else min(left, 0.02))
                 if deadline is not None and not arrived.is_set():
-                    settled = self.call(lambda: self.server.driver is not None and self.server.driver.settled(deadline))
+                    settled = self.call(lambda: driver is not None and driver.settled(deadline))
         finally:
 
             def end() -> None:
                 stop()
-                if deadline is not None and self.server.driver is not None:
-                    self.server.driver.drive(None)
+                if deadline is not None and driver is not None:
+                    driver.drive(None)
 
             self.call(end)  # raises a ServerError that ended the wait
         if found:
             return found
-        entries, clock, armed = self.call(
-            lambda: (list(self.control.entries()), self.control.clock(), bool(self.server.driver and self.server.driver.armed))
-        )
+        entries, clock, armed = self.call(lambda: (list(self.control.entries()), self.control.clock(), bool(driver and driver.armed)))
         matched = sum(1 for e in entries if selected.matches(e))
         what = f"{count} entr{'y' if count == 1 else 'ies'} matching"
         if settled:

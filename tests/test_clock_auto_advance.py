@@ -57,7 +57,7 @@ def test_an_auto_clock_waits_for_a_client_then_jumps_timer_by_timer_never_furthe
 
 
 def test_requests_in_flight_and_bytes_moving_hold_the_auto_clock(make_mock: MockFactory) -> None:
-    mock = make_mock(yaml=STEPS, speed="auto", auto_threshold=0.5)
+    mock = make_mock(yaml=STEPS, speed="auto", auto_threshold=1.0)
     stop = threading.Event()
 
     def poll() -> None:  # a busy client: a request every few milliseconds, never half a second of quiet
@@ -77,7 +77,7 @@ def test_requests_in_flight_and_bytes_moving_hold_the_auto_clock(make_mock: Mock
 
 
 def test_a_latency_fault_on_an_auto_clock_answers_after_the_jump(make_mock: MockFactory) -> None:
-    mock = make_mock(yaml=STEPS, speed="auto", auto_threshold=0.02)
+    mock = make_mock(yaml=STEPS, speed="auto", auto_threshold=0.25)  # between connecting and its request, no jump
     mock.start_fault(kind="latency", api="luckylobster", delay=30)
     assert heartbeat(mock).status_code == 200
     request, response = mock.journal(kind="http.request")[0], mock.journal(kind="http.response")[0]

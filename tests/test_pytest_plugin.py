@@ -65,6 +65,7 @@ def test_a_manual_clock_moves_when_told(agentfeed):
     agentfeed.advance("5m")
     assert heartbeat(agentfeed).json()["data"]["timestamp"] != first and agentfeed.elapsed() == 300
     agentfeed.assert_seen(kind="http.request", api="luckylobster", count=3)
+    assert agentfeed.assert_seen(kind="http.response", status=500, count=0) == []
     agentfeed.assert_not_seen(kind="http.", status=500)
 
 
@@ -296,13 +297,21 @@ async def the_test(agentfeed):
 """
 
 
-def test_async_tests_in_pytest_asyncio_strict_mode_and_anyio(pytester: pytest.Pytester) -> None:
+def test_async_tests_in_pytest_asyncio_strict_mode_and_anyio_with_the_config_fixture_overridden(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import pytest
+from mockserver.testing import AgentfeedConfig
+
+
+@pytest.fixture(scope="session")
+def agentfeed_config():
+    return AgentfeedConfig(scenario="luckylobster/action-needed", wait_timeout=5, artifacts=None)
+"""
+    )
     tests = (
         CLIENT_IN_THE_LOOP
         + """
-pytestmark = pytest.mark.agentfeed("luckylobster/action-needed")
-
-
 @pytest.mark.asyncio
 async def test_pytest_asyncio_strict(agentfeed):
     await the_test(agentfeed)

@@ -348,7 +348,7 @@ class Agentfeed:
         selected = self.select(query, **filters)
         entries = self.server.call(lambda: list(self.server.control.entries()))
         matched = [e for e in entries if selected.matches(e)]
-        if matched and (count is None or len(matched) == count):
+        if (matched and count is None) or len(matched) == count:
             return matched
         if matched:  # the wrong number of them
             lines = [f"agentfeed: expected exactly {count} entries matching: {selected.describe()}; {len(matched)} matched:"]
