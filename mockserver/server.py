@@ -349,6 +349,12 @@ class ThreadedMockServer:
     The façade's methods (``advance``, ``emit``, ``start_fault``, ``journal``, ``url``, ``env``, ...) run
     on the server's loop; an exception inside the server is raised again in the calling thread at
     the next call and at ``stop()``. ``call(fn)`` runs any ``fn()`` on the loop.
+
+    ``speed``: virtual seconds per real second (0: manual; None: the scenario's), or ``"auto"``: a
+    manual clock that jumps to its next timer once a client has connected and nothing has moved
+    for ``auto_threshold`` real seconds. ``stall_timeout``: real seconds after which a request
+    waiting on a manual clock nobody advances is reported (a ServerError at the next call) and
+    released, instead of waiting forever (None: it waits).
     """
 
     def __init__(

@@ -135,7 +135,9 @@ class ClockDriver:
                 future.set_result(None)
 
         timer = self.runtime.scheduler.call_later(seconds, wake, name=f"sleep {what}".rstrip())
-        self._sleepers[future] = Waiter(loop.time(), timer.when, what or "a wait", request)
+        self._sleepers[future] = Waiter(
+            loop.time(), timer.when, what or "a pause on the virtual clock (an event stream's dribble)", request
+        )
         if self.stall_timeout is not None:
             self._idle.set()
         try:
