@@ -377,8 +377,7 @@ class ThreadedMockServer:
         loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
     ) -> None:
         model = scenario if isinstance(scenario, Scenario) else resolve_scenario(os.fspath(scenario))
-        if speed == "auto":
-            check_auto_threshold(auto_threshold)
+        self._auto_threshold = check_auto_threshold(auto_threshold)
         self.runtime = Runtime(
             model,
             real_time=time.monotonic,
@@ -498,7 +497,7 @@ class ThreadedMockServer:
     def set_speed(self, speed: float | Literal["auto"]) -> None:
         """Virtual seconds per real second (0: manual), or ``"auto"``: manual, moving by itself when nothing else does."""
         if speed == "auto":
-            self.call(lambda: self.control.set_auto_advance(AUTO_THRESHOLD))
+            self.call(lambda: self.control.set_auto_advance(self._auto_threshold))
         else:
             self.call(lambda: self.control.set_speed(speed))
 
