@@ -59,6 +59,7 @@ bench: $(STAMP) bench-deps warp-deps
 	$(PY) bench/ws_fanout.py $(WS_ARGS)
 	$(PY) bench/sse_fanout.py $(SSE_ARGS)
 	$(PY) bench/inprocess_rtt.py
+	$(PY) bench/plugin_setup.py
 	$(PY) bench/warp_hour.py
 
 # The README's generated tables: the journal kinds (from the catalogue) and the conformance rules

@@ -18,7 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .apis.registry import APIS, CONTROL_PORT
-from .core.clock import MAX_SPEED, ClockError, check_instant, format_instant, parse_instant
+from .core.clock import (
+    AUTO_THRESHOLD,
+    MAX_AUTO_THRESHOLD,
+    MAX_SPEED,
+    ClockError,
+    check_auto_threshold,
+    check_instant,
+    format_instant,
+    parse_instant,
+)
 from .core.errors import MockServerError, ScenarioError
 from .scenario.loader import builtin_scenarios, load_builtin, load_scenario, resolve_scenario
 from .scenario.schema import scenario_schema
@@ -38,14 +47,27 @@ def _pairs(values: Sequence[str], what: str, *, known: Sequence[str]) -> dict[st
     return out
 
 
-def _speed(text: str) -> float:
+def _speed(text: str) -> float | str:
+    if text == "auto":
+        return text
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not 0 <= value <= MAX_SPEED:  # also NaN
-        raise argparse.ArgumentTypeError(f"expected a number from 0 (manual clock) to {MAX_SPEED:g} (e.g. 60), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number from 0 (manual clock) to {MAX_SPEED:g} (e.g. 60), or auto (a manual clock that moves by itself), got {text!r}"
+        )
     return value
+
+
+def _threshold(text: str) -> float:
+    try:
+        return check_auto_threshold(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected real seconds above 0 and at most {MAX_AUTO_THRESHOLD:g} (e.g. 0.05), got {text!r}"
+        ) from None
 
 
 def _instant(text: str) -> float:
@@ -75,7 +97,19 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve every API with a scenario")
     serve.add_argument("--scenario", default="demo", help="built-in scenario id or a YAML file (default: demo)")
-    serve.add_argument("--speed", type=_speed, help="virtual seconds per real second (0 = manual clock)")
+    serve.add_argument(
+        "--speed",
+        type=_speed,
+        help="virtual seconds per real second (0 = manual clock); auto = manual, and when no request is in flight and "
+        "nothing moved for --auto-threshold real seconds the clock jumps to its next timer",
+    )
+    serve.add_argument(
+        "--auto-threshold",
+        type=_threshold,
+        default=AUTO_THRESHOLD,
+        metavar="SECONDS",
+        help=f"with --speed auto: real seconds of quiet before the clock jumps (default {AUTO_THRESHOLD:g})",
+    )
     serve.add_argument("--start", type=_instant, help="virtual start instant, ISO 8601 (default: the scenario's, else now)")
     serve.add_argument("--profile", action="append", default=[], metavar="API=PROFILE", help="documented or upstream, per API")
     serve.add_argument("--host", default="127.0.0.1", help="address the API listeners bind (default 127.0.0.1)")
@@ -163,7 +197,8 @@ def _serve(args: argparse.Namespace) -> int:
         scenario,
         real_time=time.monotonic,
         wall_time=time.time,
-        speed=args.speed,
+        speed=0.0 if args.speed == "auto" else args.speed,
+        auto_advance=args.auto_threshold if args.speed == "auto" else None,
         start=start,
         profiles=profiles,
         journal_limit=args.journal_limit,
@@ -234,7 +269,10 @@ def _print_table(server: object) -> None:
     print(f"agentfeed-mock serving scenario {runtime.scenario.id!r} (seed {runtime.scenario.seed})")
     held = " (held: it starts when the first client connects)" if runtime.held_speed is not None else ""
     speed = runtime.speed
-    print(f"  virtual clock: start {format_instant(clock.start)}, speed {speed:g}{' (manual)' if speed == 0 else ''}{held}")
+    mode = " (manual)" if speed == 0 else ""
+    if runtime.auto_advance is not None:
+        mode = f" (manual, moving by itself after {runtime.auto_advance:g} s of quiet once a client connects)"
+    print(f"  virtual clock: start {format_instant(clock.start)}, speed {speed:g}{mode}{held}")
     print(f"  {'API':<16}{'base URL':<44}{'profile':<12}credentials")
     urls = server.urls()
     creds = runtime.credentials()

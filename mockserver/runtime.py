@@ -77,8 +77,13 @@ class Runtime:
         profiles: Mapping[str, str] | None = None,
         journal_limit: int = 50_000,
         wait_for_client: bool | None = None,
+        auto_advance: float | None = None,
     ) -> None:
         self._wall_time = wall_time
+        self._auto_override = auto_advance
+        #: a manual clock that moves by itself: real seconds of quiet before the server's clock driver
+        #: jumps it to its next timer (None: it moves only when told); every load starts from the constructor's
+        self.auto_advance: float | None = None
         self._speed_override = speed
         self._hold_override = wait_for_client
         #: the speed a held clock will run at once released (None: not held)
@@ -152,6 +157,7 @@ class Runtime:
         hold = self._hold_override if self._hold_override is not None else scenario.clock.wait_for_client
         self.held_speed = speed if hold and speed > 0 else None
         self.clock.reset(start=start, speed=0.0 if self.held_speed is not None else speed)
+        self.auto_advance = self._auto_override if speed == 0 else None
         self.apis = apis
         for name, domain in apis.items():
             if hasattr(domain, "journal"):  # what only the domain knows (a lost push, a rotated token, a login)
@@ -160,20 +166,19 @@ class Runtime:
                 domain.attach(self.scheduler)
         self.steps_done = 0
         self._fault_ids = itertools.count(1)
-        self.journal.record(
-            "mock",
-            SCENARIO_LOADED,
-            ScenarioLoaded(
-                id=scenario.id,
-                seed=scenario.seed,
-                start=start,
-                speed=speed,
-                profiles=profiles,
-                apis=scenario.used_apis(),
-                options={name: domain.settings() for name, domain in apis.items()},
-                rules=list(scenario.rules),
-            ),
+        loaded = ScenarioLoaded(
+            id=scenario.id,
+            seed=scenario.seed,
+            start=start,
+            speed=speed,
+            profiles=profiles,
+            apis=scenario.used_apis(),
+            options={name: domain.settings() for name, domain in apis.items()},
+            rules=list(scenario.rules),
         )
+        if self.auto_advance is not None:
+            loaded["auto_advance"] = self.auto_advance
+        self.journal.record("mock", SCENARIO_LOADED, loaded)
         for step in scenario.timeline:
             self._schedule(step, start + step.at, 1)
         self.scheduler.run_due()  # steps at 0s happen as the scenario starts, in every clock mode
@@ -232,7 +237,7 @@ class Runtime:
 
     def report_error(self, source: Literal["timer", "handler", "task"], name: str, exc: BaseException) -> Failure:
         """An exception inside the mock: journal it (``server.error``, with the traceback) and keep it to be raised."""
-        text = "".join(traceback.format_exception(exc))
+        text = "".join(traceback.format_exception(exc)) if exc.__traceback__ is not None else ""  # never raised: a report
         error = f"{type(exc).__name__}: {exc}"
         entry = self.journal.record("mock", SERVER_ERROR, ServerError(source=source, name=name, error=error, traceback=text))
         failure = Failure(entry.seq, source, name, error, text)
@@ -346,7 +351,7 @@ class Runtime:
     # -- views -------------------------------------------------------------------------
     def clock_state(self) -> dict[str, Any]:
         """The clock's snapshot, with ``held`` (and the speed it will run at) for a clock waiting for its client."""
-        state: dict[str, Any] = {**self.clock.snapshot(), "held": self.held_speed is not None}
+        state: dict[str, Any] = {**self.clock.snapshot(), "held": self.held_speed is not None, "auto_advance": self.auto_advance}
         if self.held_speed is not None:
             state["held_speed"] = self.held_speed
         return state

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -30,8 +30,9 @@ from .adapters.edge import TRANSPORT_KEY, ApiEdge
 from .adapters.wsedge import abort
 from .apis.registry import APIS, CONTROL_PORT
 from .control.app import build_control_app
-from .control.facade import Duration, Instant, MockControl, ScenarioRef
+from .control.facade import Duration, Instant, MockControl, ScenarioRef, duration_seconds
 from .core.catalogue import CONN_REFUSED, HTTP_INVALID, SERVER_STARTED, ConnRefused, HttpInvalid, ServerStarted
+from .core.clock import AUTO_THRESHOLD, check_auto_threshold, format_instant
 from .core.errors import JournalWaitTimeout, MockServerError
 from .core.journal import Entry
 from .core.query import JournalQuery, explain_miss
@@ -56,6 +57,8 @@ class _AgentfeedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         edge = self.app
+        if isinstance(edge, ApiEdge):
+            edge.driver.client_connected()  # a clock that moves by itself waits for its first client
         if isinstance(edge, ApiEdge) and edge.runtime.held_speed is not None:  # the first client: the clock starts now
             edge.runtime.release_clock("client", conn=_peer(transport))
             edge.driver.poke()
@@ -134,6 +137,7 @@ class MockServer:
         control_host: str = "127.0.0.1",
         control_token: str | None = None,
         log_level: str = "warning",
+        stall_timeout: float | None = None,
     ) -> None:
         unknown = set(ports or {}) - set(APIS)
         if unknown:
@@ -145,6 +149,8 @@ class MockServer:
         self.control_host = control_host
         self.control_token = control_token
         self.log_level = log_level
+        #: real seconds a request may wait on a manual clock nobody advances before it is reported and released
+        self.stall_timeout = stall_timeout
         self.driver: ClockDriver | None = None
         self.listeners: dict[str, _Listener] = {}
         self.edges: dict[str, ApiEdge] = {}
@@ -187,7 +193,7 @@ class MockServer:
         """Bind every port, then serve; ``before_serving`` runs once the ports are known and before any answers."""
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_exception)
-        self.driver = ClockDriver(self.runtime)
+        self.driver = ClockDriver(self.runtime, stall_timeout=self.stall_timeout)
         self.runtime.on_fault = self._on_fault
         apps: dict[str, tuple[str, int, Any]] = {}
         for name, api in APIS.items():
@@ -241,6 +247,31 @@ class MockServer:
         finally:
             await self.stop()
 
+    async def drop_connections(self, *, timeout: float = 5.0) -> int:
+        """Reset every client connection to the APIs and wait until their handlers have ended; returns how many.
+
+        A session of tests shares one server: what a test left connected must not reach into the next.
+        """
+        listeners = [lst for name, lst in self.listeners.items() if name != "control"]
+        dropped = 0
+        for listener in listeners:
+            for protocol in list(listener.server.server_state.connections):
+                transport = getattr(protocol, "transport", None)
+                if transport is not None and not transport.is_closing():
+                    abort(transport)
+                    dropped += 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(lst.server.server_state.connections or lst.server.server_state.tasks for lst in listeners):
+            if loop.time() > deadline:
+                raise MockServerError(f"client connections did not end within {timeout:g} s of being reset")
+            await asyncio.sleep(0.005)
+        return dropped
+
+    def open_connections(self) -> int:
+        """Client connections to the APIs open now (the control API's not counted)."""
+        return sum(len(lst.server.server_state.connections) for name, lst in self.listeners.items() if name != "control")
+
     # -- refuse faults ---------------------------------------------------------------
     def _on_fault(self, spec: FaultSpec, started: bool) -> None:
         names = list(APIS) if spec.api == "*" else [spec.api]
@@ -287,6 +318,14 @@ class MockServer:
         return {name: self.base_url(name) for name in self.listeners}
 
 
+def _clock_note(clock: Mapping[str, Any], began: float, deadline: float, armed: bool) -> str:
+    """Why a wait with a virtual deadline ended on its real timeout: where the clock got to."""
+    done = f"the clock moved {clock['epoch'] - began:g} s of the {deadline - began:g} s window"
+    if clock["speed"] == 0 and not armed:
+        return f"{done}: a manual clock moves by itself only once a client has connected to an API, and none has"
+    return f"{done} before the real timeout (raise timeout=, or advance the clock in smaller windows)"
+
+
 _PLAIN = re.compile(r"^[A-Za-z0-9_@%+=:,./-]*$")
 
 
@@ -310,13 +349,21 @@ class ThreadedMockServer:
     The façade's methods (``advance``, ``emit``, ``start_fault``, ``journal``, ``url``, ``env``, ...) run
     on the server's loop; an exception inside the server is raised again in the calling thread at
     the next call and at ``stop()``. ``call(fn)`` runs any ``fn()`` on the loop.
+
+    ``speed``: virtual seconds per real second (0: manual; None: the scenario's), or ``"auto"``: a
+    manual clock that jumps to its next timer once a client has connected and nothing has moved
+    for ``auto_threshold`` real seconds. ``stall_timeout``: real seconds after which a request
+    waiting on a manual clock nobody advances is reported (a ServerError at the next call) and
+    released, instead of waiting forever (None: it waits).
     """
 
     def __init__(
         self,
         scenario: ScenarioRef = "demo",
         *,
-        speed: float | None = None,
+        speed: float | Literal["auto"] | None = None,
+        auto_threshold: float = AUTO_THRESHOLD,
+        stall_timeout: float | None = None,
         start: float | None = None,
         profiles: Mapping[str, str] | None = None,
         journal_limit: int = 50_000,
@@ -330,11 +377,13 @@ class ThreadedMockServer:
         loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
     ) -> None:
         model = scenario if isinstance(scenario, Scenario) else resolve_scenario(os.fspath(scenario))
+        self._auto_threshold = check_auto_threshold(auto_threshold)
         self.runtime = Runtime(
             model,
             real_time=time.monotonic,
             wall_time=time.time,
-            speed=speed,
+            speed=0.0 if speed == "auto" else speed,
+            auto_advance=auto_threshold if speed == "auto" else None,
             start=start,
             profiles=profiles,
             journal_limit=journal_limit,
@@ -348,6 +397,7 @@ class ThreadedMockServer:
             control_host=control_host,
             control_token=control_token,
             log_level=log_level,
+            stall_timeout=stall_timeout,
         )
         self.control = self.server.control
         self._loop = loop_factory()  # asyncio's by default; uvloop.new_event_loop as mockserver serve runs
@@ -444,8 +494,16 @@ class ThreadedMockServer:
     def advance_to(self, instant: Instant) -> int:
         return self.call(lambda: self.control.advance_to(instant))
 
-    def set_speed(self, speed: float) -> None:
-        self.call(lambda: self.control.set_speed(speed))
+    def set_speed(self, speed: float | Literal["auto"]) -> None:
+        """Virtual seconds per real second (0: manual), or ``"auto"``: manual, moving by itself when nothing else does."""
+        if speed == "auto":
+            self.call(lambda: self.control.set_auto_advance(self._auto_threshold))
+        else:
+            self.call(lambda: self.control.set_speed(speed))
+
+    def set_auto_advance(self, threshold: float | None) -> None:
+        """A manual clock that jumps to its next timer after ``threshold`` real seconds of quiet (None: off)."""
+        self.call(lambda: self.control.set_auto_advance(threshold))
 
     def now(self) -> float:
         return self.call(self.control.now)
@@ -481,30 +539,91 @@ class ThreadedMockServer:
     def export(self, path: str | os.PathLike[str], query: JournalQuery | None = None) -> int:
         return self.call(lambda: self.control.export(path, query))
 
-    def wait_for(self, query: JournalQuery | None = None, *, count: int = 1, timeout: float = 10.0, **filters: Any) -> list[Entry]:
-        """Block (real time, at most ``timeout`` s) until ``count`` entries match; return the matches.
+    def wait_for(
+        self,
+        query: JournalQuery | None = None,
+        *,
+        count: int = 1,
+        timeout: float | None = None,
+        within: Duration | None = None,
+        **filters: Any,
+    ) -> list[Entry]:
+        """Block until ``count`` entries match; return the matches.
 
-        Raises :class:`~mockserver.core.errors.JournalWaitTimeout` listing the closest entries when they do not come.
+        ``timeout``: real seconds (default 10). ``within``: a virtual deadline (``"5m"``, seconds, a timedelta) from
+        now: a manual clock is moved toward it timer by timer whenever nothing else moves (as ``speed="auto"``
+        does, once a client has connected), a running clock is waited for. An exception inside the server ends
+        the wait at once (raised as :class:`~mockserver.core.errors.ServerError`). Raises
+        :class:`~mockserver.core.errors.JournalWaitTimeout` listing the closest entries when they do not come.
         """
         selected = self.call(lambda: self.control.select(query, **filters))
+        seconds = None if within is None else duration_seconds(within)
         arrived = threading.Event()
         found: list[Entry] = []
 
-        def done(entries: list[Entry]) -> None:
+        driver = self.server.driver
+
+        def done(entries: list[Entry]) -> None:  # on the server's loop, as the entry is recorded
             found[:] = entries
+            ended()
+
+        def ended(_entries: list[Entry] | None = None) -> None:
+            if seconds is not None and driver is not None:
+                driver.drive(None)  # at once: the clock must not move on while this thread wakes up
             arrived.set()
 
-        stop = self.call(lambda: self.control.watch(selected, count, done))
+        def start() -> tuple[Callable[[], None], float]:
+            since = self.runtime.journal.last_seq
+            stops = [
+                self.control.watch(JournalQuery(kind=("server.error",), since_seq=since), 1, ended),
+                self.control.watch(selected, count, done),
+            ]
+            now = self.runtime.clock.now()
+            if seconds is not None and driver is not None and not arrived.is_set():
+                driver.drive(now + seconds)
+
+            def stop() -> None:
+                for each in stops:
+                    each()
+
+            return stop, now
+
+        stop, began = self.call(start)
+        deadline = None if seconds is None else began + seconds
+        if timeout is None:  # a running clock's deadline comes in its own real time
+            speed = self.runtime.clock.speed
+            timeout = max(10.0, seconds / speed + 5.0) if seconds is not None and speed > 0 else 10.0
+        settled = False
         try:
-            arrived.wait(timeout)
+            limit = time.monotonic() + timeout
+            while not arrived.is_set() and not settled:
+                left = limit - time.monotonic()
+                if left <= 0:
+                    break
+                arrived.wait(left if deadline is None else min(left, 0.02))
+                if deadline is not None and not arrived.is_set():
+                    settled = self.call(lambda: driver is not None and driver.settled(deadline))
         finally:
-            self.call(stop)
-        if not arrived.is_set():
-            entries = self.call(lambda: list(self.control.entries()))
-            matched = sum(1 for e in entries if selected.matches(e))
-            wanted = f"waited {timeout:g} s for {count} entr{'y' if count == 1 else 'ies'} matching"
-            raise JournalWaitTimeout(explain_miss(selected, entries, wanted=wanted, found=matched))
-        return found
+
+            def end() -> None:
+                stop()
+                if deadline is not None and driver is not None:
+                    driver.drive(None)
+
+            self.call(end)  # raises a ServerError that ended the wait
+        if found:
+            return found
+        entries, clock, armed = self.call(lambda: (list(self.control.entries()), self.control.clock(), bool(driver and driver.armed)))
+        matched = sum(1 for e in entries if selected.matches(e))
+        what = f"{count} entr{'y' if count == 1 else 'ies'} matching"
+        if settled:
+            wanted = f"waited {seconds:g} s of virtual time (to {format_instant(deadline or 0, precision='ms')}) for {what}"
+        else:
+            wanted = f"waited {timeout:g} s (real) for {what}"
+        message = explain_miss(selected, entries, wanted=wanted, found=matched)
+        if deadline is not None and not settled:
+            message += "\n" + _clock_note(clock, began, deadline, armed)
+        raise JournalWaitTimeout(message)
 
     def url(self, name: str) -> str:
         """The base URL of an API (``http://127.0.0.1:<port>``) or of ``control``."""

@@ -190,77 +190,100 @@ class ApiEdge:
         if session is not None:
             scope[SESSION_KEY] = session
             principal = session.principal or principal
-        # read the request body up front so it is journaled even if the app never reads it
-        chunks: list[bytes] = []
-        message: Message = await receive()
-        while True:
-            if message["type"] == "http.disconnect":  # gone mid-body: keep what did arrive
-                journal.record(
-                    api,
-                    HTTP_REQUEST,
-                    HttpRequest(
-                        method=method,
-                        path=path,
-                        query=scope["query_string"].decode("latin-1"),
-                        headers=RawHeaders(scope["headers"]),
-                        body=_body_text(b"".join(chunks)),
-                        incomplete=True,
-                    ),
-                    conn=conn,
-                    session=session,
-                    principal=principal,
-                )
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-            message = await receive()
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        request = journal.record(
-            api,
-            HTTP_REQUEST,
-            HttpRequest(
-                method=method,
-                path=path,
-                query=scope["query_string"].decode("latin-1"),
-                headers=RawHeaders(scope["headers"]),
-                body=_body_text(body),
-            ),
-            conn=conn,
-            session=session,
-            principal=principal,
-        ).seq
-        exchange = _Exchange(self, scope, receive, conn, path, request, principal, session)
-
-        async def replay() -> Message:
-            if not exchange.replayed:
-                exchange.replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            following: Message = await receive()
-            if following["type"] == "http.disconnect":
-                exchange.client_left()
-            return following
-
-        board = runtime.faults
-        if board:
-            # an event stream's body never ends: faults that rework a whole body are the stream's own business
-            accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
-            decision = board.at_request(
-                api, method, path, now=runtime.clock.now(), streaming=b"text/event-stream" in accept, conn=conn, principal=principal
-            )
-            if decision is not None:
-                if decision.latency > 0:
-                    await self.driver.sleep(decision.latency)
-                if decision.fault is not None:
-                    await exchange.faulted(decision.fault, replay, send)
+        # in flight until answered, for a clock that moves by itself when nothing does (the driver); an Engine.IO
+        # long-poll waits for the server's packets, so it never counts
+        busy = 0 if session is not None else 1
+        driver = self.driver
+        driver.inflight += busy
+        try:
+            # read the request body up front so it is journaled even if the app never reads it
+            chunks: list[bytes] = []
+            message: Message = await receive()
+            while True:
+                if message["type"] == "http.disconnect":  # gone mid-body: keep what did arrive
+                    journal.record(
+                        api,
+                        HTTP_REQUEST,
+                        HttpRequest(
+                            method=method,
+                            path=path,
+                            query=scope["query_string"].decode("latin-1"),
+                            headers=RawHeaders(scope["headers"]),
+                            body=_body_text(b"".join(chunks)),
+                            incomplete=True,
+                        ),
+                        conn=conn,
+                        session=session,
+                        principal=principal,
+                    )
                     return
-        await exchange.pass_through(replay, send)
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+                message = await receive()
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            request = journal.record(
+                api,
+                HTTP_REQUEST,
+                HttpRequest(
+                    method=method,
+                    path=path,
+                    query=scope["query_string"].decode("latin-1"),
+                    headers=RawHeaders(scope["headers"]),
+                    body=_body_text(body),
+                ),
+                conn=conn,
+                session=session,
+                principal=principal,
+            ).seq
+            exchange = _Exchange(self, scope, receive, conn, path, request, principal, session, busy)
+
+            async def replay() -> Message:
+                if not exchange.replayed:
+                    exchange.replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                following: Message = await receive()
+                if following["type"] == "http.disconnect":
+                    exchange.client_left()
+                return following
+
+            board = runtime.faults
+            if board:
+                # an event stream's body never ends: faults that rework a whole body are the stream's own business
+                accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+                decision = board.at_request(
+                    api, method, path, now=runtime.clock.now(), streaming=b"text/event-stream" in accept, conn=conn, principal=principal
+                )
+                if decision is not None:
+                    if decision.latency > 0:
+                        await exchange.wait_clock(decision.latency, f"latency fault, {decision.latency:g} s")
+                    if decision.fault is not None:
+                        await exchange.faulted(decision.fault, replay, send)
+                        return
+            await exchange.pass_through(replay, send)
+
+        finally:
+            driver.inflight -= busy
 
 
 class _Exchange:
     """One HTTP request and what the client gets for it (a plain answer, a fault's, or an event stream)."""
 
-    __slots__ = ("api", "conn", "edge", "path", "principal", "receive", "replayed", "request", "runtime", "scope", "session", "stream")
+    __slots__ = (
+        "api",
+        "busy",
+        "conn",
+        "edge",
+        "path",
+        "principal",
+        "receive",
+        "replayed",
+        "request",
+        "runtime",
+        "scope",
+        "session",
+        "stream",
+    )
 
     def __init__(
         self,
@@ -272,8 +295,10 @@ class _Exchange:
         request: int,
         principal: str | None,
         session: Session | None,
+        busy: int,
     ) -> None:
         self.edge = edge
+        self.busy = busy  # 1 while the driver counts this request in flight (0: an Engine.IO poll)
         self.runtime = edge.runtime
         self.api = edge.api
         self.scope = scope
@@ -285,6 +310,17 @@ class _Exchange:
         self.session = session  # an Engine.IO session, or the event stream's once it starts
         self.stream: Session | None = None
         self.replayed = False
+
+    async def wait_clock(self, seconds: float, why: str) -> None:
+        """Wait on the virtual clock (a latency, a dribble's pause): meanwhile the request is not in flight."""
+        driver = self.edge.driver
+        driver.inflight -= self.busy
+        try:
+            await driver.sleep(
+                seconds, what=f"{self.api} request #{self.request} {self.scope['method']} {self.path} ({why})", request=self.request
+            )
+        finally:
+            driver.inflight += self.busy
 
     def _respond(self, data: HttpResponse) -> None:
         self.runtime.journal.record(self.api, HTTP_RESPONSE, data, conn=self.conn, session=self.session, principal=self.principal)
@@ -318,6 +354,7 @@ class _Exchange:
                         streaming = value.startswith(b"text/event-stream")
                         break
                 if streaming:
+                    edge.driver.inflight -= self.busy  # answered: an open stream is not a request in flight (until it ends)
                     if self.session is None:  # the stream is a session from here to its end
                         self.stream = self.session = runtime.sessions.open(api, "sse", self.conn, self.principal)
                         self.scope[SESSION_KEY] = self.stream
@@ -352,6 +389,9 @@ class _Exchange:
             if record["status"] is None:  # nothing sent yet: the API's own 500 answer
                 await self._server_error(receive, tap, exc)
             raise
+        finally:
+            if streaming:
+                edge.driver.inflight += self.busy  # as it was: the edge's own count ends with the request
 
     def _stream_body(self, message: Message) -> None:
         stream = self.stream
@@ -461,7 +501,7 @@ class _Exchange:
                 last = index == len(pieces) - 1
                 await send({"type": "http.response.body", "body": piece, "more_body": not last})
                 if not last:
-                    await self.edge.driver.sleep(spec.interval)
+                    await self.wait_clock(spec.interval, f"dribble fault {spec.id}")
             record["body"], record["outcome"], record["chunks"] = _body_text(body), "dribbled", len(pieces)
         self._respond(record)
 

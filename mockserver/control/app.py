@@ -16,7 +16,7 @@ from starlette.routing import Route
 from ..adapters.responses import JSONBytesResponse
 from ..apis.registry import APIS
 from ..core import catalogue
-from ..core.clock import ClockError
+from ..core.clock import AUTO_THRESHOLD, ClockError
 from ..core.errors import ControlError, ScenarioError
 from ..core.query import JournalQuery, QueryError
 from ..scenario.loader import builtin_scenarios, load_builtin, scenario_from_yaml
@@ -111,7 +111,9 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         body = await _body(request)
         if "now" in body:
             control.advance_to(str(body["now"]))
-        if "speed" in body:
+        if body.get("speed") == "auto":
+            control.set_auto_advance(body.get("auto_advance", AUTO_THRESHOLD))
+        elif "speed" in body:
             control.set_speed(body["speed"])
         return _json(control.clock())
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from ..apis.registry import APIS
 from ..core.catalogue import CLOCK_ADVANCE, CLOCK_SET, CLOCK_SPEED, ClockAdvance, ClockSet, ClockSpeed, Kind
-from ..core.clock import ClockError, format_instant, parse_instant
+from ..core.clock import ClockError, check_auto_threshold, format_instant, parse_instant
 from ..core.durations import parse_duration
 from ..core.errors import ControlError, ServerError
 from ..core.journal import Entry
@@ -26,7 +26,7 @@ from ..runtime import Runtime
 from ..scenario.loader import resolve_scenario
 from ..scenario.model import Scenario
 
-__all__ = ["Duration", "Instant", "MockControl", "ScenarioRef", "client_env"]
+__all__ = ["Duration", "Instant", "MockControl", "ScenarioRef", "client_env", "duration_seconds"]
 
 D = TypeVar("D", bound=Mapping[str, Any])
 
@@ -36,6 +36,11 @@ ScenarioRef = Scenario | str | os.PathLike[str]
 Duration = float | int | str | timedelta
 #: Virtual epoch seconds, an ISO 8601 text or an aware datetime.
 Instant = float | int | str | datetime
+
+
+def duration_seconds(duration: Duration) -> float:
+    """Seconds of a duration: a number, a text (``"90s"``, ``"5m"``, ``"1h30m"``) or a timedelta; else ControlError."""
+    return _seconds(duration)
 
 
 def _seconds(duration: Duration) -> float:
@@ -183,8 +188,31 @@ class MockControl:
         if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not speed >= 0:
             raise ControlError(f"'speed' must be a number >= 0, got {speed!r}")
         self.runtime.held_speed = None  # a speed set by hand releases a held clock too
+        self.runtime.auto_advance = None  # and ends moving by itself
         self.runtime.clock.set_speed(float(speed))
         self.runtime.journal.record("mock", CLOCK_SPEED, ClockSpeed(speed=float(speed)))
+        self._poke()
+
+    def set_auto_advance(self, threshold: float | None) -> None:
+        """A manual clock that moves by itself: once a client has connected, whenever no request is in flight and
+        nothing was journaled for ``threshold`` real seconds, it jumps to its next timer (never further).
+        None turns it off (the clock stays manual)."""
+        runtime = self.runtime
+        if threshold is None:
+            if runtime.auto_advance is None:
+                return
+            runtime.auto_advance = None
+            runtime.journal.record("mock", CLOCK_SPEED, ClockSpeed(speed=runtime.clock.speed))
+            self._poke()
+            return
+        try:
+            threshold = check_auto_threshold(threshold)
+        except ClockError as exc:
+            raise ControlError(str(exc)) from None
+        runtime.held_speed = None
+        runtime.clock.set_speed(0.0)
+        runtime.auto_advance = threshold
+        runtime.journal.record("mock", CLOCK_SPEED, ClockSpeed(speed=0.0, auto_advance=threshold))
         self._poke()
 
     # -- events and faults ------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "By",
     "CATALOGUE",
     "CLOCK_ADVANCE",
+    "CLOCK_JUMP",
     "CLOCK_RELEASED",
     "CLOCK_SET",
     "CLOCK_SPEED",
@@ -43,6 +44,7 @@ __all__ = [
     "CONTROL_STATE",
     "CREDITS_RENEWED",
     "ClockAdvance",
+    "ClockJump",
     "ClockReleased",
     "ClockSet",
     "ClockSpeed",
@@ -167,6 +169,7 @@ KindName = Literal[
     "clock.speed",
     "clock.advance",
     "clock.set",
+    "clock.jump",
     "clock.released",
     "control.emit",
     "control.state",
@@ -233,6 +236,8 @@ class ScenarioLoaded(TypedDict):
     options: dict[str, dict[str, Any]]
     #: the conformance rules the scenario targets (ids, or ``{id: {param: value}}``)
     rules: list[Any]
+    #: a manual clock that moves by itself (see ``clock.speed``)
+    auto_advance: NotRequired[float]
 
 
 class ScenarioStep(TypedDict):
@@ -259,6 +264,8 @@ class ServerError(TypedDict):
 
 class ClockSpeed(TypedDict):
     speed: float
+    #: a manual clock that moves by itself: real seconds of quiet after which it jumps to its next timer
+    auto_advance: NotRequired[float]
 
 
 class ClockAdvance(TypedDict):
@@ -269,6 +276,18 @@ class ClockAdvance(TypedDict):
 class ClockSet(TypedDict):
     to: float
     timers_run: int
+
+
+class ClockJump(TypedDict):
+    seconds: float
+    #: the instant jumped to: the next timer's (never further), or the end of a wait's window
+    to: float
+    timers_run: int
+    #: ``auto``: an auto-advancing clock found nothing moving; ``wait``: a wait with a virtual deadline
+    #: drove it; ``stall``: a request waited on a manual clock nobody advanced (also a ``server.error``)
+    cause: Literal["auto", "wait", "stall"]
+    #: ``stall``: the seq of the request that waited
+    request: NotRequired[int]
 
 
 class ClockReleased(TypedDict):
@@ -666,6 +685,7 @@ SERVER_ERROR = kind("server.error", ServerError, "An exception inside the mock (
 CLOCK_SPEED = kind("clock.speed", ClockSpeed, "The clock's speed was set.")
 CLOCK_ADVANCE = kind("clock.advance", ClockAdvance, "The clock was advanced by hand; the timers due on the way ran.")
 CLOCK_SET = kind("clock.set", ClockSet, "The clock was moved to an instant; the timers due on the way ran.")
+CLOCK_JUMP = kind("clock.jump", ClockJump, "The clock moved by itself to its next timer: nothing had moved for a while (auto-advance), a wait drove it, or a stalled request.")
 CLOCK_RELEASED = kind("clock.released", ClockReleased, "A clock held at its start (wait_for_client) started running.")
 CONTROL_EMIT = kind("control.emit", ControlEmit, "An event was emitted into an API from outside the scenario.")
 CONTROL_STATE = kind("control.state", ControlState, "An API's state was patched from outside the scenario.")

@@ -15,12 +15,28 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 
-__all__ = ["MAX_INSTANT", "MAX_SPEED", "MIN_INSTANT", "ClockError", "VirtualClock", "check_instant", "format_instant", "parse_instant"]
+__all__ = [
+    "AUTO_THRESHOLD",
+    "MAX_AUTO_THRESHOLD",
+    "MAX_INSTANT",
+    "MAX_SPEED",
+    "MIN_INSTANT",
+    "ClockError",
+    "VirtualClock",
+    "check_auto_threshold",
+    "check_instant",
+    "format_instant",
+    "parse_instant",
+]
 
 #: Virtual time stays where datetime can show it, with room for any step offset.
 MIN_INSTANT = 31_536_000.0  # 1971-01-01
 MAX_INSTANT = 253_402_300_799.0 - 20 * 365 * 86_400  # about 9980
 MAX_SPEED = 1_000_000.0
+#: real seconds of quiet before a manual clock that moves by itself (auto-advance) jumps to its next timer
+AUTO_THRESHOLD = 0.05
+#: the longest such threshold (a longer one is a typo)
+MAX_AUTO_THRESHOLD = 60.0
 
 
 class ClockError(ValueError):
@@ -35,6 +51,13 @@ def _check_speed(speed: float) -> float:
     if not (0 <= speed <= MAX_SPEED):  # also refuses NaN
         raise ClockError(f"speed must be between 0 and {MAX_SPEED:g}, got {speed}")
     return float(speed)
+
+
+def check_auto_threshold(threshold: float) -> float:
+    """``threshold`` if it can be an auto-advance threshold (real seconds above 0, at most a minute); else ClockError."""
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 < threshold <= MAX_AUTO_THRESHOLD:
+        raise ClockError(f"an auto-advance threshold is real seconds above 0 and at most {MAX_AUTO_THRESHOLD:g}, got {threshold!r}")
+    return float(threshold)
 
 
 def check_instant(instant: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ INTERVAL_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1
 
 def all_pairs(count: int = 620) -> list[str]:
     """The same pair list for every scenario: the majors, then made-up tickers (seeded, stable)."""
+    return list(_pairs(count))
+
+
+@functools.lru_cache(maxsize=8)
+def _pairs(count: int) -> tuple[str, ...]:  # made once: a reset (a test's setup) need not make them again
     names = list(_MAJORS)
     rng = random.Random(2026)
     taken = set(names)
@@ -39,7 +45,7 @@ def all_pairs(count: int = 620) -> list[str]:
         if name not in taken:
             taken.add(name)
             names.append(name)
-    return [f"{name}USDT" for name in names[:count]]
+    return tuple(f"{name}USDT" for name in names[:count])
 
 
 def decimal(value: float, reference: float | None = None) -> str:
