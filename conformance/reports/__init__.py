@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..model import Report
 from .html import html_report
-from .junit import junit_xml
 from .json import json_report
+from .junit import junit_xml
 
 __all__ = ["html_report", "json_report", "junit_xml", "write_reports"]
 

@@ -1,47 +1,139 @@
-"""The terminal: a live progress line while a run goes, then a table of verdicts (the runner itself prints nothing)."""
+"""The terminal (``rich``): a live progress line while a run goes, a line per scenario done, then the summary table.
+
+On a TTY: a spinner with the scenario, its virtual time and the share done (gone when the scenario
+ends), colours, a table with a box. Not on a TTY (CI logs): no progress line, no colours, no control
+codes, an ASCII table, wide enough not to wrap the rule ids. Either way the table has a row per
+rule (scenario, rule, severity, verdict, targeted, first finding or the reason for no verdict),
+then the findings of each failed rule, the totals and the outcome. The runner prints nothing itself:
+the command line hands this class the runner's progress lines and the report.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import TextIO
 
-from ..model import Report
+from rich import box
+from rich.console import Console
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
 
-__all__ = ["Terminal"]
+from ..model import Report, RuleResult, ScenarioResult
 
+__all__ = ["FINDINGS_LISTED", "Terminal"]
+
+#: Findings listed under the table for each failed rule (the JSON and HTML reports have them all).
+FINDINGS_LISTED = 5
+STYLES = {"pass": "green", "fail": "bold white on red", "not-applicable": "dim", "inconclusive": "yellow", "error": "bold white on magenta"}
 MARKS = {"pass": "pass", "fail": "FAIL", "not-applicable": "n/a", "inconclusive": "inconclusive", "error": "ERROR"}
 
 
+def _first(result: RuleResult, limit: int = 100) -> str:
+    if result.findings:
+        text = result.findings[0].message
+        more = len(result.findings) - 1
+    else:
+        text, more = result.reason, 0
+    text = text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    return text + (f" (+{more} more)" if more else "")
+
+
+def _counts(scenario: ScenarioResult) -> str:
+    counts: dict[str, int] = {}
+    for rule in scenario.rules:
+        counts[rule.verdict] = counts.get(rule.verdict, 0) + 1
+    return ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or "no rules"
+
+
 class Terminal:
-    def __init__(self, stream: TextIO) -> None:
+    """``progress(line)`` while a scenario runs, ``done_line(result)`` when it ends, ``summary(report)`` at the end."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False, tty: bool | None = None, width: int | None = None) -> None:
         self.stream = stream
-        self._live = False
+        self.quiet = quiet
+        self.tty = stream.isatty() if tty is None else tty
+        if width is None and not self.tty:
+            width = max(int(os.environ.get("COLUMNS", "0") or 0), 200)
+        self.console = Console(
+            file=stream,
+            force_terminal=self.tty,
+            color_system="auto" if self.tty else None,
+            no_color=not self.tty,
+            width=width,
+            highlight=False,
+            emoji=False,
+            soft_wrap=False,
+        )
+        self._live: Live | None = None
 
     def progress(self, line: str) -> None:
-        if self.stream.isatty():
-            self.stream.write("\r" + line[:100].ljust(100))
-            self.stream.flush()
-            self._live = True
+        """One progress line (``scenario: 12:03:04 ( 42%)``): shown live on a TTY, ignored elsewhere."""
+        if self.quiet or not self.tty:
+            return
+        if self._live is None:
+            self._live = Live(console=self.console, transient=True, refresh_per_second=10)
+            self._live.start()
+        self._live.update(Spinner("dots", text=Text(line)))
 
-    def done_line(self) -> None:
-        if self._live:
-            self.stream.write("\r" + " " * 100 + "\r")
-            self._live = False
+    def done_line(self, result: ScenarioResult | None = None) -> None:
+        """End the live line; with ``result``, one line saying how the scenario went."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if result is None or self.quiet:
+            return
+        failed = any(r.failed for r in result.rules)
+        mark = Text("FAIL" if failed else "done", style="bold red" if failed else "green")
+        self.console.print(Text.assemble(mark, f" {result.id}: {_counts(result)}"))
+
+    def table(self, report: Report) -> Table:
+        table = Table(box=box.SIMPLE_HEAD if self.tty else box.ASCII, show_lines=False, pad_edge=False, expand=False)
+        table.add_column("scenario", no_wrap=True)
+        table.add_column("rule", no_wrap=True)
+        table.add_column("severity")
+        table.add_column("verdict", no_wrap=True)
+        table.add_column("targeted")
+        table.add_column("first finding (or why no verdict)", overflow="fold", ratio=1)
+        for scenario in report.scenarios:
+            for index, result in enumerate(scenario.rules):
+                table.add_row(
+                    scenario.id if index == 0 else "",
+                    result.id,
+                    result.severity,
+                    Text(MARKS[result.verdict], style=STYLES[result.verdict]),
+                    "yes" if result.targeted else "",
+                    Text(_first(result), style="dim" if not result.findings else ""),
+                    end_section=index == len(scenario.rules) - 1,
+                )
+            if scenario.error:
+                table.add_row(scenario.id, "(the client)", "", Text("ERROR", style=STYLES["error"]), "", scenario.error, end_section=True)
+        return table
 
     def summary(self, report: Report, *, strict: bool = False) -> None:
+        """The table, the findings of each failed rule, the totals and the outcome."""
+        if self.quiet:
+            return
+        self.console.print(self.table(report))
         for scenario in report.scenarios:
-            exit_text = "stopped" if scenario.client_exit is None else f"exit {scenario.client_exit}"
-            self.stream.write(f"{scenario.id}  (x{scenario.speed:g}, warp {scenario.warp}, client {exit_text})\n")
             for result in scenario.rules:
-                mark = MARKS[result.verdict]
-                target = " *" if result.targeted else ""
-                self.stream.write(f"  {mark:<12} {result.severity:<6} {result.id}{target}\n")
-                for finding in result.findings[:3]:
-                    self.stream.write(f"               {finding.message}\n")
-                if len(result.findings) > 3:
-                    self.stream.write(f"               ... and {len(result.findings) - 3} more\n")
+                if not result.failed or not result.findings:
+                    continue
+                self.console.print(Text.assemble((f"{MARKS[result.verdict]} ", STYLES[result.verdict]), f"{scenario.id}  {result.id}"))
+                for finding in result.findings[:FINDINGS_LISTED]:
+                    seqs = ", ".join(map(str, finding.seqs)) or "-"
+                    self.console.print(Text(f"  - {finding.message} (journal seq {seqs})"), soft_wrap=True)
+                if len(result.findings) > FINDINGS_LISTED:
+                    self.console.print(
+                        Text(f"  ... and {len(result.findings) - FINDINGS_LISTED} more (the JSON and HTML reports have them all)")
+                    )
         counts = report.summary()
-        verdict = "FAILED" if report.failed(strict=strict) else "passed"
-        self.stream.write(
-            f"{verdict}: {counts['pass']} pass, {counts['fail']} fail, {counts['not_applicable']} not applicable, "
-            f"{counts['inconclusive']} inconclusive, {counts['error']} error  (* targeted by the scenario)\n"
+        failed = report.failed(strict=strict)
+        totals = (
+            f"{counts['pass']} pass, {counts['fail']} fail, {counts['not_applicable']} not applicable, "
+            f"{counts['inconclusive']} inconclusive, {counts['error']} error"
         )
+        rule = "a must rule failed" if not strict else "a rule failed (--strict)"
+        outcome = Text("FAILED", style="bold red") if failed else Text("passed", style="bold green")
+        self.console.print(Text.assemble(outcome, f": {totals}", f"  ({rule})" if failed else ""))
