@@ -3,7 +3,8 @@
 ``streaming_journal`` drives the three streaming APIs at once over two virtual minutes: a TradeReady
 WebSocket that is pinged, answers pongs, is closed by a fault (1012) and reconnects; a TradingPartners
 event stream closed by a fault and resumed with ``Last-Event-ID``; a Cryptorobot Socket.IO session reset
-by a fault and opened again. The journal is exported (JSON Lines) for the HTML report to draw.
+by a fault and opened again; and one HTTP request whose path is markup. The journal is exported
+(JSON Lines) for the HTML report to draw.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import websockets
 from mockserver.server import ThreadedMockServer
 from tests.cryptorobot_client import FeathersSocket
 
-__all__ = ["STREAMING_SCENARIO", "TR_KEY", "streaming_journal"]
+__all__ = ["HOSTILE_PATH", "STREAMING_SCENARIO", "TR_KEY", "streaming_journal"]
+
+#: A path a client could send: markup that would run if the HTML report did not escape it.
+HOSTILE_PATH = "/api/v1/</script><img src=x onerror=document.title='pwned'>"
 
 TR_KEY = "ak_live_reports00000000000000000000000000000000000000000000000000000"
 
@@ -83,6 +87,7 @@ async def _drive(mock: ThreadedMockServer) -> None:
     async with httpx.AsyncClient() as http:
         login = await http.post(mock.url("tradingpartners") + "/api/v1/users/login", json={"email": "full@x.io", "password": "pw"})
         token = login.json()["accessToken"]
+        await http.get(mock.url("tradingpartners") + HOSTILE_PATH)  # a 404 whose path the report must escape
     socket: Any = await websockets.connect(ws_url)
     await socket.send(json.dumps({"action": "subscribe", "channel": "ticker", "symbol": "BTCUSDT"}))
     reader = _SseReader(sse_url, token)

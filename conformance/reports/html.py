@@ -132,7 +132,7 @@ def _rule_row(rule: RuleResult, j: int, prefix: str, t0: float | None) -> str:
 
 def _legend() -> str:
     items = "".join(
-        f'<span><svg width="10" height="10" aria-hidden="true"><rect class="mark {cls}" width="10" height="10"/></svg> {escape(text)}</span>'
+        f'<span><svg width="10" height="10" aria-hidden="true"><rect class="swatch mark {cls}" width="10" height="10"/></svg> {escape(text)}</span>'
         for cls, text in LEGEND
     )
     return (
