@@ -96,9 +96,9 @@ class _Collector(HTMLParser):
             element.text += data
 
 
-def dump_dom(path: Path, fragment: str = "") -> tuple[str, list[Element]]:
+def dump_dom(path: Path, fragment: str = "", size: tuple[int, int] = (1400, 1400)) -> tuple[str, list[Element]]:
     """The DOM of ``path`` (``#fragment`` appended) after its scripts ran: the serialized HTML and its elements."""
-    html = _run(["--dump-dom", path.resolve().as_uri() + fragment]).stdout
+    html = _run([f"--window-size={size[0]},{size[1]}", "--dump-dom", path.resolve().as_uri() + fragment]).stdout
     collector = _Collector()
     collector.feed(html)
     return html, collector.elements

@@ -24,7 +24,7 @@ __all__ = ["SUMMARY_CHARS", "TRANSPORTS", "Builder", "Density", "Gap", "LaneDraf
 LaneKind = Literal["steps", "http", "ws", "sse", "sio", "events", "observe", "more"]
 
 #: Characters of an entry's data shown when hovering its mark.
-SUMMARY_CHARS = 480
+SUMMARY_CHARS = 320
 
 TRANSPORTS: dict[str, tuple[LaneKind, str]] = {"ws": ("ws", "WebSocket"), "sse": ("sse", "event stream"), "eio": ("sio", "Socket.IO")}
 #: Response headers worth showing in a tooltip (the rest are left out).

@@ -24,7 +24,7 @@ LABEL_W = 230
 PLOT_W = 960
 AXIS_H = 34
 LANE_H = 30
-RIGHT = 16
+RIGHT = 48
 #: tick steps, virtual seconds
 STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 ENDS = ("close", "reset", "reject")
@@ -134,7 +134,9 @@ def _mark(mark: Mark, scale: _Scale, mid: float, prefix: str, with_label: bool) 
         f"<title>{escape(mark.label)}</title></rect>"
     )
     if with_label and mark.cls in ENDS:
-        yield f'<text class="end-label" x="{x + 4:.1f}" y="{mid - 6:.1f}">{escape(_clip(mark.label, 36))}</text>'
+        near_end = x > LABEL_W + PLOT_W - 160  # words to the left of an end near the right edge
+        anchor = ' text-anchor="end"' if near_end else ""
+        yield f'<text class="end-label"{anchor} x="{x - 4 if near_end else x + 4:.1f}" y="{mid - 6:.1f}">{escape(_clip(mark.label, 36))}</text>'
 
 
 def _lane(lane: Lane, index: int, scale: _Scale, prefix: str) -> Iterator[str]:

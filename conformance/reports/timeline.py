@@ -49,9 +49,11 @@ MAX_LANES = 60
 #: Ordinary marks in one lane before they are drawn as density bars.
 LANE_MARKS = 200
 #: Marks drawn one by one in a scenario (the rest: density bars).
-MAX_MARKS = 3000
+MAX_MARKS = 2000
 #: Density bars across the axis.
-BINS = 240
+BINS = 160
+#: Density bars in a scenario, at most (many dense lanes get fewer, wider bars each).
+MAX_DENSITY = 4000
 #: Expected windows and finding instants drawn in a scenario.
 MAX_BANDS = 400
 
@@ -201,16 +203,16 @@ def _pack(lanes: list[LaneDraft], builder: Builder) -> list[LaneDraft]:
     return [*kept, more]
 
 
-def _densify(lane: LaneDraft, t0: float, t1: float, keep: set[int], everything: bool = False) -> int:
+def _densify(lane: LaneDraft, t0: float, t1: float, keep: set[int], everything: bool = False, bins: int = BINS) -> int:
     """Draw a lane's ordinary marks (or all but the ones findings name) as density bars; returns how many went."""
-    width = (t1 - t0) / BINS
+    width = (t1 - t0) / bins
     moved: dict[tuple[int, int], list[Mark]] = {}
     stay: list[Mark] = []
     for mark in lane.marks:
         if (mark.important and not everything) or any(s in keep for s in mark.seqs):
             stay.append(mark)
         else:
-            index = min(BINS - 1, max(0, int((mark.t - t0) / width))) if width > 0 else 0
+            index = min(bins - 1, max(0, int((mark.t - t0) / width))) if width > 0 else 0
             moved.setdefault((index, mark.row), []).append(mark)
     for (index, row), marks in sorted(moved.items()):
         kinds = Counter(m.cls for m in marks)
@@ -222,16 +224,17 @@ def _densify(lane: LaneDraft, t0: float, t1: float, keep: set[int], everything: 
 
 def _cap_marks(lanes: list[LaneDraft], builder: Builder) -> None:
     t0, t1, named = builder.t0, builder.t1, builder.named
+    bins = max(20, min(BINS, MAX_DENSITY // (2 * max(1, len(lanes)))))  # a lane's bars sit on two rows, mostly
     for lane in lanes:
         ordinary = sum(1 for m in lane.marks if not m.important)
         if ordinary > LANE_MARKS:
-            moved = _densify(lane, t0, t1, named)
+            moved = _densify(lane, t0, t1, named, bins=bins)
             builder.notes.append(f"{lane.label}: {moved} ordinary entries drawn as density bars (more than {LANE_MARKS} in the lane)")
     total = sum(len(lane.marks) for lane in lanes)
     for lane in sorted(lanes, key=lambda lane: -len(lane.marks)):
         if total <= MAX_MARKS:
             break
-        moved = _densify(lane, t0, t1, named, everything=True)
+        moved = _densify(lane, t0, t1, named, everything=True, bins=bins)
         total -= moved
         if moved:
             builder.notes.append(f"{lane.label}: {moved} entries drawn as density bars (more than {MAX_MARKS} marks in the scenario)")
