@@ -11,6 +11,7 @@ the command line hands this class the runner's progress lines and the report.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TextIO
 
 from rich import box
@@ -26,6 +27,8 @@ __all__ = ["FINDINGS_LISTED", "Terminal"]
 
 #: Findings listed under the table for each failed rule (the JSON and HTML reports have them all).
 FINDINGS_LISTED = 5
+#: Columns from which the table has a scenario column (narrower: a table per scenario).
+WIDE = 150
 STYLES = {"pass": "green", "fail": "bold white on red", "not-applicable": "dim", "inconclusive": "yellow", "error": "bold white on magenta"}
 MARKS = {"pass": "pass", "fail": "FAIL", "not-applicable": "n/a", "inconclusive": "inconclusive", "error": "ERROR"}
 
@@ -88,34 +91,54 @@ class Terminal:
         mark = Text("FAIL" if failed else "done", style="bold red" if failed else "green")
         self.console.print(Text.assemble(mark, f" {result.id}: {_counts(result)}"))
 
-    def table(self, report: Report) -> Table:
-        table = Table(box=box.SIMPLE_HEAD if self.tty else box.ASCII, show_lines=False, pad_edge=False, expand=False)
-        table.add_column("scenario", no_wrap=True)
-        table.add_column("rule", no_wrap=True)
-        table.add_column("severity")
+    def tables(self, report: Report) -> list[Table]:
+        """The summary table: one, with a scenario column, when the width allows; else one per scenario, titled."""
+        wide = self.console.width >= WIDE
+        groups = [report.scenarios] if wide else [(scenario,) for scenario in report.scenarios]
+        return [self._table(group, wide) for group in groups]
+
+    def _table(self, scenarios: Sequence[ScenarioResult], wide: bool) -> Table:
+        table = Table(
+            box=box.SIMPLE_HEAD if self.tty else box.ASCII, pad_edge=False, title=None if wide else scenarios[0].id, title_justify="left"
+        )
+        if wide:
+            table.add_column("scenario", no_wrap=True)
+            table.add_column("rule", no_wrap=True)
+        table.add_column("severity", no_wrap=True)
         table.add_column("verdict", no_wrap=True)
-        table.add_column("targeted")
-        table.add_column("first finding (or why no verdict)", overflow="fold", ratio=1)
-        for scenario in report.scenarios:
-            for index, result in enumerate(scenario.rules):
-                table.add_row(
-                    scenario.id if index == 0 else "",
-                    result.id,
-                    result.severity,
-                    Text(MARKS[result.verdict], style=STYLES[result.verdict]),
-                    "yes" if result.targeted else "",
-                    Text(_first(result), style="dim" if not result.findings else ""),
-                    end_section=index == len(scenario.rules) - 1,
+        table.add_column("targeted", no_wrap=True)
+        table.add_column(
+            "first finding (or why no verdict)" if wide else "rule: first finding (or why no verdict)", overflow="fold", ratio=1
+        )
+        for scenario in scenarios:
+            results: list[tuple[str, str, Text, str, str, bool]] = [
+                (
+                    r.id,
+                    r.severity,
+                    Text(MARKS[r.verdict], style=STYLES[r.verdict]),
+                    "yes" if r.targeted else "",
+                    _first(r),
+                    bool(r.findings),
                 )
+                for r in scenario.rules
+            ]
             if scenario.error:
-                table.add_row(scenario.id, "(the client)", "", Text("ERROR", style=STYLES["error"]), "", scenario.error, end_section=True)
+                results.append(("(the client)", "", Text("ERROR", style=STYLES["error"]), "", scenario.error, True))
+            for index, (rule, severity, verdict, targeted, first, found) in enumerate(results):
+                said = Text(first, style="" if found else "dim")
+                if wide:
+                    cells: list[str | Text] = [scenario.id if index == 0 else "", rule, severity, verdict, targeted, said]
+                else:  # narrow: the rule, and under it what it found
+                    cells = [severity, verdict, targeted, Text.assemble(rule, "\n", said) if first else Text(rule)]
+                table.add_row(*cells, end_section=index == len(results) - 1)
         return table
 
     def summary(self, report: Report, *, strict: bool = False) -> None:
         """The table, the findings of each failed rule, the totals and the outcome."""
         if self.quiet:
             return
-        self.console.print(self.table(report))
+        for table in self.tables(report):
+            self.console.print(table)
         for scenario in report.scenarios:
             for result in scenario.rules:
                 if not result.failed or not result.findings:
