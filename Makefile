@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types bench clean venv docs warp-deps
+.PHONY: run test lint types bench clean venv docs warp-deps browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,7 +46,17 @@ warp-deps:
 	@command -v "$${CC:-cc}" >/dev/null || command -v gcc >/dev/null || \
 		{ echo "a C compiler is needed to build the time-warp shim: apt-get install gcc"; exit 2; }
 
-test: $(STAMP) $(JS_STAMP) warp-deps
+# A headless browser for the HTML report's test (tests/test_conformance_reports.py): Debian's chromium and
+# a font for it to draw text with; nothing is downloaded but Debian packages.
+BROWSER_PKGS := chromium fonts-dejavu-core
+browser-deps:
+	@{ command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; } || \
+		{ echo "installing $(BROWSER_PKGS) (the HTML report's test)"; export DEBIAN_FRONTEND=noninteractive; \
+		  apt-get install -y -qq --no-install-recommends $(BROWSER_PKGS) >/dev/null 2>&1 || \
+		  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(BROWSER_PKGS) >/dev/null; }; } || \
+		{ echo "a headless chromium is needed for the HTML report's test: apt-get install $(BROWSER_PKGS)"; exit 2; }
+
+test: $(STAMP) $(JS_STAMP) warp-deps browser-deps
 	$(PY) -m ruff check mockserver conformance tests bench tools
 	$(PY) -m mypy
 	$(PY) -m pytest

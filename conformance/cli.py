@@ -145,8 +145,12 @@ def _run(args: argparse.Namespace, terminal: Terminal) -> int:
     )
     results: list[ScenarioResult] = []
     for scenario in _scenarios(args):
-        results.append(run_scenario(scenario, config))
-        terminal.done_line()
+        try:
+            result = run_scenario(scenario, config)
+        finally:
+            terminal.done_line()  # the live line goes, even when the run fails
+        terminal.done_line(result)
+        results.append(result)
     return _finish(Report(tuple(command), tuple(results)), args, terminal)
 
 
@@ -200,7 +204,7 @@ def rules_markdown(specs: Sequence[Rule], targets: Mapping[str, Sequence[str]]) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    terminal = Terminal(sys.stderr)
+    terminal = Terminal(sys.stderr, quiet=getattr(args, "quiet", False))
     handlers: dict[str, Callable[[], int]] = {
         "run": lambda: _run(args, terminal),
         "judge": lambda: _judge(args, terminal),

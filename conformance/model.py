@@ -111,6 +111,10 @@ class ScenarioResult:
             "journal": self.journal,
             "rules": [r.to_dict() for r in self.rules],
         }
+        if self.start is not None:
+            out["start"] = self.start
+        if self.duration is not None:
+            out["duration"] = self.duration
         if self.error:
             out["error"] = self.error
         return out
