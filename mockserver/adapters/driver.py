@@ -210,7 +210,8 @@ class ClockDriver:
             if journal.last_seq != seen or self.inflight > 0:
                 seen, self._quiet_since, rush = journal.last_seq, now, False
                 continue
-            if not jumping or (not rush and now - self._quiet_since < threshold):
+            # asked again: a wait may have ended (drive(None)) while this task slept
+            if not self._jumping() or (not rush and now - self._quiet_since < threshold):
                 continue
             before = journal.last_seq
             jumped = self._jump("auto" if self._limit is None else "wait")
