@@ -29,6 +29,7 @@ from .core.clock import (
     parse_instant,
 )
 from .core.errors import MockServerError, ScenarioError
+from .core.limits import LIMIT_DOCS, Limits
 from .scenario.loader import builtin_scenarios, load_builtin, load_scenario, resolve_scenario
 from .scenario.schema import scenario_schema
 
@@ -122,8 +123,40 @@ def _parser() -> argparse.ArgumentParser:
         "--port and --control-port still win",
     )
     serve.add_argument("--control-port", type=_port)
-    serve.add_argument("--control-host", default="127.0.0.1")
+    serve.add_argument(
+        "--control-host",
+        default="127.0.0.1",
+        help="address the control API binds (default 127.0.0.1: this machine only; beyond it a --control-token is required)",
+    )
     serve.add_argument("--control-token", help="require this token on the control API")
+    serve.add_argument(
+        "--allow-unauthenticated-remote-control",
+        action="store_true",
+        help="let a --control-host beyond this machine serve without --control-token: anyone who reaches it can "
+        "load scenarios and read the journal and credentials",
+    )
+    serve.add_argument(
+        "--scenario-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help='a directory the control API may load scenario files from by path (POST /_mock/scenario {"path": ...}); '
+        "repeatable; the built-in scenarios always",
+    )
+    serve.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="[API.]NAME=VALUE",
+        help="change a transport limit, for every API or one: body=2MiB, tradeready.message=64KiB, head_timeout=5s, "
+        f"connections=50000 (names: {', '.join(LIMIT_DOCS)}; README: Reliability)",
+    )
+    serve.add_argument(
+        "--journal-file",
+        metavar="PATH",
+        help="append every journal entry to PATH as JSON Lines as it happens (written at least every 100 ms; a killed "
+        "server leaves whole lines); started again with the journal when the scenario restarts",
+    )
     serve.add_argument(
         "--env-file",
         help="write the client environment (KEY=VALUE lines: base URLs, credentials, the clock) to this file before the "
@@ -192,6 +225,10 @@ def _serve(args: argparse.Namespace) -> int:
     ports = {name: (0 if base == 0 else base + index) for index, name in enumerate(APIS, start=1)} | explicit
     control_port = args.control_port if args.control_port is not None else base
     profiles = _pairs(args.profile, "profile", known=list(APIS))
+    try:
+        limits = Limits.parse(args.limit, apis=list(APIS))
+    except ValueError as exc:
+        raise SystemExit(f"mockserver serve: --limit {exc}") from None
     start = args.start
     runtime = Runtime(
         scenario,
@@ -211,7 +248,12 @@ def _serve(args: argparse.Namespace) -> int:
         control_port=control_port,
         control_host=args.control_host,
         control_token=args.control_token,
+        limits=limits,
+        journal_file=args.journal_file,
+        scenario_dirs=args.scenario_dir,
+        allow_unauthenticated_remote_control=args.allow_unauthenticated_remote_control,
     )
+    _raise_open_files(limits)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -244,6 +286,21 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency
         asyncio.run(main())
     return 0
+
+
+def _raise_open_files(limits: Limits) -> None:
+    """Let the process open as many sockets as the connection limits allow: the soft ``RLIMIT_NOFILE`` up to the
+    hard one (a shell's default 1024 would refuse the 10,000 idle streams the limits are meant for)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    wanted = sum(limits.for_api(name).connections for name in APIS) + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def write_env_file(path: Path, lines: Sequence[str]) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import ipaddress
 import os
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -27,7 +28,9 @@ from websockets.http11 import Request as WsRequest
 
 from .adapters.driver import ClockDriver
 from .adapters.edge import TRANSPORT_KEY, ApiEdge
-from .adapters.wsedge import abort
+from .adapters.journalfile import JournalFile
+from .adapters.limits import LIMIT_KEY, REASONS, HeadGuard, raw_response
+from .adapters.wsedge import CLOSED_BY_SERVER_KEY, abort
 from .apis.registry import APIS, CONTROL_PORT
 from .control.app import build_control_app
 from .control.facade import Duration, Instant, MockControl, ScenarioRef, duration_seconds
@@ -35,13 +38,14 @@ from .core.catalogue import CONN_REFUSED, HTTP_INVALID, SERVER_STARTED, ConnRefu
 from .core.clock import AUTO_THRESHOLD, check_auto_threshold, format_instant
 from .core.errors import JournalWaitTimeout, MockServerError
 from .core.journal import Entry
+from .core.limits import ApiLimits, Limits
 from .core.query import JournalQuery, explain_miss
 from .faults.model import FaultSpec
 from .runtime import Runtime
 from .scenario.loader import resolve_scenario
 from .scenario.model import Scenario
 
-__all__ = ["MockServer", "ThreadedMockServer", "env_lines"]
+__all__ = ["MockServer", "ThreadedMockServer", "env_lines", "is_loopback"]
 
 T = TypeVar("T")
 
@@ -51,11 +55,25 @@ def _peer(transport: asyncio.BaseTransport) -> str:
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "local"
 
 
+def _limits(config: uvicorn.Config) -> ApiLimits:
+    return getattr(config, "limits", None) or ApiLimits()
+
+
 class _AgentfeedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, exposing the transport to the edge (resets, truncation)."""
+    """uvicorn's httptools protocol, exposing the transport to the edge (resets, truncation), with the
+    listener's limits on idle connections and request heads (``adapters/limits.py``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = HeadGuard(_limits(self.config), self.loop, self._refuse)
+        self.over_limit: str | None = None  # a limit this connection is over (its requests get the API's 503)
+        self.refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.guard.opened()
+        if len(self.connections) > self.guard.limits.connections:
+            self.over_limit = "connections"
         edge = self.app
         if isinstance(edge, ApiEdge):
             edge.driver.client_connected()  # a clock that moves by itself waits for its first client
@@ -69,12 +87,67 @@ class _AgentfeedProtocol(HttpToolsProtocol):
                 edge.runtime.journal.record(edge.api, CONN_REFUSED, ConnRefused(fault=refused.spec.id), conn=conn)
                 abort(transport)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        continued = self.guard.reading
+        super().data_received(data)
+        if not self.refused and self.parser is not None:
+            self.guard.fed(len(data), continued=continued)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {TRANSPORT_KEY: self.transport}  # type: ignore[dict-item]
+        self.guard.begin()
+        extensions: dict[str, Any] = {TRANSPORT_KEY: self.transport}
+        if self.over_limit is not None:
+            extensions[LIMIT_KEY] = self.over_limit
+        self.scope["extensions"] = extensions
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self.guard.url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self.guard.header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.guard.complete()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self.guard.answered()
+        super().on_response_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        self.guard.cancel()  # a WebSocket lives by its pings from here
+        super().handle_websocket_upgrade()
+
+    def _refuse(self, status: int, message: str, limit: str) -> None:
+        """A limit the connection broke before its request reached the app: answer in the listener's shape, close."""
+        self.refused = True
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if status == 0:  # idle: nothing was asked, nothing to answer
+            transport.close()
+            return
+        edge = self.app if isinstance(self.app, ApiEdge) else None
+        if edge is not None:
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else "local"
+            edge.runtime.journal.record(edge.api, HTTP_INVALID, HttpInvalid(status=status, error=message, exceeded=limit), conn=client)
+        if self.cycle is None or self.cycle.response_complete:  # nothing else is being answered on this connection
+            reason = REASONS.get(status, "Error")
+            body = edge.error_body(status, f"{reason}: {message}") if edge is not None else {"error": f"{reason}: {message}"}
+            transport.write(raw_response(status, body, date=edge.date() if edge is not None else None))
+        transport.close()
 
     def send_400_response(self, msg: str) -> None:
         """Bytes that are not HTTP never reach the app: journal them here (D7)."""
+        if self.refused:  # a limit stopped the parser: answered already
+            return
         if isinstance(self.app, ApiEdge):
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "local"
             self.app.runtime.journal.record(self.app.api, HTTP_INVALID, HttpInvalid(status=400, error=msg), conn=client)
@@ -89,11 +162,24 @@ class _AgentfeedWsProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][TRANSPORT_KEY] = self.transport
+            if len(self.connections) > _limits(self.config).connections:
+                scope["extensions"][LIMIT_KEY] = "connections"  # the edge answers the handshake 503
 
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             self.handshake_complete = True  # a denial response completes the handshake (uvicorn would log an error)
+
+    def handle_parser_exception(self) -> None:
+        """A frame the server refuses (over the ``message`` limit: 1009, bad UTF-8, a protocol error): uvicorn closes
+        the connection; the app is told the server did (not the client), with the code it sent."""
+        assert self.conn.close_sent is not None
+        close = self.conn.close_sent
+        message: Any = {"type": "websocket.disconnect", "code": int(close.code), "reason": close.reason, CLOSED_BY_SERVER_KEY: True}
+        self.queue.put_nowait(message)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.handshake_complete and self.conn.close_rcvd is None:
@@ -103,12 +189,33 @@ class _AgentfeedWsProtocol(WebSocketsSansIOProtocol):
         super().connection_lost(exc)
 
 
+class _Config(uvicorn.Config):
+    """uvicorn's configuration, carrying the listener's limits to its protocols."""
+
+    def __init__(self, app: Any, *, limits: ApiLimits, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.limits = limits
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to us (several run in one loop)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is this machine's loopback (``127.0.0.1``, ``::1``, ``localhost``)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None)
+    except OSError:
+        return False  # cannot tell: treat it as reachable from elsewhere
+    return bool(found) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in found)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -145,11 +252,26 @@ class MockServer:
         control_token: str | None = None,
         log_level: str = "warning",
         stall_timeout: float | None = None,
+        limits: Limits | None = None,
+        journal_file: str | os.PathLike[str] | None = None,
+        scenario_dirs: Sequence[str | os.PathLike[str]] = (),
+        allow_unauthenticated_remote_control: bool = False,
     ) -> None:
         unknown = set(ports or {}) - set(APIS)
         if unknown:
             raise ValueError(f"unknown API in ports: {', '.join(sorted(unknown))}; known: {', '.join(APIS)}")
+        if not control_token and not allow_unauthenticated_remote_control and not is_loopback(control_host):
+            raise MockServerError(
+                f"the control API would listen on {control_host}, beyond this machine, with no token: anyone who can reach "
+                "it could load scenarios, read the journal and the credentials; give --control-token (or pass "
+                "--allow-unauthenticated-remote-control if that is really meant)"
+            )
         self.runtime = runtime
+        #: the transport limits of every listener (mockserver.core.limits)
+        self.limits = limits or Limits()
+        #: append every journal entry to this file as JSON Lines as it happens (adapters/journalfile.py)
+        self.journal_file = journal_file
+        self._journal_writer: JournalFile | None = None
         self.host = host
         self.ports = {name: (ports or {}).get(name, api.default_port) for name, api in APIS.items()}
         self.control_port = control_port
@@ -163,21 +285,25 @@ class MockServer:
         self.edges: dict[str, ApiEdge] = {}
         self._pending: set[asyncio.Task[None]] = set()
         #: the façade: everything that steers this mock goes through it
-        self.control = MockControl(runtime, poke=self._poke, urls=self.urls, control_token=control_token)
+        self.control = MockControl(
+            runtime, poke=self._poke, urls=self.urls, control_token=control_token, scenario_dirs=scenario_dirs, limits=self.limits
+        )
 
     def _poke(self) -> None:
         if self.driver is not None:
             self.driver.poke()
 
     # -- lifecycle ---------------------------------------------------------------
-    def _config(self, app: Any) -> uvicorn.Config:
-        return uvicorn.Config(
+    def _config(self, app: Any, limits: ApiLimits) -> uvicorn.Config:
+        return _Config(
             app,
+            limits=limits,
             http=_AgentfeedProtocol,
             ws=_AgentfeedWsProtocol,
             ws_per_message_deflate=False,  # 7x the CPU per small frame (reference/performance.md)
             ws_ping_interval=None,  # protocol pings would run on wall time (D4); APIs ping on the virtual clock
-            ws_max_size=1 << 20,  # 1 MiB: no API here sends or expects bigger frames; bigger ones are closed 1009
+            ws_max_size=limits.message,  # 1 MiB by default: no API here sends or expects bigger; bigger ones are closed 1009
+            timeout_keep_alive=limits.idle_timeout,  # between requests; a new connection: the protocol's HeadGuard
             lifespan="off",
             access_log=False,
             log_level=self.log_level,
@@ -207,10 +333,21 @@ class MockServer:
             module_name, _, func = api.adapter.partition(":")
             build = getattr(importlib.import_module(module_name), func)
             error_body = importlib.import_module(module_name).error_body
-            edge = ApiEdge(build(self.runtime), runtime=self.runtime, api=name, driver=self.driver, error_body=error_body)
+            edge = ApiEdge(
+                build(self.runtime),
+                runtime=self.runtime,
+                api=name,
+                driver=self.driver,
+                error_body=error_body,
+                limits=self.limits.for_api(name),
+            )
             self.edges[name] = edge
             apps[name] = (self.host, self.ports[name], edge)
-        apps["control"] = (self.control_host, self.control_port, build_control_app(self.control, token=self.control_token))
+        apps["control"] = (
+            self.control_host,
+            self.control_port,
+            build_control_app(self.control, token=self.control_token, limits=self.limits.for_control()),
+        )
         sockets: dict[str, socket.socket] = {}
         try:  # bind every port before serving any, so a taken port leaves nothing running
             for name, (host, port, _app) in apps.items():
@@ -220,7 +357,10 @@ class MockServer:
                 sock.close()
             raise MockServerError(f"cannot listen on {host}:{port} for {name}: {exc.strerror or exc}") from None
         for name, (host, _port, app) in apps.items():
-            self.listeners[name] = _Listener(name, host, sockets[name].getsockname()[1], _Server(self._config(app)))
+            limits = self.limits.for_control() if name == "control" else self.limits.for_api(name)
+            self.listeners[name] = _Listener(name, host, sockets[name].getsockname()[1], _Server(self._config(app, limits)))
+        if self.journal_file is not None:  # from the first entry on (the scenario's start), before anything answers
+            self._journal_writer = JournalFile(self.journal_file, self.runtime.journal)
         if before_serving is not None:  # every port is known, nothing answers yet (an env file is written here)
             before_serving()
         for name, listener in self.listeners.items():
@@ -245,6 +385,8 @@ class MockServer:
         await asyncio.gather(*(lst.task for lst in self.listeners.values() if lst.task is not None), return_exceptions=True)
         if self.driver is not None:
             await self.driver.stop()
+        if self._journal_writer is not None:
+            self._journal_writer.close()  # everything recorded, to the last entry
         self.runtime.journal.close()
 
     async def serve_forever(self, stop: asyncio.Event) -> None:
@@ -382,6 +524,10 @@ class ThreadedMockServer:
         control_token: str | None = None,
         log_level: str = "warning",
         loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+        limits: Limits | None = None,
+        journal_file: str | os.PathLike[str] | None = None,
+        scenario_dirs: Sequence[str | os.PathLike[str]] = (),
+        allow_unauthenticated_remote_control: bool = False,
     ) -> None:
         model = scenario if isinstance(scenario, Scenario) else resolve_scenario(os.fspath(scenario))
         self._auto_threshold = check_auto_threshold(auto_threshold)
@@ -405,6 +551,10 @@ class ThreadedMockServer:
             control_token=control_token,
             log_level=log_level,
             stall_timeout=stall_timeout,
+            limits=limits,
+            journal_file=journal_file,
+            scenario_dirs=scenario_dirs,
+            allow_unauthenticated_remote_control=allow_unauthenticated_remote_control,
         )
         self.control = self.server.control
         self._loop = loop_factory()  # asyncio's by default; uvloop.new_event_loop as mockserver serve runs

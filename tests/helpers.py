@@ -8,9 +8,12 @@ flag, what a client printed or received); for anything the mock records, wait on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import socket
+import time
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
-__all__ = ["wait_until"]
+__all__ = ["raw_http", "wait_until"]
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition", interval: float = 0.01) -> None:
@@ -21,3 +24,29 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what:
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+def raw_http(url: str, pieces: Iterable[bytes], *, pause: float = 0.0, timeout: float = 10.0) -> bytes:
+    """Send ``pieces`` over one TCP connection to ``url``'s host and port (``pause`` real seconds apart), then read
+    until the server closes it; returns what it answered (b"" for a close without an answer). For requests a
+    well-behaved client would never send: partial heads, slow bodies, oversized headers."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout) as sock:
+        try:
+            for index, piece in enumerate(pieces):
+                if index and pause:
+                    time.sleep(pause)
+                sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were still sending: read what it said
+        answer = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        return answer

@@ -36,11 +36,13 @@ from ..core.catalogue import (
     SseEnd,
     SseFrame,
 )
+from ..core.limits import ApiLimits
 from ..core.sessions import Session
 from ..faults.model import ActiveFault
 from ..runtime import Runtime
 from .driver import ClockDriver
-from .wsedge import SESSION_KEY, TRANSPORT_KEY, WebSocketEdge, abort
+from .limits import LIMIT_KEY, REASONS
+from .wsedge import JOURNAL_FRAME_LIMIT, SESSION_KEY, TRANSPORT_KEY, WebSocketEdge, abort
 
 __all__ = ["FRAMES_KEY", "SESSION_KEY", "SSE_META_KEY", "TRANSPORT_KEY", "ApiEdge", "RawHeaders", "connection_id", "end_stream"]
 
@@ -152,16 +154,34 @@ class ApiEdge:
         api: str,
         driver: ClockDriver,
         error_body: Callable[[int, str], Any],
+        limits: ApiLimits | None = None,
     ) -> None:
         self.app = app
         self.runtime = runtime
         self.api = api
         self.driver = driver
         self.error_body = error_body
+        #: the listener's transport limits: the body's size and time are enforced here (the head's by the protocol)
+        self.limits = limits or ApiLimits()
         self.date = _DateHeader(runtime)
         #: the path prefix of an Engine.IO endpoint in this app ("/socket.io/"), if it has one
         self.eio_path: str | None = getattr(app, "eio_path", None)
-        self.ws = WebSocketEdge(app, runtime=runtime, api=api, resolve=self._eio_session if self.eio_path else None)
+        self.ws = WebSocketEdge(
+            app, runtime=runtime, api=api, resolve=self._eio_session if self.eio_path else None, refuse_body=self._limit_body
+        )
+
+    def _limit_body(self, status: int, message: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """An answer in the API's own error shape, closing the connection (a limit; a refused WebSocket handshake)."""
+        body = orjson.dumps(self.error_body(status, f"{REASONS.get(status, 'Error')}: {message}"))
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            (b"date", self.date()),
+        ]
+        if status == 503:
+            headers.append((b"retry-after", b"1"))
+        return body, headers
 
     def _eio_session(self, scope: dict[str, Any], conn: str, principal: str | None) -> Session | None:
         """The Engine.IO session of a request to the app's Engine.IO path: by its ``sid``, or new (a handshake)."""
@@ -186,7 +206,8 @@ class ApiEdge:
         conn = connection_id(scope)
         method, path = scope["method"], scope["path"]
         principal = runtime.identify(api, scope["headers"], scope["query_string"])
-        session = self._eio_session(scope, conn, principal) if self.eio_path is not None else None
+        over = (scope.get("extensions") or {}).get(LIMIT_KEY)  # a connection over a limit opens no session
+        session = self._eio_session(scope, conn, principal) if self.eio_path is not None and over is None else None
         if session is not None:
             scope[SESSION_KEY] = session
             principal = session.principal or principal
@@ -197,31 +218,20 @@ class ApiEdge:
         driver.inflight += busy
         try:
             # read the request body up front so it is journaled even if the app never reads it
-            chunks: list[bytes] = []
             message: Message = await receive()
-            while True:
-                if message["type"] == "http.disconnect":  # gone mid-body: keep what did arrive
-                    journal.record(
-                        api,
-                        HTTP_REQUEST,
-                        HttpRequest(
-                            method=method,
-                            path=path,
-                            query=scope["query_string"].decode("latin-1"),
-                            headers=RawHeaders(scope["headers"]),
-                            body=_body_text(b"".join(chunks)),
-                            incomplete=True,
-                        ),
-                        conn=conn,
-                        session=session,
-                        principal=principal,
-                    )
+            if message["type"] == "http.request" and not message.get("more_body", False):  # the common case: whole at once
+                body = message.get("body", b"")
+                if len(body) > self.limits.body:
+                    await self._refuse(scope, send, conn, session, principal, body, "body", length=len(body))
                     return
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    break
-                message = await receive()
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            else:
+                read = await self._read_body(scope, receive, send, message, conn, session, principal)
+                if read is None:
+                    return
+                body = read
+            if over is not None:  # a connection over the limit: the API's 503, then close
+                await self._refuse(scope, send, conn, session, principal, body, over)
+                return
             request = journal.record(
                 api,
                 HTTP_REQUEST,
@@ -264,6 +274,109 @@ class ApiEdge:
 
         finally:
             driver.inflight -= busy
+
+    async def _read_body(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[..., Any],
+        send: Callable[..., Any],
+        message: Message,
+        conn: str,
+        session: Session | None,
+        principal: str | None,
+    ) -> bytes | None:
+        """A body in several messages, within the ``body`` limit and ``body_timeout``; None when it was answered
+        (413, 408) or the client left (journaled either way)."""
+        limits = self.limits
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > limits.body:  # refused before a byte of it is read
+            await self._refuse(scope, send, conn, session, principal, message.get("body", b""), "body", length=int(declared))
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(limits.body_timeout):
+                while True:
+                    if message["type"] == "http.disconnect":  # gone mid-body: keep what did arrive
+                        self._journal_request(scope, conn, session, principal, b"".join(chunks), incomplete=True)
+                        return None
+                    chunk = message.get("body", b"")
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limits.body:
+                        await self._refuse(scope, send, conn, session, principal, b"".join(chunks), "body", length=size)
+                        return None
+                    if not message.get("more_body", False):
+                        break
+                    message = await receive()
+        except TimeoutError:
+            await self._refuse(scope, send, conn, session, principal, b"".join(chunks), "body_timeout", incomplete=True)
+            return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _journal_request(
+        self,
+        scope: dict[str, Any],
+        conn: str,
+        session: Session | None,
+        principal: str | None,
+        body: bytes,
+        *,
+        incomplete: bool = False,
+        length: int | None = None,
+    ) -> int:
+        data = HttpRequest(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope["query_string"].decode("latin-1"),
+            headers=RawHeaders(scope["headers"]),
+            body=_body_text(body[:JOURNAL_FRAME_LIMIT]),
+        )
+        if incomplete:
+            data["incomplete"] = True
+        if length is not None:
+            data["truncated"], data["length"] = True, length
+        return self.runtime.journal.record(self.api, HTTP_REQUEST, data, conn=conn, session=session, principal=principal).seq
+
+    async def _refuse(
+        self,
+        scope: dict[str, Any],
+        send: Callable[..., Any],
+        conn: str,
+        session: Session | None,
+        principal: str | None,
+        body: bytes,
+        limit: str,
+        *,
+        length: int | None = None,
+        incomplete: bool = False,
+    ) -> None:
+        """A request over a transport limit: journaled (what arrived of it), answered in the API's shape, connection closed."""
+        limits = self.limits
+        status, message = {
+            "body": (413, f"the request body is over {limits.body} bytes (body limit)"),
+            "body_timeout": (408, f"the request body was not complete within {limits.body_timeout:g} s (body_timeout)"),
+            "connections": (503, f"this API has {limits.connections} connections open already (connections limit)"),
+        }[limit]
+        request = self._journal_request(scope, conn, session, principal, body, incomplete=incomplete, length=length)
+        if session is not None and b"sid=" not in scope["query_string"]:  # an Engine.IO handshake that never happens
+            self.runtime.sessions.end(session)
+        payload, headers = self._limit_body(status, message)
+        record = HttpResponse(
+            request=request,
+            path=scope["path"],
+            status=status,
+            outcome="error",
+            headers=RawHeaders(headers),
+            body=_body_text(payload),
+            exceeded=limit,
+        )
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+        except Exception:  # the client is gone already
+            record["outcome"] = "reset"
+        self.runtime.journal.record(self.api, HTTP_RESPONSE, record, conn=conn, session=session, principal=principal)
 
 
 class _Exchange:

@@ -39,7 +39,18 @@ from ..core.sessions import Session
 from ..faults.model import ActiveFault, FaultSpec
 from ..runtime import Runtime
 
-__all__ = ["JOURNALED_KEY", "RESET_KEY", "SEND_JOURNALED_KEY", "SESSION_KEY", "TRANSPORT_KEY", "SocketHandle", "WebSocketEdge", "wire_size"]
+__all__ = [
+    "CLOSED_BY_SERVER_KEY",
+    "JOURNALED_KEY",
+    "LIMIT_KEY",
+    "RESET_KEY",
+    "SEND_JOURNALED_KEY",
+    "SESSION_KEY",
+    "TRANSPORT_KEY",
+    "SocketHandle",
+    "WebSocketEdge",
+    "wire_size",
+]
 
 Message = dict[str, Any]
 TRANSPORT_KEY = "agentfeed.transport"
@@ -53,8 +64,15 @@ SEND_JOURNALED_KEY = "agentfeed.send_journaled"
 JOURNALED_KEY = "agentfeed.journaled"
 #: In a WebSocket scope: ``reset(reason)`` ends the connection with a TCP reset, journaled (by the server).
 RESET_KEY = "agentfeed.reset"
+#: In a ``websocket.disconnect`` message: the server closed the connection itself (a frame it refused: too big,
+#: not UTF-8, a protocol error), with the close frame it sent.
+CLOSED_BY_SERVER_KEY = "agentfeed.closed_by_server"
 #: Frames larger than this are journaled by their head, length and SHA-256 (memory stays bounded).
 JOURNAL_FRAME_LIMIT = 65_536
+
+#: In a scope's ``extensions``: the name of the limit the connection is over (``connections``), if any (set by the
+#: server's protocol; ``adapters/limits.py`` re-exports it).
+LIMIT_KEY = "agentfeed.limit"
 
 #: A session resolver: the Engine.IO session a connection belongs to (None: not an Engine.IO request).
 SessionResolver = Callable[[dict[str, Any], str, "str | None"], "Session | None"]
@@ -152,12 +170,25 @@ class SocketHandle:
         return abort(self.transport)
 
 
+#: The body and headers of an HTTP answer that refuses a handshake (``status``, ``message``) in the API's own shape.
+RefuseBody = Callable[[int, str], "tuple[bytes, list[tuple[bytes, bytes]]]"]
+
+
 class WebSocketEdge:
-    def __init__(self, app: Callable[..., Any], *, runtime: Runtime, api: str, resolve: SessionResolver | None = None) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        *,
+        runtime: Runtime,
+        api: str,
+        resolve: SessionResolver | None = None,
+        refuse_body: RefuseBody | None = None,
+    ) -> None:
         self.app = app
         self.runtime = runtime
         self.api = api
         self.resolve = resolve
+        self.refuse_body = refuse_body
         self.sockets: dict[str, SocketHandle] = {}
 
     def _end(self, handle: SocketHandle, kind: Any, data: Any, direction: str) -> None:
@@ -213,6 +244,10 @@ class WebSocketEdge:
         transport = (scope.get("extensions") or {}).get(TRANSPORT_KEY)
         handle = SocketHandle(session, path, send, transport)
         handle.upgrade = session.transport == "eio" and b"sid=" in scope["query_string"]
+        limit = (scope.get("extensions") or {}).get(LIMIT_KEY)
+        if limit is not None:  # over the listener's connection limit: HTTP 503 in the API's shape, no WebSocket
+            await self._over_limit(scope, send, handle, limit)
+            return
         fault = board.at_handshake(api, path, session=session) if board else None
         if fault is not None and fault.spec.kind == "refuse_upgrade":
             await self._refuse(scope, send, fault, handle)
@@ -228,11 +263,12 @@ class WebSocketEdge:
                 journal.record(api, WS_FRAME, _frame(path, message), session=session, direction="in")
             elif kind == "websocket.disconnect":
                 if not handle.closed:
-                    by, fault_id = self._by(session, "client")
-                    data = WsClose(path=path, by=by, code=message.get("code", 1005), reason=message.get("reason") or "")
+                    server = bool(message.get(CLOSED_BY_SERVER_KEY))  # a frame the server refused (over the message limit)
+                    by, fault_id = self._by(session, "server" if server else "client")
+                    data = WsClose(path=path, by=by, code=int(message.get("code", 1005)), reason=message.get("reason") or "")
                     if fault_id is not None:
                         data["fault"] = fault_id
-                    self._end(handle, WS_CLOSE, data, "in")
+                    self._end(handle, WS_CLOSE, data, "out" if server else "in")
                 handle.closed = True
             return message
 
@@ -327,15 +363,31 @@ class WebSocketEdge:
 
         scope[SEND_JOURNALED_KEY] = send_journaled
         scope[RESET_KEY] = server_reset
+        session.abort = server_reset  # an app that only knows the session (a slow Socket.IO consumer) can reset it
         self.sockets[conn] = handle
         try:
             await self.app(scope, rx, tx)
         finally:
             self.sockets.pop(conn, None)
+            if session.abort is server_reset:
+                session.abort = None
             if not handle.closed:
                 handle.closed = True
                 # uvicorn closes the TCP connection without a close frame: the client sees 1006
                 self._end(handle, WS_CLOSE, WsClose(path=path, by="server", code=1006, reason="handler ended without a close frame"), "out")
+
+    async def _over_limit(self, scope: dict[str, Any], send: Callable[..., Any], handle: SocketHandle, limit: str) -> None:
+        data = WsReject(path=handle.path, status=503, by="server", exceeded=limit)
+        if "websocket.http.response" in (scope.get("extensions") or {}) and self.refuse_body is not None:
+            body, headers = self.refuse_body(503, "too many connections open on this API (connections limit)")
+            data["retry_after"] = 1
+            await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:  # a server without the denial extension answers 403
+            await send({"type": "websocket.close", "code": 1013})
+            data["status"] = 403
+        handle.closed = True
+        self._end(handle, WS_REJECT, data, "out")
 
     async def _refuse(self, scope: dict[str, Any], send: Callable[..., Any], fault: ActiveFault, handle: SocketHandle) -> None:
         spec = fault.spec

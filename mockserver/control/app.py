@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -18,6 +20,7 @@ from ..apis.registry import APIS
 from ..core import catalogue
 from ..core.clock import AUTO_THRESHOLD, ClockError
 from ..core.errors import ControlError, ScenarioError
+from ..core.limits import ApiLimits
 from ..core.query import JournalQuery, QueryError
 from ..scenario.loader import builtin_scenarios, load_builtin, scenario_from_yaml
 from .facade import MockControl
@@ -31,8 +34,28 @@ def _json(content: Any, status: int = 200) -> Response:
     return JSONBytesResponse(content, status_code=status)
 
 
+async def _read(request: Request) -> bytes:
+    """The request body, within the control API's body limit (413) and ``body_timeout`` (408)."""
+    limits: ApiLimits = request.app.state.limits
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.body:
+        raise ControlError(f"the request body is {declared} bytes, over the control API's limit of {limits.body}", status=413)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.body:
+                    raise ControlError(f"the request body is over the control API's limit of {limits.body} bytes", status=413)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ControlError(f"the request body was not complete within {limits.body_timeout:g} s", status=408) from None
+    return b"".join(chunks)
+
+
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await _read(request)
     if not raw.strip():
         return {}
     try:
@@ -44,14 +67,20 @@ async def _body(request: Request) -> dict[str, Any]:
     return value
 
 
-def build_control_app(control: MockControl, *, token: str | None = None) -> Starlette:
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+
+
+def build_control_app(control: MockControl, *, token: str | None = None, limits: ApiLimits | None = None) -> Starlette:
     runtime = control.runtime
+    # compared as digests of equal length: the time taken says nothing about the token, its length included
+    expected = _digest(token) if token is not None else None
 
     def guarded(handler: Endpoint, *, needs_token: bool = True) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            if token is not None and needs_token:
+            if expected is not None and needs_token:
                 given = request.headers.get("x-mock-token") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-                if not hmac.compare_digest(given.encode(), token.encode()):
+                if not hmac.compare_digest(_digest(given), expected):
                     return _json({"error": "missing or wrong control token (X-Mock-Token or Authorization: Bearer)"}, 401)
             try:
                 return await handler(request)
@@ -77,24 +106,31 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         content_type = request.headers.get("content-type", "")
         if "yaml" in content_type:
             try:
-                text = (await request.body()).decode("utf-8")
+                text = (await _read(request)).decode("utf-8")
             except UnicodeDecodeError:
                 raise ControlError("the YAML body is not UTF-8") from None
             scenario = scenario_from_yaml(text, source="<request body>")
         else:
             try:
                 body = await _body(request)
-            except ControlError:
+            except ControlError as exc:
+                if exc.status != 400:  # too large, too slow: say that
+                    raise
                 raise ControlError(
                     "the body is not JSON: send a scenario's YAML with Content-Type: application/yaml, "
-                    'or JSON {"id": <built-in scenario>} or {"yaml": <scenario text>}'
+                    'or JSON {"id": <built-in scenario>}, {"path": <file in an allowed directory>} or {"yaml": <scenario text>}'
                 ) from None
             if "yaml" in body:
                 scenario = scenario_from_yaml(str(body["yaml"]), source="<request body>")
             elif "id" in body:
                 scenario = load_builtin(str(body["id"]))
+            elif "path" in body:
+                return _json(control.load_path(body["path"]))
             else:
-                raise ControlError("give {'id': <built-in scenario>} or {'yaml': <scenario text>} or a YAML body")
+                raise ControlError(
+                    "give {'id': <built-in scenario>}, {'path': <file in an allowed scenario directory>}, "
+                    "{'yaml': <scenario text>} or a YAML body"
+                )
         return _json(control.load(scenario))
 
     async def list_scenarios(request: Request) -> Response:
@@ -178,7 +214,16 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         return _json({"stopped": request.path_params["fault_id"]})
 
     async def info(request: Request) -> Response:
-        return _json({"urls": control.urls(), "credentials": runtime.credentials(), "profiles": runtime.profiles, "env": control.env()})
+        return _json(
+            {
+                "urls": control.urls(),
+                "credentials": runtime.credentials(),
+                "profiles": runtime.profiles,
+                "env": control.env(),
+                "limits": control.limits.describe(APIS),
+                "scenario_dirs": control.scenario_dirs.describe(),
+            }
+        )
 
     async def openapi(request: Request) -> Response:
         from .openapi import control_openapi
@@ -244,4 +289,6 @@ def build_control_app(control: MockControl, *, token: str | None = None) -> Star
         Route(f"{p}/openapi/{{api}}.json", guarded(openapi_for), methods=["GET"]),
         Route(f"{p}/asyncapi/{{api}}.json", guarded(openapi_for), methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: not_found, 500: not_found})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found, 500: not_found})
+    app.state.limits = limits or control.limits.for_control()
+    return app

@@ -9,7 +9,7 @@ loop (the control API is there; ``ThreadedMockServer`` hands each call over to i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,11 +20,13 @@ from ..core.clock import ClockError, check_auto_threshold, format_instant, parse
 from ..core.durations import parse_duration
 from ..core.errors import ControlError, ServerError
 from ..core.journal import Entry
+from ..core.limits import Limits
 from ..core.query import JournalQuery, QueryError
 from ..faults.model import FaultSpec
 from ..runtime import Runtime
-from ..scenario.loader import resolve_scenario
+from ..scenario.loader import resolve_scenario, scenario_from_yaml
 from ..scenario.model import Scenario
+from .paths import ScenarioDirs
 
 __all__ = ["Duration", "Instant", "MockControl", "ScenarioRef", "client_env", "duration_seconds"]
 
@@ -116,11 +118,17 @@ class MockControl:
         poke: Callable[[], None] = lambda: None,
         urls: Callable[[], dict[str, str]] = dict,
         control_token: str | None = None,
+        scenario_dirs: Sequence[str | os.PathLike[str]] = (),
+        limits: Limits | None = None,
     ) -> None:
         self.runtime = runtime
         self._poke = poke  # the clock driver re-plans (the clock moved, timers changed)
         self._urls = urls
         self.control_token = control_token
+        #: the server's transport limits (mockserver.core.limits)
+        self.limits = limits or Limits()
+        #: where the control API may load scenario files from by path (the built-in ones and ``--scenario-dir``)
+        self.scenario_dirs = ScenarioDirs(scenario_dirs, max_bytes=self.limits.control_body)
 
     # -- failures inside the mock ----------------------------------------------------------------------
     def check(self) -> None:
@@ -142,6 +150,12 @@ class MockControl:
         self.runtime.load(model)
         self._poke()
         return self.runtime.state()
+
+    def load_path(self, path: str) -> dict[str, Any]:
+        """Start the scenario file ``path`` names, confined to the allowed scenario directories (the control API's
+        ``{"path": ...}``): ControlError 403 outside them, 404 when missing, 413 over the size limit."""
+        found, text = self.scenario_dirs.read(path)
+        return self.load(scenario_from_yaml(text, source=str(found)))
 
     def reset(self) -> dict[str, Any]:
         """Start the current scenario again: clock, state, faults and journal anew."""

@@ -342,6 +342,9 @@ class HttpRequest(TypedDict):
     body: str
     #: the client went away before the body was complete (what did arrive is in ``body``)
     incomplete: NotRequired[bool]
+    #: a body over the ``body`` limit: ``body`` holds its first 64 KiB, ``length`` the bytes read (or announced)
+    truncated: NotRequired[bool]
+    length: NotRequired[int]
 
 
 class HttpResponse(TypedDict):
@@ -357,11 +360,15 @@ class HttpResponse(TypedDict):
     sent_bytes: NotRequired[int]
     full_bytes: NotRequired[int]
     chunks: NotRequired[int]
+    #: the transport limit this answer enforces (``body``, ``body_timeout``, ``connections``: mockserver.core.limits)
+    exceeded: NotRequired[str]
 
 
 class HttpInvalid(TypedDict):
     status: int
     error: str
+    #: the transport limit it broke (``headers``, ``header_count``, ``head_timeout``: mockserver.core.limits)
+    exceeded: NotRequired[str]
 
 
 class HttpAborted(TypedDict):
@@ -389,6 +396,8 @@ class WsReject(TypedDict):
     close_code: NotRequired[int]
     retry_after: NotRequired[int]
     fault: NotRequired[str]
+    #: the transport limit that refused it (``connections``)
+    exceeded: NotRequired[str]
 
 
 class WsFrame(TypedDict):
@@ -697,7 +706,7 @@ FAULT_APPLIED = kind("fault.applied", FaultApplied, "A fault hit one request, ha
 CONN_REFUSED = kind("conn.refused", ConnRefused, "A connection attempt refused by a refuse fault (reset as it opened).", "out", ends=True)
 HTTP_REQUEST = kind("http.request", HttpRequest, "An HTTP request, as it arrived.", "in")
 HTTP_RESPONSE = kind("http.response", HttpResponse, "What the client got for a request: an answer, an error, or the connection's end.", "out")
-HTTP_INVALID = kind("http.invalid", HttpInvalid, "Bytes that were not HTTP (answered 400 by the server).", "in")
+HTTP_INVALID = kind("http.invalid", HttpInvalid, "Bytes that were not HTTP (answered 400), or a request head over a limit or too slow (431, 408: see exceeded).", "in")
 HTTP_ABORTED = kind("http.aborted", HttpAborted, "The client went away while an answer was being sent.", "internal")
 WS_CONNECT = kind("ws.connect", WsConnect, "A WebSocket handshake arrived.", "in")
 WS_ACCEPT = kind("ws.accept", WsAccept, "The handshake was accepted.", "out")
@@ -709,7 +718,7 @@ WS_SUPPRESSED = kind("ws.suppressed", WsFrame, "An outgoing frame a silence faul
 WS_HELD = kind("ws.held", WsFrame, "An outgoing frame a reorder fault holds back (it goes out after the next one).", "internal")
 WS_BROADCAST = kind("ws.broadcast", WsBroadcast, "One fan-out frame queued for many connections (each gets it unless a ws.dropped or ws.discarded says otherwise).", "out")
 WS_DROPPED = kind("ws.dropped", WsDropped, "A queued market frame dropped for a slow consumer.", "internal")
-WS_OVERFLOW = kind("ws.overflow", WsOverflow, "A slow consumer's queue was full of frames that may not be dropped: the connection is closed.", "internal")
+WS_OVERFLOW = kind("ws.overflow", WsOverflow, "A slow consumer's queue was full of frames that may not be dropped (a Socket.IO session: of packets): the connection is closed.", "internal")
 WS_DISCARDED = kind("ws.discarded", WsDiscarded, "Queued frames never sent because the connection ended.", "internal")
 WS_PONG_TIMEOUT = kind("ws.pong_timeout", WsPongTimeout, "No pong within the deadline after a ping.", "internal")
 WS_PUSH = kind("ws.push", WsPush, "AI-Trader: a notification handed to an agent's notify socket.", "internal")

@@ -11,6 +11,7 @@ by which adapters and domains find the session again.
 
 import itertools
 from collections import deque
+from collections.abc import Callable
 from typing import Literal
 
 __all__ = ["Session", "SessionTable", "Transport"]
@@ -23,7 +24,7 @@ RECENT_FRAMES = 256
 
 
 class Session:
-    __slots__ = ("api", "conn", "ended", "ending", "fault", "id", "principal", "recent", "transport")
+    __slots__ = ("abort", "api", "conn", "ended", "ending", "fault", "id", "principal", "recent", "transport")
 
     def __init__(self, session_id: str, api: str, transport: Transport, conn: str, principal: str | None) -> None:
         self.id = session_id
@@ -39,6 +40,8 @@ class Session:
         self.ending = False
         #: the last outgoing frames handed to the transport: (journal seq, bytes on the wire)
         self.recent: deque[tuple[int, int]] = deque(maxlen=RECENT_FRAMES)
+        #: while a WebSocket carries it: ``abort(reason)`` resets that connection, journaled (set by the edge)
+        self.abort: Callable[[str], None] | None = None
 
     def lost(self, unsent_bytes: int) -> list[int]:
         """The journal seqs of the last frames whose bytes were still unsent (``unsent_bytes`` in the transport)."""

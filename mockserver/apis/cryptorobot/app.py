@@ -27,7 +27,7 @@ from starlette.routing import Route
 from ...adapters.edge import SESSION_KEY
 from ...adapters.responses import JSONBytesResponse
 from ...adapters.siojournal import PacketJournal
-from ...core.catalogue import SIO_DISCONNECT, SIO_KICK, By, SioDisconnect, SioKick
+from ...core.catalogue import SIO_DISCONNECT, SIO_KICK, WS_OVERFLOW, By, SioDisconnect, SioKick, WsOverflow
 from ...core.sessions import Session
 from ...runtime import Runtime
 from .domain import AUTH_PATH, Cryptorobot
@@ -189,6 +189,9 @@ class _Hub:
                 kind, sid, data = self._out.popleft()
                 with contextlib.suppress(Exception):  # the socket may be gone meanwhile
                     if kind == "emit":
+                        if self._full(sid):
+                            await self._overflow(sid)
+                            continue
                         await self.sio.emit(data[0], data[1], to=sid)
                     else:
                         session = self.sids.get(sid)
@@ -196,6 +199,32 @@ class _Hub:
                             session.ending = True
                         self.runtime.journal.record(API, SIO_KICK, SioKick(sid=sid, reason=data), session=session)
                         await self.sio.disconnect(sid)
+
+    # -- slow consumers ----------------------------------------------------------------------------------
+    def _socket(self, sid: str) -> Any:
+        """python-engineio's socket under a Socket.IO sid (its queue holds the packets not yet sent), if any."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        return self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+
+    def _full(self, sid: str) -> bool:
+        socket = self._socket(sid)
+        return socket is not None and not socket.closing and socket.queue.qsize() >= self.domain.queue_limit
+
+    async def _overflow(self, sid: str) -> None:
+        """A session whose client does not take its packets: journaled, then ended by the server (memory stays
+        bounded). No Feathers event can be dropped alone without the client's records going wrong, so the whole
+        session goes, as TradeReady's connection does when its queue holds only frames it may not drop."""
+        socket = self._socket(sid)
+        session = self.sids.get(sid)
+        queued = socket.queue.qsize() if socket is not None else 0
+        reason = f"slow consumer: {queued} Engine.IO packets waiting (queue_limit {self.domain.queue_limit})"
+        self.runtime.journal.record(API, WS_OVERFLOW, WsOverflow(path="/socket.io/", queued=queued, reason=reason), session=session)
+        if session is not None:
+            session.ending = True  # ended by the server, whatever the transport reports
+        if socket is not None:
+            await socket.close(wait=False, abort=True, reason="slow consumer")
+        if session is not None and session.abort is not None:  # its WebSocket: a writer stuck on a client that does not read
+            session.abort("slow consumer: queue full")
 
     def stop(self) -> None:
         if self._pump is not None:

@@ -23,6 +23,7 @@ import jwt
 from ...core.catalogue import SIO_JWT_EXPIRED, SIO_LOGIN, SIO_LOGOUT, SioJwtExpired, SioLogin, SioLogout
 from ...core.clock import format_instant
 from ...core.durations import parse_duration
+from ...core.limits import CRYPTOROBOT_QUEUE_LIMIT
 from ...core.recorder import DISCARD, Recorder
 from ...core.scheduler import Scheduler, Timer
 from .errors import FeathersError
@@ -103,6 +104,8 @@ class Cryptorobot:
         self.ping_timeout = parse_duration(options.get("ping_timeout", "20s"))
         self.page_default = int(options.get("page_default", 25))
         self.page_max = int(options.get("page_max", 100))
+        #: Engine.IO packets queued per session before the server ends it (a slow consumer)
+        self.queue_limit = int(options.get("queue_limit", CRYPTOROBOT_QUEUE_LIMIT))
         self.symbols = list(state.get("symbols") or DEFAULT_SYMBOLS)
         self.users: dict[str, User] = {}
         created = format_instant(start - 90 * 86400, precision="ms")
@@ -607,6 +610,7 @@ class Cryptorobot:
             "ping_timeout": self.ping_timeout,
             "page_default": self.page_default,
             "page_max": self.page_max,
+            "queue_limit": self.queue_limit,
             "streams": dict(self.streams),
             "plans": {
                 f"user:{u.email}": {"plan": u.plan, "sockets": u.socket_limit, "requests_per_minute": u.rate_limit}

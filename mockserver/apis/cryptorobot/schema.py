@@ -91,6 +91,11 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "ping_timeout": {**DURATION_SCHEMA, "description": "Engine.IO pingTimeout in virtual time (20s)"},
         "page_default": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "$limit when none is given (25)"},
         "page_max": {"type": "integer", "minimum": 1, "maximum": 10000, "description": "largest $limit (100)"},
+        "queue_limit": {
+            "type": "integer",
+            "minimum": 10,
+            "description": "Engine.IO packets waiting per session before the server ends it as a slow consumer (1000)",
+        },
     },
 }
 

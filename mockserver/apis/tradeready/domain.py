@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 from ...core.clock import format_instant
 from ...core.durations import parse_duration
+from ...core.limits import TRADEREADY_QUEUE_LIMIT
 from ...core.scheduler import Scheduler, Timer
 from .market import INTERVAL_SECONDS, Market, decimal
 
@@ -80,7 +81,7 @@ class TradeReady:
         self.ping_interval = parse_duration(self.options.get("ping_interval", "30s"))
         self.pong_timeout = parse_duration(self.options.get("pong_timeout", "10s"))
         self.auth_failure = str(self.options.get("auth_failure", "reject_403"))
-        self.queue_limit = int(self.options.get("queue_limit", 1000))
+        self.queue_limit = int(self.options.get("queue_limit", TRADEREADY_QUEUE_LIMIT))
         self.keys: dict[str, ApiKey] = {}
         self.accounts: dict[str, Account] = {}
         for spec in state.get("keys") or [{"name": "demo-agent"}]:

@@ -22,6 +22,7 @@ import jwt
 from ...core.catalogue import CREDITS_RENEWED, SSE_ID_GAP, CreditsRenewed, SseIdGap
 from ...core.clock import format_instant, parse_instant
 from ...core.durations import parse_duration
+from ...core.limits import TRADINGPARTNERS_HISTORY_LIMIT, TRADINGPARTNERS_QUEUE_LIMIT, TRADINGPARTNERS_REPLAY_WINDOW
 from ...core.recorder import DISCARD, Recorder
 from ...core.reply import Reply
 from ...core.scheduler import Scheduler
@@ -150,8 +151,10 @@ class TradingPartners:
         self.secret = base64.b64encode(self.rng.randbytes(32)).decode()
         self.ping_interval = parse_duration(options.get("ping_interval", "15s"))
         self.event_ids = bool(options.get("event_ids", False))
-        self.replay_window = int(options.get("replay_window", 1000))
-        self.queue_limit = int(options.get("queue_limit", 10000))
+        self.replay_window = int(options.get("replay_window", TRADINGPARTNERS_REPLAY_WINDOW))
+        self.queue_limit = int(options.get("queue_limit", TRADINGPARTNERS_QUEUE_LIMIT))
+        #: finished (closed or aborted) alerts kept for closed alerts and history; older ones are forgotten
+        self.history_limit = int(options.get("history_limit", TRADINGPARTNERS_HISTORY_LIMIT))
         self.retry_ms: int | None = options.get("retry_ms")
         self.token_ttl = parse_duration(options.get("token_ttl", 86400))
         self.users: dict[str, User] = {}
@@ -166,7 +169,10 @@ class TradingPartners:
             self.users[user.email] = user
         self.alert_settings: dict[str, Any] = {}
         self.configure(dict(state.get("alerts") or {}))
+        #: the alerts a client can still see: every live one, and the ``history_limit`` most recently finished
         self.alerts: dict[int, Alert] = {}
+        self._finished: deque[int] = deque()  # ids of finished alerts, in the order they finished
+        self.forgotten = 0  # finished alerts dropped from history (the oldest first)
         self._next_alert = 35443  # the seed's example id
         self.listener: Callable[[str, str, dict[str, Any], int | None], None] | None = None
         #: set by the runtime: journal what only the domain knows
@@ -327,6 +333,7 @@ class TradingPartners:
             for user, token in self._holders(alert):
                 self._refund(user)
                 self._send(user, "aborted", {"id": alert.id, "token": token, "tokenState": "REIMBURSED"})
+            self._finished_alert(alert)
             return
         alert.state = "onGoing"
         for user, token in self._holders(alert):
@@ -360,6 +367,14 @@ class TradingPartners:
                     "tokenState": alert.token_state,
                 },
             )
+        self._finished_alert(alert)
+
+    def _finished_alert(self, alert: Alert) -> None:
+        """Keep the ``history_limit`` most recently finished alerts (memory stays bounded however long a run)."""
+        self._finished.append(alert.id)
+        while len(self._finished) > self.history_limit:
+            self.alerts.pop(self._finished.popleft(), None)
+            self.forgotten += 1
 
     def _holders(self, alert: Alert) -> list[tuple[User, str]]:
         return [(self.users[email], token) for email, token in alert.tokens.items() if email in self.users]
@@ -512,6 +527,7 @@ class TradingPartners:
             "retry_ms": self.retry_ms,
             "token_ttl": self.token_ttl,
             "queue_limit": self.queue_limit,
+            "history_limit": self.history_limit,
             "alerts": {k: v for k, v in self.alert_settings.items() if k != "instruments"},
         }
 
@@ -533,5 +549,6 @@ class TradingPartners:
         return {
             "users": self.credentials(),
             "alerts": len(self.alerts),
+            "forgotten": self.forgotten,
             "open": sum(1 for a in self.alerts.values() if a.state in ("working", "onGoing")),
         }

@@ -72,6 +72,12 @@ OPTIONS_SCHEMA: dict[str, Any] = {
             "description": "events waiting per stream before a too-slow reader is cut loose (10000)",
         },
         "token_ttl": {**DURATION_SCHEMA, "description": "JWT lifetime (86400 s)"},
+        "history_limit": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "finished (closed or aborted) alerts kept for closed alerts and history, the most recently "
+            "finished; live alerts are always kept (10000)",
+        },
     },
 }
 
