@@ -3,10 +3,13 @@ queues (queue_limit, as TradeReady's: journaled, then the session ends). The jou
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
 import httpx
+import websockets
 
 from tests.conftest import MockFactory
 
@@ -85,3 +88,35 @@ def test_a_cryptorobot_session_that_does_not_take_its_packets_is_ended_at_its_qu
     # a client that does take its packets is served as ever
     sid = json.loads(http.get(url).text[1:])["sid"]
     assert http.post(f"{url}&sid={sid}", content="40").text == "OK" and http.get(f"{url}&sid={sid}").text.startswith("40")
+
+
+def test_an_aitrader_notify_socket_loses_what_its_queue_cannot_hold(make_mock: MockFactory) -> None:
+    mock = make_mock(
+        yaml="""
+id: t/ait-queue
+description: a small notify queue
+seed: 3
+clock: {start: "2026-03-09T12:00:00Z"}
+apis:
+  aitrader:
+    options: {queue_limit: 10}
+    state: {agents: [{id: 1, name: quiet-bot, password: pw}]}
+"""
+    )
+    url = mock.url("aitrader").replace("http://", "ws://", 1) + "/ws/notify/1"
+
+    async def main() -> int:
+        async with websockets.connect(url) as socket:
+            await asyncio.to_thread(mock.wait_for, kind="ws.accept", api="aitrader")
+            mock.emit("aitrader", "message", {"count": 50})  # one turn of the server's loop: the socket's sender waits
+            got = 0
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    await asyncio.wait_for(socket.recv(), 1.0)
+                    got += 1
+            return got
+
+    assert asyncio.run(main()) == 10
+    pushed, lost = mock.journal(kind="ws.push", api="aitrader"), mock.journal(kind="ws.lost", api="aitrader")
+    assert len(pushed) == 10 and len(lost) == 40 and lost[0].session == pushed[0].session
+    assert len(mock.journal(kind="ws.frame", api="aitrader", direction="out")) == 10

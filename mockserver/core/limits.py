@@ -28,6 +28,7 @@ from typing import Any, Literal
 from .durations import format_duration, parse_duration
 
 __all__ = [
+    "AITRADER_QUEUE_LIMIT",
     "CRYPTOROBOT_QUEUE_LIMIT",
     "LIMIT_DOCS",
     "SCENARIO_LIMITS",
@@ -198,6 +199,7 @@ def format_size(size: int) -> str:
 
 
 #: Defaults of the scenario options that bound what a run keeps (the domains read them from here).
+AITRADER_QUEUE_LIMIT = 1000
 TRADEREADY_QUEUE_LIMIT = 1000
 CRYPTOROBOT_QUEUE_LIMIT = 1000
 TRADINGPARTNERS_QUEUE_LIMIT = 10_000
@@ -206,6 +208,13 @@ TRADINGPARTNERS_HISTORY_LIMIT = 10_000
 
 #: The memory a run keeps, set per scenario (``apis: {API: {options: {NAME: VALUE}}}``): (API, option, default, meaning).
 SCENARIO_LIMITS: tuple[tuple[str, str, int, str], ...] = (
+    (
+        "aitrader",
+        "queue_limit",
+        AITRADER_QUEUE_LIMIT,
+        "notify frames queued per socket; when full a push is lost (`ws.lost`), as the socket's documentation allows: "
+        "the heartbeat still hands the message out",
+    ),
     (
         "tradeready",
         "queue_limit",

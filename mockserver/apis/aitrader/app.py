@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ...adapters.responses import reply_response
 from ...adapters.routing import ApiRouter
 from ...adapters.wsedge import SESSION_KEY
-from ...core.catalogue import WS_PUSH, WsPush
+from ...core.catalogue import WS_LOST, WS_PUSH, WsLost, WsPush
 from ...core.reply import Reply
 from ...core.sessions import Session
 from ...runtime import Runtime
@@ -91,6 +91,14 @@ class _Notifier:
         if entry is None:
             return
         websocket, queue = entry
+        if queue.qsize() >= self.domain.queue_limit:  # a client that does not read: the push is lost, as the socket may
+            self.runtime.journal.record(  # ("not guaranteed"); the heartbeat still hands the message out
+                "aitrader",
+                WS_LOST,
+                WsLost(agent_id=agent_id, message_id=message_id, type=frame.get("type"), frame=frame),
+                session=websocket.scope[SESSION_KEY],
+            )
+            return
         self.runtime.journal.record(
             "aitrader",
             WS_PUSH,

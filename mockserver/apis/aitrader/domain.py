@@ -36,6 +36,7 @@ from ...core.catalogue import (
     WsLost,
 )
 from ...core.clock import format_instant
+from ...core.limits import AITRADER_QUEUE_LIMIT
 from ...core.recorder import DISCARD, Recorder
 from ...core.reply import Reply
 from .schema import DOCUMENTED_TYPES, UPSTREAM_TYPES
@@ -182,6 +183,8 @@ class AiTrader:
         self.tasks: list[Task] = []
         self.subscriptions: list[Subscription] = []
         self._ids = {"agent": 0, "message": 0, "task": 0}
+        #: notify frames waiting per socket before a push counts as lost (a client that does not read)
+        self.queue_limit = int(self.options.get("queue_limit", AITRADER_QUEUE_LIMIT))
         self.ws_loss: dict[str, Any] = dict(state.get("ws_loss") or {})
         self._pushes = 0
         self.redeliver_probability = float(state.get("redeliver_probability", 0.0))
@@ -320,6 +323,7 @@ class AiTrader:
             "message_limit": int(self.options.get("message_limit", 50)),
             "task_limit": int(self.options.get("task_limit", 10)),
             "ws_loss": dict(self.ws_loss),
+            "queue_limit": self.queue_limit,
             "redeliver_probability": self.redeliver_probability,
         }
 

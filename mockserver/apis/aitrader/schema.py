@@ -92,6 +92,11 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "created_at_format": {"enum": ["sqlite", "iso"], "description": "upstream profile: 'YYYY-MM-DD HH:MM:SS' (SQLite) or ISO with Z"},
         "message_limit": {"type": "integer", "minimum": 1, "description": "upstream: messages per heartbeat (50)"},
         "task_limit": {"type": "integer", "minimum": 1, "description": "upstream: tasks per heartbeat (10)"},
+        "queue_limit": {
+            "type": "integer",
+            "minimum": 10,
+            "description": "notify frames waiting per socket; beyond, a push is lost (ws.lost) as the socket may lose them (1000)",
+        },
         "cors_origins": {
             "type": "array",
             "items": {"type": "string"},
