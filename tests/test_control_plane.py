@@ -12,8 +12,11 @@ import httpx
 import pytest
 
 from mockserver import Runtime, ThreadedMockServer, load_builtin
+from mockserver.control.openapi import control_openapi
 from mockserver.core.errors import MockServerError
 from mockserver.core.limits import Limits
+from mockserver.documents import check_request
+from mockserver.documents.openapi import assert_matches_openapi
 from mockserver.server import MockServer, is_loopback
 from tests.conftest import MockFactory
 
@@ -62,8 +65,12 @@ def test_scenario_files_by_path_are_confined_to_the_allowed_directories(make_moc
     mock = make_mock("demo", scenario_dirs=[allowed], limits=Limits.parse(["control_body=2KiB"], apis=[]))
     url = mock.url("control") + "/_mock/scenario"
 
+    document = control_openapi()
+
     def load(path: str) -> tuple[int, str]:
+        assert check_request(document, "POST", "/_mock/scenario", body={"path": path}) == []
         answer = http.post(url, json={"path": path})
+        assert_matches_openapi(document, "POST", "/_mock/scenario", answer.status_code, answer.json())
         return answer.status_code, answer.json().get("error") or answer.json()["scenario"]["id"]
 
     assert load("sub/mine.yaml") == (200, "mine/quiet")
