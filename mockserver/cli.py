@@ -1,4 +1,4 @@
-"""``mockserver``: serve, validate, scenarios, schema, openapi, asyncapi."""
+"""``mockserver``: serve, validate, scenarios, limits, schema, openapi, asyncapi."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from .core.clock import (
     parse_instant,
 )
 from .core.errors import MockServerError, ScenarioError
-from .core.limits import LIMIT_DOCS, Limits
+from .core.limits import LIMIT_DOCS, Limits, limits_markdown
 from .scenario.loader import builtin_scenarios, load_builtin, load_scenario, resolve_scenario
 from .scenario.schema import scenario_schema
 
@@ -175,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+")
 
     sub.add_parser("scenarios", help="list the built-in scenarios")
+    sub.add_parser("limits", help="print the limits and their defaults (what each API accepts, and what a run keeps)")
 
     schema = sub.add_parser("schema", help="print a JSON Schema: of a scenario file (default) or of a journal line")
     schema.add_argument("what", nargs="?", choices=["scenario", "journal"], default="scenario", help="scenario (default) or journal")
@@ -409,6 +410,9 @@ def _main(args: argparse.Namespace) -> int:
             return _validate(args.files)
         if args.command == "scenarios":
             return _scenarios()
+        if args.command == "limits":
+            print(limits_markdown(), end="")
+            return 0
         if args.command == "schema":
             if args.what == "journal":
                 from .core.catalogue import journal_schema, kinds_markdown

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -178,3 +179,9 @@ def test_a_websocket_message_over_the_limit_closes_1009_and_streams_outlive_the_
     closes = mock.journal(kind="ws.close", api="tradeready", code=1009)
     assert len(closes) == 1 and closes[0].data["by"] == "server", closes
     assert not mock.journal(kind="http.invalid")
+
+
+def test_the_readme_states_the_limits_this_module_has() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- limits:start -->\n", 1)[1].split("<!-- limits:end -->", 1)[0]
+    assert table == limits_markdown(), "run `make docs` to regenerate the README's table of limits"

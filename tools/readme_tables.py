@@ -1,8 +1,8 @@
 """Regenerate the README's generated tables (``make docs``); tests fail when they are out of step.
 
 Between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``: the journal kinds (from the catalogue,
-``mockserver schema journal --markdown``) and the conformance rules (from the registry,
-``conformance rules --markdown``).
+``mockserver schema journal --markdown``), the conformance rules (from the registry,
+``conformance rules --markdown``) and the limits (``mockserver limits``, from ``mockserver.core.limits``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 TABLES = {
     "journal-kinds": ["mockserver", "schema", "journal", "--markdown"],
     "conformance-rules": ["conformance", "rules", "--markdown"],
+    "limits": ["mockserver", "limits"],
 }
 
 
