@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types bench clean venv docs warp-deps browser-deps
+.PHONY: run test lint types bench soak clean venv docs warp-deps browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,13 @@ bench: $(STAMP) bench-deps warp-deps
 	$(PY) bench/inprocess_rtt.py
 	$(PY) bench/plugin_setup.py
 	$(PY) bench/warp_hour.py
+
+# The soak (bench/soak.py; not part of make test): ~1,000 clients of the five APIs for SOAK_MINUTES real minutes at
+# x30 (five virtual hours in ten minutes), with the scenario's faults, reconnects and bursts; prints errors, RSS growth
+# and, per API, what the clients counted against what the journal says each was sent. Exit 1 if any figure fails.
+SOAK_MINUTES ?= 10
+soak: $(STAMP)
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES) $(ARGS)
 
 # The README's generated tables: the journal kinds (from the catalogue) and the conformance rules
 # (from the registry); tests keep them in step.
