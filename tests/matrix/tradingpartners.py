@@ -38,6 +38,11 @@ MUTANTS = {
     "keeps-token": ("token-expiry", None, "tradingpartners.auth.relogin-on-401"),
     "no-reorder-guard": ("duplicates-and-reordering", None, "tradingpartners.sse.lifecycle-order"),
     "double-process": ("duplicates-and-reordering", None, "tradingpartners.sse.ignores-duplicates"),
+    # what every streaming API is graded on
+    "no-close": ("alert-lifecycle", "3m", "tradingpartners.stream.closes-on-sigterm"),
+    "two-sessions": ("alert-lifecycle", "3m", "tradingpartners.stream.one-session"),
+    "bad-request": ("alert-lifecycle", "3m", "tradingpartners.contract.requests-match-openapi"),
+    "client-error": ("alert-lifecycle", "3m", "tradingpartners.protocol.no-client-errors"),
 }
 NODE_MUTANTS = ("ignores-retry", "no-last-event-id", "no-watchdog", "no-backoff", "keeps-token", "no-reorder-guard")
 
