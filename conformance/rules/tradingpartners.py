@@ -83,12 +83,9 @@ class Attempt:
 
 
 def _horizon(ev: Evidence) -> float:
-    """Until when the client could have acted: the run's end, or the end it was given when it exited early by itself."""
+    """Until when the client could still have acted: the run's end; for ever when it exited by itself (it never will)."""
     ended = next((e for e in ev.entries if e.kind == "run.ended"), None)
-    started = next((e for e in ev.entries if e.kind == "run.started"), None)
-    if ended is not None and started is not None and ended.data.get("how") == "exited":
-        return max(ev.end, started.vtime + float(started.data.get("duration") or 0.0))
-    return ev.end
+    return float("inf") if ended is not None and ended.data.get("how") == "exited" else ev.end
 
 
 def _attempts(ev: Evidence) -> dict[str, list[Attempt]]:
