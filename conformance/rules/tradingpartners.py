@@ -341,8 +341,9 @@ def detects_missing_pings(ev: Evidence, p: Params) -> Iterator[Finding]:
                     start + limit,
                     Window(start + interval, start + limit, "close the silent stream"),
                 )
-            if end is None or end.data.get("by") != "client" or end.vtime - marks[-2] <= interval:
-                continue  # the client closed a stream that was not missing pings (or it is not its doing)
+            if end is None or end.data.get("by") != "client" or end.vtime - marks[-2] <= 1.5 * interval:
+                continue  # not the client closing a stream that was missing pings
+            judged = True  # its watchdog: did it open a new stream?
             following = attempts[index + 1] if index + 1 < len(attempts) else None
             deadline = end.vtime + within + tolerance
             if (following is None and _horizon(ev) > deadline) or (following is not None and following.vtime > deadline):
