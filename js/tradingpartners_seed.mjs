@@ -10,6 +10,10 @@
 // Reconnecting, `retry:` and `Last-Event-ID` are the library's. Each event is printed as
 // `<type> <data>`. Nothing else: no login, no watchdog, no handling of the stream's `error`
 // event, no signal handler; README "The seeds' examples, graded" says what that costs.
+//
+// One line stands for the rest of an agent: a timer that keeps the process alive. eventsource
+// unref()s its reconnect timer, so a bare listener's process exits the first time its stream
+// ends (or not, when a short `retry:` fires before Node has wound down: a race).
 
 import {EventSource} from 'eventsource'
 
@@ -24,3 +28,5 @@ for (const type of ['ping', 'working', 'aborted', 'onGoing', 'closed']) {
   es.addEventListener(type, (event) => console.log(type, event.data))
 }
 es.addEventListener('error', (event) => console.error('error', event.code ?? '', event.message ?? ''))
+
+setInterval(() => {}, 1 << 30) // the rest of the agent

@@ -181,7 +181,7 @@ def _server_ends(ev: Evidence, attempts: list[Attempt]) -> Iterator[End]:
     "and after a transient refusal (5xx, 429, no answer) keeps trying until it has a stream.",
     cites=f'{SEED}: "The client connects to the endpoint and receives events produced by the server" (a real-time feed '
     "must be reopened); the SSE standard (WHATWG HTML §9.2): a user agent reconnects after a stream ends",
-    params={"within": 30.0, "max_gap": 300.0, "tolerance": 1.0},
+    params={"within": 30.0, "max_gap": 120.0, "tolerance": 1.0},
 )
 def reconnects_after_end(ev: Evidence, p: Params) -> Iterator[Finding]:
     within, max_gap, tolerance = float(p["within"]), float(p["max_gap"]), ev.tolerance(float(p["tolerance"]))
