@@ -93,8 +93,9 @@ def reauthenticates_after_reconnect(ev: Evidence, p: Params) -> Iterator[Finding
     judged = False
     for conn in conns:
         prior = [e for e in logins if e.seq < conn.first_seq]
-        if not prior or conn.connected is None or float(prior[-1].data["exp"]) <= conn.connected.vtime:
-            continue  # not a reconnect of an authenticated client, never established, or its token has expired (relogin's business)
+        after_loss = any(c.logins and c.lost(stop) and c.end is not None and c.end.seq < conn.first_seq for c in conns)
+        if not prior or not after_loss or conn.connected is None or float(prior[-1].data["exp"]) <= conn.connected.vtime:
+            continue  # no authenticated connection lost before it, never established, or the token expired (relogin's business)
         token = prior[-1]
         opened = conn.connected.vtime
         auth = next((c for c in conn.calls if c.is_auth), None)

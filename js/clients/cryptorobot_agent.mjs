@@ -22,13 +22,21 @@
 //   dead-jwt       retries the expired JWT every 5 s forever       cryptorobot.jwt.relogin-after-expiry
 //   burst          70 calls at once, retried at once when refused  cryptorobot.plan.respects-limits
 //   polls          finds traders every 10 s instead of listening  cryptorobot.events.no-polling
+//   two-sessions   a second client logged in as the same user       cryptorobot.stream.one-session
+//   no-close       exits on SIGTERM without disconnecting           cryptorobot.stream.closes-on-sigterm
+//   get-missing    gets a strategy that does not exist (NotFound)   cryptorobot.protocol.no-client-errors
+//   bad-frame      emits a `subscribe` event (there is none)        cryptorobot.contract.frames-match-asyncapi
+//   bad-request    GET /traders?$limit=all (a number is expected)   cryptorobot.contract.requests-match-openapi
 
 import {feathers} from '@feathersjs/client'
 import socketio from '@feathersjs/socketio-client'
 import authentication from '@feathersjs/authentication-client'
 import {io} from 'socket.io-client'
 
-const DEFECTS = ['calls-first', 'never-reauth', 'no-reconnect', 'tight-loop', 'dead-jwt', 'burst', 'polls']
+const DEFECTS = [
+  'calls-first', 'never-reauth', 'no-reconnect', 'tight-loop', 'dead-jwt', 'burst', 'polls',
+  'two-sessions', 'no-close', 'get-missing', 'bad-frame', 'bad-request'
+]
 const flag = process.argv.indexOf('--defect')
 const defect = flag >= 0 ? process.argv[flag + 1] : null
 if (defect !== null && !DEFECTS.includes(defect)) {
@@ -164,12 +172,17 @@ socket.on('disconnect', (reason) => {
 socket.io.on('reconnect_attempt', (attempt) => log(`reconnect attempt ${attempt}`))
 
 process.on('unhandledRejection', (error) => log(`unhandled: ${error?.name} ${error?.message}`))
+const sockets = [socket] // every connection to close on SIGTERM (two with the two-sessions mutant)
 process.on('SIGTERM', () => {
   stopping = true
   const exit = () => process.exit(0)
-  if (!socket.connected) exit()
-  socket.io.engine?.once('close', exit)
-  socket.disconnect() // a Socket.IO DISCONNECT, then the transport closes
+  const open = sockets.filter((each) => each.connected)
+  if (defect === 'no-close' || open.length === 0) exit()
+  let closing = open.length
+  for (const each of open) {
+    each.io.engine?.once('close', () => --closing === 0 && exit())
+    each.disconnect() // a Socket.IO DISCONNECT, then the transport closes
+  }
   setTimeout(exit, 5000).unref()
 })
 
@@ -184,6 +197,25 @@ if (defect === 'burst') {
   await Promise.all(Array.from({length: 70}, (_, i) =>
     call(() => client.service('exchanges/ticker').find({query: {$limit: 1, $skip: i}})).catch((error) => log(error.message))))
   log('burst done')
+}
+if (defect === 'two-sessions') {
+  const second = io(url, {transports: ['websocket'], forceNew: true})
+  sockets.push(second)
+  const other = feathers()
+  other.configure(socketio(second))
+  other.configure(authentication())
+  const result = await other.authenticate({strategy: 'local', email, password})
+  log(`a second session, logged in as ${result.user.email}`)
+}
+if (defect === 'get-missing') {
+  await client.service('strategies').get('strat-000').catch((error) => log(`get strat-000: ${error.name}`))
+}
+if (defect === 'bad-frame') {
+  socket.emit('subscribe', 'traders') // there are no subscribe messages: authentication joins the user's channel
+}
+if (defect === 'bad-request') {
+  const response = await fetch(`${url}/traders?$limit=all`, {headers: {Authorization: `Bearer ${token}`}})
+  log(`GET /traders?$limit=all: ${response.status}`)
 }
 if (defect === 'polls') {
   setInterval(() => client.service('traders').find({query: {}}).then((page) => log(`polled ${page.total} traders`), () => {}), 10000)
