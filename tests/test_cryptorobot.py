@@ -491,6 +491,25 @@ def test_a_malformed_packet_drops_that_connection_only_and_is_journaled(make_moc
     assert sent[-1]["eio"] in ("message", "invalid")
 
 
+@pytest.mark.parametrize(("goodbye", "reason"), [(True, "client disconnect"), (False, "transport close")])
+def test_a_session_ends_by_client_disconnect_only_when_the_client_said_so(make_mock: MockFactory, goodbye: bool, reason: str) -> None:
+    mock = make_mock("cryptorobot/live-trading")
+    url = mock.url("cryptorobot").replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+
+    async def main() -> None:
+        async with websockets.connect(url) as raw:
+            assert (await raw.recv()).startswith("0{")
+            await raw.send("40")
+            assert (await raw.recv()).startswith("40{")
+            if goodbye:
+                await raw.send("41")  # Socket.IO DISCONNECT, as socket.io-client's disconnect() sends it before closing
+        await asyncio.to_thread(mock.wait_for, kind="sio.disconnect", api="cryptorobot")
+
+    run(main())
+    (end,) = mock.journal(kind="sio.disconnect", api="cryptorobot")
+    assert (end.data["by"], end.data["reason"]) == ("client", reason)
+
+
 def test_engineio_keepalive_is_announced_in_virtual_time_and_paced_by_the_speed(make_mock: MockFactory, http: httpx.Client) -> None:
     mock = make_mock("cryptorobot/live-trading", speed=10)
     base = mock.url("cryptorobot")

@@ -60,6 +60,7 @@ class _Hub:
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self.sids: dict[str, Session] = {}  # open Socket.IO connections (across scenario resets) -> their session
+        self.left: set[str] = set()  # sessions whose client sent a Socket.IO DISCONNECT (their end says so)
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         eio_disconnect = self.sio.eio.handlers["disconnect"]  # python-socketio's own
@@ -89,6 +90,7 @@ class _Hub:
         domain.kicker = self.kick
         self.keepalive()
         if not first:
+            self.left.clear()  # session ids start again
             for sid in list(self.sids):
                 self.kick(sid, "scenario reset")
 
@@ -119,6 +121,9 @@ class _Hub:
         session = self.runtime.sessions.find(API, f"eio:{eio_sid}")
         if session is None or session.ended:
             return
+        if session.id in self.left:  # the client sent a Socket.IO DISCONNECT before its transport went
+            self.left.discard(session.id)
+            reason = "client disconnect"
         by: By = "client" if reason in ("client disconnect", "transport close", "transport error") else "server"
         if session.ending:  # the server disconnected it (a kick): the client closing the transport is only the end of that
             by = "server"
@@ -148,7 +153,9 @@ class _Hub:
             self.sids[sid] = session
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self.sids.pop(sid, None)
+        session = self.sids.pop(sid, None)
+        if session is not None and reason == self.sio.reason.CLIENT_DISCONNECT:
+            self.left.add(session.id)
         self.domain.disconnect(sid, str(reason or ""))
 
     def _handler(self, method: str) -> Any:
