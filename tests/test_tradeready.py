@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from mockserver.adapters.wsedge import TRANSPORT_KEY
 from tests.conftest import MockFactory
 
 KEY = "ak_live_behaviour0000000000000000000000000000000000000000000000000000"
@@ -153,6 +155,27 @@ def test_a_slow_consumer_meets_a_bounded_queue_and_every_drop_is_journaled(make_
     assert dropped > 0, "the queue stayed bounded"
     assert received + dropped == broadcast, "every ticker frame was either delivered or journaled as dropped"
     assert received == 50, "the newest 50 (the queue's bound) got through"
+
+
+def test_send_buffer_fixes_the_kernels_buffer_so_a_slow_consumer_meets_the_queue_soon(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(options="{queue_limit: 50, send_buffer: 8192}", market="{tick_interval: 1h, symbols_per_tick: 620}"))
+
+    def send_buffers() -> list[int]:
+        hub = mock.server.edges["tradeready"].app.state.hub
+        sockets = [conn.websocket.scope["extensions"][TRANSPORT_KEY].get_extra_info("socket") for conn in hub.conns.values()]
+        return [sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) for sock in sockets]
+
+    async def run() -> list[int]:
+        async with websockets.connect(url(mock), max_queue=1, max_size=2**20, close_timeout=0.5) as client:
+            await client.send(json.dumps({"action": "subscribe", "channel": "ticker:all"}))
+            await asyncio.to_thread(mock.wait_for, kind="ws.frame", api="tradeready", direction="in", count=1)
+            await asyncio.to_thread(mock.emit, "tradeready", "burst", {"ticks": 10})  # 6,200 frames, about 1 MB
+            await asyncio.sleep(0.3)
+            return await asyncio.to_thread(mock.call, send_buffers)
+
+    assert asyncio.run(run()) == [16384], "8 KiB asked, doubled by Linux for its bookkeeping, and no longer autotuned"
+    assert mock.journal(kind="ws.dropped", api="tradeready"), "a megabyte no longer hides in the kernel's buffers"
+    assert mock.journal(kind="scenario.loaded")[0].data["options"]["tradeready"]["send_buffer"] == 8192
 
 
 def test_duplicate_and_reorder_faults_change_what_the_client_sees(make_mock: MockFactory) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.edge import connection_id
 from ...adapters.routing import ApiRouter
-from ...adapters.wsedge import JOURNALED_KEY, RESET_KEY, SEND_JOURNALED_KEY, SESSION_KEY
+from ...adapters.wsedge import JOURNALED_KEY, RESET_KEY, SEND_JOURNALED_KEY, SESSION_KEY, TRANSPORT_KEY
 from ...core.catalogue import (
     WS_BROADCAST,
     WS_DISCARDED,
@@ -263,6 +264,8 @@ class _Hub:
                 await websocket.close(code=4401)
             return
         await websocket.accept()
+        if domain.send_buffer:
+            _limit_send_buffer(websocket, domain.send_buffer)
         conn = _Conn(connection_id(websocket.scope), websocket, Subscriptions(domain.profile), websocket.scope[SESSION_KEY], key.key)
         self.conns[conn.conn] = conn
         domain.watch(+1)
@@ -297,6 +300,15 @@ class _Hub:
                 domain.watch(-1)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(sender, 1.0)
+
+
+def _limit_send_buffer(websocket: WebSocket, size: int) -> None:
+    """Fix the connection's kernel send buffer (no autotuning): a client that does not read meets the queue sooner."""
+    transport = (websocket.scope.get("extensions") or {}).get(TRANSPORT_KEY)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 def build_app(runtime: Runtime) -> ApiRouter:
