@@ -1,5 +1,5 @@
 """Every rule, registered on import: one module per API, plus the generic HTTP rules (one instance per API)."""
 
-from . import aitrader, http, luckylobster
+from . import aitrader, http, luckylobster, tradeready
 
-__all__ = ["aitrader", "http", "luckylobster"]
+__all__ = ["aitrader", "http", "luckylobster", "tradeready"]

@@ -1,0 +1,545 @@
+"""TradeReady's ``/ws/v1``: pongs, subscriptions kept across reconnects, backoff, auth failures, stale sockets, the firehose.
+
+The seed is the TradeReady SDK page "WebSocket Client" (``AgentExchangeWS``): its "Auto-Reconnect
+Behavior" and "Heartbeat Protocol" lists are the rules' sources; the numbers the seed leaves out
+(the pong deadline, what an authentication failure looks like on the wire) come from the server
+(reference: 30 s pings, 10 s to answer; a bad key's handshake answered 403). A client's
+connections are the WebSocket sessions its key names (``key:<name>``); a handshake refused by a
+TCP ``refuse`` fault has no key and counts as the run's client's (``conn.refused``).
+
+Each failure condition belongs to one rule: a session that sends no subscribe at all is
+``subscribes``' (``resubscribes`` judges only sessions that subscribed to something); attempts
+after an authentication failure are ``stops-on-auth-failure``'s (``reconnects-with-backoff``
+stops at the first); a late pong on a session whose frames the server had to drop, because the
+client did not read them, is ``keeps-up``'s; reconnecting after the client's own watchdog close
+is ``detects-stale``'s.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mockserver.apis.tradeready.channels import Subscriptions
+from mockserver.core.journal import Entry
+
+from ..evidence import Evidence, body_json
+from ..model import Finding, Window
+from ..registry import Inconclusive, NotApplicable, Params, rule
+from ._shared import at, seconds
+
+__all__: list[str] = []
+
+API = "tradeready"
+PATH = "/ws/v1"
+SEED = "TradeReady SDK docs (WebSocket Client)"
+#: a handshake refused with these statuses (or a close 4401 after accept: what the docs say) is an authentication failure
+AUTH_STATUSES = frozenset({401, 403})
+AUTH_CLOSE = 4401
+
+
+# -- the connections of a run, organised once per evidence ---------------------------------------------
+@dataclass(slots=True)
+class _Conn:
+    """One WebSocket to ``/ws/v1`` (or a TCP connection a ``refuse`` fault turned away)."""
+
+    id: str
+    principal: str | None
+    start: float
+    entries: tuple[Entry, ...] = ()
+    accepted: float | None = None
+    end: Entry | None = None
+    inbound: list[tuple[Entry, Any]] = field(default_factory=list)  # (entry, its JSON) of each client frame
+    outbound: list[tuple[Entry, Any]] = field(default_factory=list)  # the server's own frames (replies, pings, orders)
+    delivered: list[float] = field(default_factory=list)  # when each frame that reached the client was sent, sorted
+    broadcasts: int = 0  # fan-out frames meant for it
+    dropped: list[Entry] = field(default_factory=list)  # ws.dropped, ws.overflow: the client did not read fast enough
+    pong_timeouts: list[Entry] = field(default_factory=list)
+
+    @property
+    def end_time(self) -> float | None:
+        return self.end.vtime if self.end is not None else None
+
+    @property
+    def worked(self) -> bool:
+        """Accepted, and something reached the client before it ended (the SDK's backoff starts again after such a one)."""
+        return self.accepted is not None and bool(self.delivered)
+
+    @property
+    def ended_by(self) -> str | None:
+        return str(self.end.data.get("by")) if self.end is not None else None
+
+    @property
+    def auth_failure(self) -> bool:
+        end = self.end
+        if end is None:
+            return False
+        if end.kind == "ws.reject":
+            return end.data.get("status") in AUTH_STATUSES
+        return end.kind == "ws.close" and end.data.get("by") == "server" and end.data.get("code") == AUTH_CLOSE
+
+    def describe_end(self) -> str:
+        """How it ended, to follow "was": ``closed 1012 'service restart' by the fault 'restart'``."""
+        end = self.end
+        if end is None:
+            return "still open"
+        data = end.data
+        by = data.get("by")
+        who = f"the fault {data['fault']!r}" if by == "fault" and data.get("fault") else f"the {by}"
+        if end.kind == "ws.reject":
+            return f"refused at the handshake (HTTP {data.get('status')}) by {who}"
+        if end.kind == "ws.close":
+            reason = f" {data['reason']!r}" if data.get("reason") else ""
+            return f"closed {data.get('code')}{reason} by {who}"
+        if end.kind == "conn.refused":
+            return f"refused (TCP) by {who}"
+        return f"reset by {who}"
+
+
+class _Run:
+    """The ``/ws/v1`` connections of a run, by principal, oldest first, with what crossed each."""
+
+    def __init__(self, ev: Evidence) -> None:
+        self.profile = ev.profile(API)
+        self.settings = ev.options(API)
+        self.client = ev.client(API)
+        started = ev.run
+        duration = started.get("duration")
+        #: when the runner stopped the client (SIGTERM): what it did after is the shutdown's, not these rules'
+        self.stop = min(ev.end, ev.start + float(duration)) if duration is not None and ev.run else ev.end
+        self.end = ev.end
+        conns: dict[str, _Conn] = {}
+        fanned: dict[str, list[Entry]] = {}  # the broadcasts meant for each session
+        pending: dict[tuple[str, str], list[int]] = {}  # (session, text) -> indexes in fanned[session]
+        hidden: dict[str, set[int]] = {}  # indexes a silence fault kept off the wire
+        lost: dict[str, set[int]] = {}  # seqs of broadcasts dropped or discarded
+        for entry in ev.entries:
+            if entry.api != API:
+                continue
+            kind = entry.kind
+            if kind == "ws.broadcast":
+                text = str(entry.data.get("text"))
+                for sid in entry.data.get("sessions") or []:
+                    if sid in conns:
+                        own = fanned.setdefault(sid, [])
+                        pending.setdefault((sid, text), []).append(len(own))
+                        own.append(entry)
+                continue
+            if kind == "conn.refused":
+                refused = _Conn(f"conn-{entry.seq}", self.client, entry.vtime, (entry,), end=entry)
+                conns[refused.id] = refused
+                continue
+            sid = entry.session
+            if sid is None or not sid.startswith("ws-"):
+                continue
+            found = conns.get(sid)
+            if found is None:
+                if kind != "ws.connect" or entry.data.get("path") != PATH:
+                    continue
+                found = conns[sid] = _Conn(sid, entry.principal, entry.vtime)
+            conn = found
+            conn.entries += (entry,)
+            if entry.principal and conn.principal is None:
+                conn.principal = entry.principal
+            if kind == "ws.accept":
+                conn.accepted = entry.vtime
+            elif kind == "ws.frame" and entry.direction == "in":
+                conn.inbound.append((entry, body_json(entry.data.get("text"))))
+            elif kind == "ws.frame":
+                conn.outbound.append((entry, body_json(entry.data.get("text"))))
+                conn.delivered.append(entry.vtime)
+            elif kind == "ws.suppressed":  # a broadcast's: the latest one with its text (texts carry instants: near unique)
+                waiting = pending.get((sid, str(entry.data.get("text"))))
+                if waiting:
+                    hidden.setdefault(sid, set()).add(waiting.pop())
+            elif kind in ("ws.dropped", "ws.overflow"):
+                conn.dropped.append(entry)
+                if "broadcast" in entry.data:
+                    lost.setdefault(sid, set()).add(int(entry.data["broadcast"]))
+            elif kind == "ws.discarded":
+                lost.setdefault(sid, set()).update(int(b) for b in entry.data.get("broadcasts") or [])
+            elif kind == "ws.pong-timeout":
+                conn.pong_timeouts.append(entry)
+            if conn.end is None and kind in ("ws.close", "ws.reset", "ws.reject"):
+                conn.end = entry
+        for sid, own in fanned.items():
+            target = conns[sid]
+            target.broadcasts = len(own)
+            kept_off, dropped = hidden.get(sid, set()), lost.get(sid, set())
+            target.delivered += [b.vtime for index, b in enumerate(own) if index not in kept_off and b.seq not in dropped]
+        for conn in conns.values():
+            conn.delivered.sort()
+        self.by_principal: dict[str | None, list[_Conn]] = {}
+        for conn in sorted(conns.values(), key=lambda c: (c.start, c.entries[0].seq if c.entries else 0)):
+            self.by_principal.setdefault(conn.principal, []).append(conn)
+
+    def subscriptions(self, conn: _Conn) -> list[tuple[Entry, str, str]]:
+        """The client's subscribe/unsubscribe frames on a connection that name a valid key: (entry, action, key)."""
+        parser = Subscriptions(self.profile)
+        out = []
+        for entry, frame in conn.inbound:
+            if isinstance(frame, dict) and frame.get("action") in ("subscribe", "unsubscribe"):
+                key = parser.resolve(frame)
+                if isinstance(key, str):
+                    out.append((entry, str(frame["action"]), key))
+        return out
+
+    def is_pong(self, frame: Any) -> bool:
+        """The profile's pong: ``{"action":"pong"}``; the documented profile (the SDK's) also takes ``{"type":"pong"}``."""
+        if not isinstance(frame, dict):
+            return False
+        return frame.get("action") == "pong" or (self.profile == "documented" and "action" not in frame and frame.get("type") == "pong")
+
+
+_RUNS: weakref.WeakKeyDictionary[Evidence, _Run] = weakref.WeakKeyDictionary()
+
+
+def _run(ev: Evidence) -> _Run:
+    found = _RUNS.get(ev)
+    if found is None:
+        found = _RUNS[ev] = _Run(ev)
+    return found
+
+
+def _who(principal: str | None) -> str:
+    return principal if principal is not None else "a client with an unknown key"
+
+
+def _seqs(end: Entry | None, following: _Conn | None) -> tuple[int, ...]:
+    """The seqs that prove a gap: the end of one connection and the first entry of the next."""
+    return ((end.seq,) if end is not None else ()) + ((following.entries[0].seq,) if following is not None and following.entries else ())
+
+
+def _keys(keys: list[str] | set[str]) -> str:
+    return ", ".join(sorted(keys)) or "nothing"
+
+
+# -- the rules -------------------------------------------------------------------------------------------
+@rule(
+    "tradeready.ws.answers-pings",
+    severity="must",
+    api=API,
+    summary='Answers every {"type":"ping"} with the profile\'s pong on the same connection before the server\'s pong deadline.',
+    cites=f'{SEED}: "Server sends: {{"type": "ping"}} / Client responds: {{"type": "pong"}}"; the server waits 10 s '
+    'for the pong (upstream: {"action":"pong"} only), then closes 1000',
+    params={"within": 10.0, "tolerance": 1.0},
+)
+def answers_pings(ev: Evidence, p: Params) -> Iterator[Finding]:
+    run = _run(ev)
+    deadline = min(float(p["within"]), float(run.settings.get("pong_timeout") or p["within"]))
+    tolerance = ev.tolerance(float(p["tolerance"]))
+    judged = False
+    for principal, conns in run.by_principal.items():
+        for conn in conns:
+            if conn.dropped:
+                continue  # the server dropped frames the client did not read: a late pong there is keeps-up's finding
+            pongs = [entry for entry, frame in conn.inbound if run.is_pong(frame)]
+            for ping, frame in conn.outbound:
+                if frame != {"type": "ping"}:
+                    continue
+                due = ping.vtime + deadline
+                timed_out = next((e for e in conn.pong_timeouts if e.vtime >= ping.vtime), None)
+                if timed_out is None and min(conn.end_time or run.stop, run.stop) < due:
+                    continue  # the connection ended (or the run stopped) before the pong was due
+                judged = True
+                if any(ping.vtime <= pong.vtime <= due + tolerance for pong in pongs):
+                    continue
+                said = [e for e, f in conn.inbound if ping.vtime <= e.vtime <= due + tolerance and isinstance(f, dict)]
+                wrong = [e for e in said if '"pong"' in str(e.data.get("text"))]
+                instead = (
+                    f"; it sent {wrong[0].data.get('text')} instead, which the {run.profile} server does not take as a pong"
+                    if wrong
+                    else ""
+                )
+                closed = f"; the server closed the connection at {at(timed_out.vtime)} (pong timeout)" if timed_out is not None else ""
+                yield Finding(
+                    f"{_who(principal)} got a ping at {at(ping.vtime)} on {conn.id} and sent no pong within "
+                    f"{deadline:g} s{instead}{closed}",
+                    (ping.seq, *(e.seq for e in wrong[:1]), *((timed_out.seq,) if timed_out is not None else ())),
+                    ping.vtime,
+                    Window(ping.vtime, due, "pong"),
+                )
+    if not judged:
+        raise NotApplicable("no ping reached a client whose connection stayed open until the pong was due")
+
+
+@rule(
+    "tradeready.ws.subscribes",
+    severity="must",
+    api=API,
+    summary="Sends its subscribe frames right after each connection is accepted (within 10 s), first connection and reconnects alike.",
+    cites=f'{SEED}: "Register handlers before calling connect()"; "All channel subscriptions are re-sent to the server '
+    'after reconnect" (the server sends no data before a subscribe)',
+    params={"within": 10.0, "tolerance": 1.0},
+)
+def subscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
+    run = _run(ev)
+    within, tolerance = float(p["within"]), ev.tolerance(float(p["tolerance"]))
+    judged = False
+    for principal, conns in run.by_principal.items():
+        for conn in conns:
+            if conn.accepted is None:
+                continue
+            due = conn.accepted + within + tolerance
+            first = next((e for e, f in conn.inbound if isinstance(f, dict) and f.get("action") == "subscribe"), None)
+            if first is not None and first.vtime <= due:
+                judged = True
+                continue
+            if min(conn.end_time or run.stop, run.stop) < due:
+                continue  # too short a connection to tell
+            judged = True
+            what = f"subscribed only at {at(first.vtime)}" if first is not None else "sent no subscribe frame"
+            yield Finding(
+                f"{_who(principal)}'s connection {conn.id} was accepted at {at(conn.accepted)} and {what} "
+                f"(within {within:g} s expected); {conn.id} was {conn.describe_end()}"
+                + (f" at {at(conn.end.vtime)}" if conn.end is not None else ""),
+                (conn.entries[0].seq, *((first.seq,) if first is not None else ())),
+                conn.accepted,
+                Window(conn.accepted, conn.accepted + within, "subscribe"),
+            )
+    if not judged:
+        raise NotApplicable("no connection was accepted long enough to subscribe")
+
+
+@rule(
+    "tradeready.ws.resubscribes",
+    severity="must",
+    api=API,
+    summary="After a reconnect, re-sends every subscription that was active (subscribed, not unsubscribed) on the "
+    "connection before, within 10 s of the new one's accept.",
+    cites=f'{SEED}: "All channel subscriptions are re-sent to the server after reconnect"',
+    params={"within": 10.0, "tolerance": 1.0},
+)
+def resubscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
+    run = _run(ev)
+    within, tolerance = float(p["within"]), ev.tolerance(float(p["tolerance"]))
+    judged = False
+    for principal, conns in run.by_principal.items():
+        intended: dict[str, int] = {}  # key -> seq of the frame that subscribed it
+        before: _Conn | None = None
+        for conn in conns:
+            if conn.accepted is None:
+                continue
+            ops = run.subscriptions(conn)
+            due = conn.accepted + within + tolerance
+            subscribed_any = any(f.get("action") == "subscribe" for _e, f in conn.inbound if isinstance(f, dict))
+            if intended and subscribed_any and min(conn.end_time or run.stop, run.stop) >= due:
+                judged = True
+                early = [(e, action, key) for e, action, key in ops if e.vtime <= due]
+                sent = {key for _e, action, key in early if action == "subscribe"}
+                dropped = {key for _e, action, key in early if action == "unsubscribe"}
+                missing = set(intended) - sent - dropped
+                if missing:
+                    assert before is not None
+                    yield Finding(
+                        f"{_who(principal)} reconnected ({conn.id}, accepted at {at(conn.accepted)}) and re-subscribed to "
+                        f"{_keys(sent)} within {within:g} s; missing {_keys(missing)}, active on {before.id}",
+                        tuple(sorted(intended[k] for k in missing))[:5] + tuple(e.seq for e, _a, _k in early)[:5],
+                        conn.accepted,
+                        Window(conn.accepted, conn.accepted + within, "re-subscribe"),
+                    )
+            for entry, action, key in ops:
+                if action == "subscribe":
+                    intended.setdefault(key, entry.seq)
+                else:
+                    intended.pop(key, None)
+            before = conn
+    if not judged:
+        raise NotApplicable("no reconnect after a connection with subscriptions")
+
+
+@rule(
+    "tradeready.ws.reconnects-with-backoff",
+    severity="must",
+    api=API,
+    summary="After the server closes, resets or refuses a connection (not an authentication failure), connects again "
+    "within the 60 s cap, and spaces failing attempts exponentially: 1 s, 2 s, 4 s ... 60 s.",
+    cites=f'{SEED}: "The client reconnects automatically on disconnection: Exponential backoff: 1s -> 2s -> 4s -> 8s -> ... '
+    '-> 60s maximum"',
+    params={"base": 1.0, "factor": 2.0, "cap": 60.0, "slack": 0.25, "tolerance": 1.0},
+)
+def reconnects_with_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
+    run = _run(ev)
+    base, factor, cap, slack = float(p["base"]), float(p["factor"]), float(p["cap"]), float(p["slack"])
+    tolerance = ev.tolerance(float(p["tolerance"]))
+    judged = False
+    for principal, conns in run.by_principal.items():
+        attempts = []
+        for conn in conns:
+            attempts.append(conn)
+            if conn.auth_failure:
+                break  # what follows an authentication failure is stops-on-auth-failure's
+        streak = 0  # failed attempts in a row, up to this one
+        reported = False  # one finding per streak: its first attempt that came too soon
+        for index, conn in enumerate(attempts):
+            ended = conn.end_time
+            if ended is None or conn.auth_failure or ended >= run.stop:
+                continue
+            following = attempts[index + 1] if index + 1 < len(attempts) else None
+            streak, reported = (0, False) if conn.worked else (streak + 1, reported)
+            # the first retry of an outage waits `base`, each further failure `factor` times longer
+            expected = min(cap, base * factor ** max(streak - 1, 0))
+            if conn.ended_by in ("server", "fault"):  # it must come back, at the latest after the cap
+                latest = ended + cap + tolerance
+                if (following.start if following is not None else run.stop) > latest:
+                    judged = True
+                    when = f"only at {at(following.start)}" if following is not None else "never"
+                    yield Finding(
+                        f"{_who(principal)}'s connection {conn.id} was {conn.describe_end()} at {at(ended)}; "
+                        f"it connected again {when} (within {cap:g} s expected)",
+                        _seqs(conn.end, following),
+                        ended,
+                        Window(ended, ended + cap, "reconnect"),
+                    )
+                    continue
+            if following is None:
+                continue
+            judged = True
+            gap = following.start - ended
+            if gap < expected * (1 - slack) - tolerance and not reported:
+                reported = True
+                yield Finding(
+                    f"{_who(principal)}'s connection {conn.id} was {conn.describe_end()} at {at(ended)}"
+                    + (f" ({streak} failed attempts in a row)" if streak > 1 else "")
+                    + f"; it connected again {seconds(gap)} later ({following.id}), about {seconds(expected)} was due "
+                    f"(backoff from {base:g} s, x{factor:g} per failed attempt, at most {cap:g} s)",
+                    _seqs(conn.end, following),
+                    following.start,
+                    Window(ended + expected * (1 - slack), ended + expected * (1 + slack), f"backoff {seconds(expected)}"),
+                )
+    if not judged:
+        raise NotApplicable("no connection ended on the server's side before the run stopped")
+
+
+@rule(
+    "tradeready.ws.stops-on-auth-failure",
+    severity="must",
+    api=API,
+    summary="Once a handshake is refused for its key (HTTP 401/403, or a close 4401), stops connecting: "
+    "at most a couple of attempts with that key in all.",
+    cites=f'{SEED}: "An AuthenticationError (invalid API key) stops reconnection permanently"; the server answers a '
+    "bad key's handshake with HTTP 403 (the SDK raises AuthenticationError, code INVALID_API_KEY)",
+    params={"attempts": 2},
+)
+def stops_on_auth_failure(ev: Evidence, p: Params) -> Iterator[Finding]:
+    run = _run(ev)
+    allowed = int(p["attempts"])
+    judged = False
+    for principal, conns in run.by_principal.items():
+        first = next((c for c in conns if c.auth_failure), None)
+        if first is None:
+            continue
+        judged = True
+        tried = [c for c in conns if c.start >= first.start]
+        if len(tried) > allowed:
+            extra = tried[allowed:]
+            assert first.end is not None
+            yield Finding(
+                f"{_who(principal)}'s connection {first.id} was {first.describe_end()} at {at(first.start)}: its key was "
+                f"refused; it went on connecting with it, {len(tried)} attempts from then on, the last at {at(tried[-1].start)} "
+                f"(at most {allowed} in all expected)",
+                (first.end.seq, *(c.entries[0].seq for c in extra[:5] if c.entries)),
+                extra[0].start,
+                Window(first.start, run.stop, "no more attempts"),
+            )
+    if not judged:
+        raise NotApplicable("no handshake was refused as an authentication failure")
+
+
+@rule(
+    "tradeready.ws.detects-stale",
+    severity="must",
+    api=API,
+    summary="When nothing at all arrives on a connection for 40 s, closes it itself and connects again (within the 60 s cap).",
+    cites=f'{SEED}: "If no message is received for 40 seconds, the client closes the stale connection and reconnects"',
+    params={"silence": 40.0, "reconnect": 60.0, "tolerance": 2.0},
+)
+def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
+    run = _run(ev)
+    silence, again, tolerance = float(p["silence"]), float(p["reconnect"]), ev.tolerance(float(p["tolerance"]))
+    judged = False
+    for principal, conns in run.by_principal.items():
+        for index, conn in enumerate(conns):
+            if conn.accepted is None:
+                continue
+            stop = min(conn.end_time or run.stop, run.stop)
+            times = [conn.accepted, *(t for t in conn.delivered if t < stop), stop]
+            gap = next(((a, b) for a, b in zip(times, times[1:], strict=False) if b - a > silence + tolerance), None)
+            end = conn.end
+            if gap is None:
+                last = times[-2]
+                if end is None or conn.ended_by != "client" or end.vtime >= run.stop or end.vtime - last < silence - tolerance:
+                    continue
+                judged = True  # the client closed a connection silent for 40 s: did it come back?
+                following = conns[index + 1] if index + 1 < len(conns) else None
+                latest = end.vtime + again + tolerance
+                if (following.start if following is not None else run.stop) <= latest:
+                    continue
+                when = f"only at {at(following.start)}" if following is not None else "never"
+                yield Finding(
+                    f"{_who(principal)} closed the silent connection {conn.id} at {at(end.vtime)} and connected again {when} "
+                    f"(within {again:g} s expected)",
+                    _seqs(end, following),
+                    end.vtime,
+                    Window(end.vtime, end.vtime + again, "reconnect"),
+                )
+                continue
+            last, until = gap
+            due = last + silence + tolerance
+            judged = True
+            resumed = f"; it was still open when frames came again at {at(until)}" if until < stop else ""
+            yield Finding(
+                f"{_who(principal)}'s connection {conn.id} received nothing from {at(last)} on; it was still open "
+                f"{seconds(due - last)} later (closed and reconnected after {silence:g} s of silence expected){resumed}",
+                tuple(e.seq for e in conn.entries if e.vtime <= last)[-1:] + ((end.seq,) if end is not None else ()),
+                due,
+                Window(last + silence, due, "close the stale connection"),
+            )
+    if not judged:
+        raise NotApplicable(f"no connection went {silence:g} s without a frame")
+
+
+@rule(
+    "tradeready.ws.keeps-up",
+    severity="should",
+    api=API,
+    summary="Reads the ticker:all firehose as fast as it comes: the server drops (almost) none of its frames and never "
+    "closes it as a slow consumer (1013). Graded at x1 only.",
+    cites=f'{SEED}: "The \\"all\\" wildcard generates very high message volume (600+ pairs x tick frequency)"; '
+    "the server's per-connection queue drops the oldest ticker frames of a client that does not read them",
+    params={"max_dropped": 0.01, "max_speed": 1.0},
+)
+def keeps_up(ev: Evidence, p: Params) -> Iterator[Finding]:
+    run = _run(ev)
+    share, max_speed = float(p["max_dropped"]), float(p["max_speed"])
+    if not 0 < ev.speed <= max_speed:
+        raise Inconclusive(
+            f"graded at up to x{max_speed:g} only; this run was at x{ev.speed:g}, where the firehose is that many times "
+            "as dense in real time (run the scenario with --speed 1)"
+        )
+    firehose = [
+        (principal, conn)
+        for principal, conns in run.by_principal.items()
+        for conn in conns
+        if any(key == "ticker:all" and action == "subscribe" for _e, action, key in run.subscriptions(conn))
+    ]
+    if not firehose:
+        raise NotApplicable("no connection subscribed to ticker:all")
+    for principal, conn in firehose:
+        overflow = [e for e in conn.dropped if e.kind == "ws.overflow"]
+        dropped = [e for e in conn.dropped if e.kind == "ws.dropped"]
+        meant = max(conn.broadcasts, 1)
+        if overflow or len(dropped) > share * meant:
+            first = (overflow or dropped)[0]
+            what = f"dropped {len(dropped)} of the {conn.broadcasts} market frames meant for it ({len(dropped) / meant:.1%})"
+            if overflow:
+                what += " and closed it as a slow consumer (1013)"
+            late = "; pongs waited behind the backlog" if conn.pong_timeouts else ""
+            yield Finding(
+                f"{_who(principal)} did not keep up on {conn.id}: the server {what}, the first at {at(first.vtime)}, "
+                f"because the client did not read them (at most {share:.0%} tolerated){late}",
+                tuple(e.seq for e in (overflow + dropped)[:5]),
+                first.vtime,
+            )
