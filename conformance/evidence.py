@@ -135,8 +135,9 @@ class FaultWindow:
 class Evidence:
     """A journal, organised for rules. ``params`` of the run (rule parameter overrides) are not here: rules get theirs."""
 
-    def __init__(self, entries: Iterable[Entry]) -> None:
+    def __init__(self, entries: Iterable[Entry], *, end: float | None = None) -> None:
         self.entries: tuple[Entry, ...] = tuple(entries)
+        self._end = end
 
     # -- the run --------------------------------------------------------------------------------------------
     @cached_property
@@ -159,7 +160,9 @@ class Evidence:
 
     @cached_property
     def end(self) -> float:
-        """The virtual instant the run ended (``run.ended``, else the last entry)."""
+        """The virtual instant the run ended (given; else ``run.ended``; else the last entry)."""
+        if self._end is not None:
+            return self._end
         ended = next((e for e in self.entries if e.kind == "run.ended"), None)
         if ended is not None:
             return ended.vtime

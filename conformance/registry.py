@@ -44,6 +44,7 @@ __all__ = [
     "Violation",
     "check_targets",
     "judge",
+    "registered",
     "rule",
     "rules_for",
 ]
@@ -63,14 +64,17 @@ class Inconclusive(Exception):
 
 
 class Violation(AssertionError):
-    """A client broke a rule (the pytest plugin raises it with the findings)."""
+    """A client broke rules: each result's findings, with the journal seqs that prove them (the pytest plugin's ``judge``)."""
 
-    def __init__(self, result: RuleResult) -> None:
-        self.result = result
-        lines = [f"{result.id} ({result.severity}): {result.verdict}"]
-        lines += [f"  - {f.message} (journal seq {', '.join(map(str, f.seqs)) or '-'})" for f in result.findings]
-        if result.reason:
-            lines.append(f"  {result.reason}")
+    def __init__(self, *results: RuleResult) -> None:
+        self.results = results
+        self.result = results[0]
+        lines = [f"the client broke {len(results)} rule{'s' if len(results) != 1 else ''}:"] if len(results) > 1 else []
+        for result in results:
+            lines.append(f"{result.id} ({result.severity}): {result.verdict}")
+            lines += [f"  - {f.message} (journal seq {', '.join(map(str, f.seqs)) or '-'})" for f in result.findings]
+            if result.reason:
+                lines.append(f"  {result.reason}")
         super().__init__("\n".join(lines))
 
 
@@ -127,6 +131,12 @@ def rules_for(apis: Iterable[str]) -> list[Rule]:
 
 def _load() -> None:
     from . import rules  # noqa: F401 - registers every rule
+
+
+def registered() -> Mapping[str, Rule]:
+    """Every rule, by id (importing the rule modules first)."""
+    _load()
+    return RULES
 
 
 def _targets(raw: Iterable[Any]) -> dict[str, dict[str, Any]]:

@@ -194,6 +194,7 @@ def run_scenario(scenario: Scenario, config: RunConfig) -> ScenarioResult:
             )
             mock.call(lambda: mock.control.record("mock", RUN_STARTED, started))
             end = start + duration
+            stopped_at: float | None = None
             try:
                 while process.poll() is None:
                     now = mock.now()
@@ -202,6 +203,7 @@ def run_scenario(scenario: Scenario, config: RunConfig) -> ScenarioResult:
                     observer.poll()
                     progress(f"{scenario.id}: {format_instant(now)[11:19]} ({(now - start) / duration:4.0%})")
                     time.sleep(POLL)
+                stopped_at = mock.now() if process.poll() is None else None
                 how = _stop(process, config.grace)
             finally:
                 if process.poll() is None:
@@ -210,6 +212,8 @@ def run_scenario(scenario: Scenario, config: RunConfig) -> ScenarioResult:
             observer.poll()
             status = process.returncode
             ended = RunEnded(exit_status=status if how == "exited" else None, how=how)  # type: ignore[typeddict-item]
+            if stopped_at is not None and how != "exited":
+                ended["stopped_at"] = stopped_at
             mock.call(lambda: mock.control.record("mock", RUN_ENDED, ended))
         mock.set_speed(0)
         entries = mock.journal()

@@ -95,6 +95,13 @@ class _AgentfeedWsProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             self.handshake_complete = True  # a denial response completes the handshake (uvicorn would log an error)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.handshake_complete and self.conn.close_rcvd is None:
+            # gone without a close frame: RFC 6455 §7.1.5 calls that 1006 (uvicorn would say 1005, "no status code
+            # in a close frame", and a client killed mid-session would look like one that closed politely)
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
+        super().connection_lost(exc)
+
 
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to us (several run in one loop)."""

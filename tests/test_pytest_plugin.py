@@ -339,3 +339,52 @@ async def test_pytest_asyncio_auto(agentfeed):
     )
     result = run(pytester, "-v", ini="asyncio_mode = auto", test_async=tests)
     result.assert_outcomes(passed=1)
+
+
+def test_judge_grades_the_test_journal_with_the_conformance_rules(pytester: pytest.Pytester) -> None:
+    tests = """
+import pytest
+from conformance import Violation
+from helpers import heartbeat
+
+pytestmark = pytest.mark.agentfeed("luckylobster/action-needed")
+
+
+def poll_at_next_check(agentfeed, times):
+    for _ in range(times):
+        beat = heartbeat(agentfeed).json()["data"]["heartbeat"]
+        agentfeed.advance_to(beat["next_check_at"])
+
+
+def test_a_client_that_waits_for_next_check_at(agentfeed):
+    poll_at_next_check(agentfeed, 3)
+    results = agentfeed.judge("luckylobster.heartbeat.honours-next-check-at", "luckylobster.http.*")
+    verdicts = {r.id: r.verdict for r in results}
+    assert verdicts["luckylobster.heartbeat.honours-next-check-at"] == "pass"
+    assert set(verdicts) == {"luckylobster.heartbeat.honours-next-check-at", "luckylobster.http.respects-rate-limit",
+                             "luckylobster.http.honours-retry-after", "luckylobster.http.backs-off-on-5xx", "luckylobster.http.no-retry-storm"}
+
+
+def test_a_client_that_polls_at_once(agentfeed):
+    heartbeat(agentfeed)
+    heartbeat(agentfeed)
+    agentfeed.judge("luckylobster.heartbeat.*")
+
+
+def test_a_rule_with_nothing_to_judge_fails_when_asked_to_be_exercised(agentfeed):
+    heartbeat(agentfeed)
+    with pytest.raises(Violation, match="wakes-on-time"):
+        agentfeed.judge("luckylobster.heartbeat.wakes-on-time", exercised=True)
+    agentfeed.judge("luckylobster.heartbeat.wakes-on-time")  # not-applicable: no failure by default
+
+
+def test_a_pattern_that_names_no_rule(agentfeed):
+    agentfeed.judge("luckylobster.heartbeat.nosuch")
+"""
+    result = run(pytester, test_judged=tests)
+    result.assert_outcomes(passed=2, failed=2)
+    output = result.stdout.str()
+    early = section(output, "test_a_client_that_polls_at_once")
+    assert "luckylobster.heartbeat.honours-next-check-at (must): fail" in early
+    assert "before next_check_at" in early and "(journal seq " in early
+    assert "no rule matches 'luckylobster.heartbeat.nosuch'" in section(output, "test_a_pattern_that_names_no_rule")

@@ -72,6 +72,21 @@ def test_the_documented_4401_variant_accepts_then_closes(make_mock: MockFactory)
     assert asyncio.run(run()) == 4401
 
 
+def test_a_client_gone_without_a_close_frame_is_journaled_as_1006(make_mock: MockFactory) -> None:
+    """RFC 6455 §7.1.5: no close frame, code 1006 (uvicorn reports 1005, which would make a killed client look polite)."""
+    mock = make_mock(yaml=scenario())
+
+    async def run() -> None:
+        vanished = await websockets.connect(url(mock))
+        vanished.transport.abort()  # as a killed process: the TCP connection goes, no close frame
+        polite = await websockets.connect(url(mock))
+        await polite.close()  # a close frame with 1000
+
+    asyncio.run(run())
+    closes = mock.wait_for(kind="ws.close", api="tradeready", count=2)
+    assert [(e.data["code"], e.data["by"]) for e in closes] == [(1006, "client"), (1000, "client")]
+
+
 @pytest.mark.parametrize(("profile", "pong"), [("documented", {"type": "pong"}), ("upstream", {"action": "pong"})])
 def test_pings_every_30_virtual_seconds_and_a_pong_keeps_the_connection(make_mock: MockFactory, profile: str, pong: dict[str, str]) -> None:
     mock = make_mock(yaml=scenario(profile))

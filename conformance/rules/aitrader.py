@@ -303,3 +303,32 @@ def relogin_on_401(ev: Evidence, p: Params) -> Iterator[Finding]:
             )
     if not judged:
         raise NotApplicable("no request was refused with 401")
+
+
+@rule(
+    "aitrader.notify.numeric-client-id",
+    severity="must",
+    api=API,
+    summary="Opens its notify socket as /ws/notify/<agent_id>, the agent's numeric id (the public server closes any other at once).",
+    cites="the public server (routes_agent.py websocket_endpoint) does int(client_id) and returns on a ValueError, closing "
+    "the socket; SKILL.md's ws://.../ws/notify/agent_xxx example is refused that way",
+)
+def numeric_client_id(ev: Evidence, p: Params) -> Iterator[Finding]:
+    if ev.profile(API) != "upstream":
+        raise NotApplicable("the documented profile also takes agent_<id> and the agent's name, as SKILL.md shows")
+    connects = [e for e in ev.of(API, "ws.connect") if str(e.data.get("path", "")).startswith("/ws/notify/")]
+    if not connects:
+        raise NotApplicable("no notify socket was opened")
+    client = ev.client(API)  # agent:<id>, the agent the client was given
+    own = client.partition(":")[2] if client else None
+    for entry in connects:
+        client_id = str(entry.data["path"]).removeprefix("/ws/notify/")
+        if client_id.isdigit() and (own is None or client_id == own):
+            continue
+        expected = own if own is not None else "a number"
+        yield Finding(
+            f"the notify socket at {at(entry.vtime)} was opened as /ws/notify/{client_id}; the client id must be the agent's "
+            f"numeric id ({expected})",
+            (entry.seq,),
+            entry.vtime,
+        )

@@ -629,6 +629,8 @@ class RunEnded(TypedDict):
     exit_status: int | None
     #: how it ended: the client exited by itself, or was stopped (SIGTERM, then SIGKILL after the grace)
     how: Literal["exited", "terminated", "killed"]
+    #: the virtual instant the runner sent SIGTERM (absent when the client exited by itself first)
+    stopped_at: NotRequired[float]
 
 
 class ObserveEvent(TypedDict):

@@ -392,6 +392,34 @@ class Agentfeed:
 
     # -- what went wrong inside -----------------------------------------------------------------------------
     @_surfaced
+    @_surfaced
+    def judge(self, *patterns: str, params: Mapping[str, Mapping[str, Any]] | None = None, exercised: bool = False) -> list[Any]:
+        """Grade this test's journal with the conformance rules whose ids match ``patterns`` (globs: ``"luckylobster.*"``).
+
+        Fails the test (``conformance.Violation``, an AssertionError) with every finding of the rules that failed or
+        crashed, whatever their severity. ``params``: rule id -> parameter overrides. ``exercised=True``: a rule with
+        nothing to judge (``not-applicable``, ``inconclusive``) fails too. Returns the results (``RuleResult``).
+        """
+        __tracebackhide__ = True
+        import fnmatch
+
+        from conformance.evidence import Evidence
+        from conformance.registry import Violation, judge, registered
+
+        entries, now = self.server.call(lambda: (list(self.server.control.entries()), self.server.runtime.clock.now()))
+        evidence = Evidence(entries, end=now)
+        rules = registered()
+        wanted = patterns or ("*",)
+        if not any(fnmatch.fnmatchcase(rule_id, pattern) for rule_id in rules for pattern in wanted):
+            raise MockServerError(f"judge: no rule matches {', '.join(map(repr, wanted))}; `conformance rules` lists them")
+        apis = sorted({spec.api for spec in rules.values()})
+        results = judge(evidence, apis=apis, only=lambda rule_id: any(fnmatch.fnmatchcase(rule_id, p) for p in wanted), overrides=params)
+        bad = ("fail", "error", "not-applicable", "inconclusive") if exercised else ("fail", "error")
+        broken = [result for result in results if result.verdict in bad]
+        if broken:
+            raise Violation(*broken)
+        return results
+
     def check(self) -> None:
         """Raise :class:`~mockserver.core.errors.ServerError` for an exception inside the mock since the last check."""
         self.server.check()

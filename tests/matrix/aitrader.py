@@ -42,4 +42,44 @@ CASES = [
         fails="aitrader.http.honours-retry-after",
     ),
     Case("aitrader/server-errors", python("aitrader_agent.py", "--defect", "no-backoff"), 30, fails="aitrader.http.backs-off-on-5xx"),
+    # the notify socket, and what every API is graded on: streams, the documents, client errors
+    Case("aitrader/upstream-notify", python("aitrader_agent.py"), 60),
+    Case(
+        "aitrader/upstream-notify", python("aitrader_agent.py", "--defect", "agent-prefix"), 60, fails="aitrader.notify.numeric-client-id"
+    ),
+    Case(
+        "aitrader/ws-drops-notifications",
+        python("aitrader_agent.py", "--defect", "no-close"),
+        60,
+        fails="aitrader.stream.closes-on-sigterm",
+        duration="3m",
+    ),
+    Case(
+        "aitrader/ws-drops-notifications",
+        python("aitrader_agent.py", "--defect", "two-sockets"),
+        60,
+        fails="aitrader.stream.one-session",
+        duration="3m",
+    ),
+    Case(
+        "aitrader/ws-drops-notifications",
+        python("aitrader_agent.py", "--defect", "bad-frame"),
+        60,
+        fails="aitrader.contract.frames-match-asyncapi",
+        duration="3m",
+    ),
+    Case(
+        "aitrader/upstream-notify",
+        python("aitrader_agent.py", "--defect", "bad-request"),
+        60,
+        fails="aitrader.contract.requests-match-openapi",
+        duration="3m",
+    ),
+    Case(
+        "aitrader/ws-drops-notifications",
+        python("aitrader_agent.py", "--defect", "client-error"),
+        60,
+        fails="aitrader.protocol.no-client-errors",
+        duration="3m",
+    ),
 ]

@@ -55,4 +55,18 @@ CASES = [
         fails="luckylobster.http.backs-off-on-5xx",
     ),
     Case("luckylobster/key-revoked", python("luckylobster_agent.py", "--defect", "storm"), 60, fails="luckylobster.http.no-retry-storm"),
+    Case(
+        "luckylobster/action-needed",
+        python("luckylobster_agent.py", "--defect", "bad-request"),
+        60,
+        fails="luckylobster.contract.requests-match-openapi",
+        duration="4m",
+    ),
+    Case(
+        "luckylobster/action-needed",
+        python("luckylobster_agent.py", "--defect", "client-error"),
+        60,
+        fails="luckylobster.protocol.no-client-errors",
+        duration="4m",
+    ),
 ]
