@@ -16,6 +16,7 @@ import conformance.rules  # noqa: F401  (registers every rule)
 from conformance.evidence import Evidence
 from conformance.model import RuleResult
 from conformance.registry import RULES, run_rule
+from mockserver.core.catalogue import CATALOGUE
 from mockserver.core.journal import Entry
 
 T0 = 1_771_860_600.0
@@ -35,6 +36,7 @@ class Journal:
 
     def add(self, kind: str, at: float, *, session: str | None = None, direction: str = "out", api: str = "tradeready",
             principal: str | None = "key:a", **data: Any) -> Entry:  # fmt: skip
+        assert kind in CATALOGUE, kind
         entry = Entry(len(self.entries) + 1, T0 + at, 0.0, api, kind, direction, None, session, principal, data)  # type: ignore[arg-type]
         self.entries.append(entry)
         return entry
@@ -85,7 +87,7 @@ def test_a_pong_within_the_deadline_passes_and_a_missing_one_fails_with_the_serv
     j.receive("ws-1", 31, PING)
     j.send("ws-1", 31.2, {"type": "pong"})
     j.receive("ws-1", 61, PING)
-    timeout = j.add("ws.pong-timeout", 71, session="ws-1", path="/ws/v1", timeout=10.0)
+    timeout = j.add("ws.pong_timeout", 71, session="ws-1", path="/ws/v1", timeout=10.0)
     j.close("ws-1", 71)
     result = j.judge("tradeready.ws.answers-pings")
     assert result.verdict == "fail"
@@ -158,6 +160,16 @@ def test_resubscribes_needs_every_active_key_back_but_not_one_unsubscribed_befor
         "key:a reconnected (ws-2, accepted at 15:30:41.000) and re-subscribed to candles:BTCUSDT:1m, ticker:BTCUSDT "
         "within 10 s; missing orders, active on ws-1"
     ]
+
+
+def test_a_second_connection_in_parallel_is_no_reconnect() -> None:
+    j = Journal()
+    j.connect("ws-1", 1, subscribe=("ticker:BTCUSDT", "orders"))
+    j.connect("ws-2", 1.5, subscribe=("orders",))  # the same key, another connection at once: one-session's business
+    j.close("ws-1", 40, code=1012)
+    j.connect("ws-3", 41, subscribe=("ticker:BTCUSDT", "orders"))
+    result = j.judge("tradeready.ws.resubscribes")
+    assert result.verdict == "pass", messages(result)
 
 
 def test_a_resubscription_after_the_window_is_late() -> None:

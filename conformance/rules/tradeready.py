@@ -23,6 +23,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.apis.tradeready.channels import Subscriptions
+from mockserver.core.catalogue import (
+    CONN_REFUSED,
+    WS_ACCEPT,
+    WS_BROADCAST,
+    WS_CLOSE,
+    WS_CONNECT,
+    WS_DISCARDED,
+    WS_DROPPED,
+    WS_FRAME,
+    WS_OVERFLOW,
+    WS_PONG_TIMEOUT,
+    WS_REJECT,
+    WS_RESET,
+    WS_SUPPRESSED,
+)
 from mockserver.core.journal import Entry
 
 from ..evidence import Evidence, body_json
@@ -76,9 +91,9 @@ class _Conn:
         end = self.end
         if end is None:
             return False
-        if end.kind == "ws.reject":
+        if end.kind == WS_REJECT.name:
             return end.data.get("status") in AUTH_STATUSES
-        return end.kind == "ws.close" and end.data.get("by") == "server" and end.data.get("code") == AUTH_CLOSE
+        return end.kind == WS_CLOSE.name and end.data.get("by") == "server" and end.data.get("code") == AUTH_CLOSE
 
     def describe_end(self) -> str:
         """How it ended, to follow "was": ``closed 1012 'service restart' by the fault 'restart'``."""
@@ -88,12 +103,12 @@ class _Conn:
         data = end.data
         by = data.get("by")
         who = f"the fault {data['fault']!r}" if by == "fault" and data.get("fault") else f"the {by}"
-        if end.kind == "ws.reject":
+        if end.kind == WS_REJECT.name:
             return f"refused at the handshake (HTTP {data.get('status')}) by {who}"
-        if end.kind == "ws.close":
+        if end.kind == WS_CLOSE.name:
             reason = f" {data['reason']!r}" if data.get("reason") else ""
             return f"closed {data.get('code')}{reason} by {who}"
-        if end.kind == "conn.refused":
+        if end.kind == CONN_REFUSED.name:
             return f"refused (TCP) by {who}"
         return f"reset by {who}"
 
@@ -122,7 +137,7 @@ class _Run:
             if entry.api != API:
                 continue
             kind = entry.kind
-            if kind == "ws.broadcast":
+            if kind == WS_BROADCAST.name:
                 text = str(entry.data.get("text"))
                 for sid in entry.data.get("sessions") or []:
                     if sid in conns:
@@ -130,7 +145,7 @@ class _Run:
                         pending.setdefault((sid, text), []).append(len(own))
                         own.append(entry)
                 continue
-            if kind == "conn.refused":
+            if kind == CONN_REFUSED.name:
                 refused = _Conn(f"conn-{entry.seq}", self.client, entry.vtime, (entry,), end=entry)
                 conns[refused.id] = refused
                 continue
@@ -139,33 +154,33 @@ class _Run:
                 continue
             found = conns.get(sid)
             if found is None:
-                if kind != "ws.connect" or entry.data.get("path") != PATH:
+                if kind != WS_CONNECT.name or entry.data.get("path") != PATH:
                     continue
                 found = conns[sid] = _Conn(sid, entry.principal, entry.vtime)
             conn = found
             conn.entries += (entry,)
             if entry.principal and conn.principal is None:
                 conn.principal = entry.principal
-            if kind == "ws.accept":
+            if kind == WS_ACCEPT.name:
                 conn.accepted = entry.vtime
-            elif kind == "ws.frame" and entry.direction == "in":
+            elif kind == WS_FRAME.name and entry.direction == "in":
                 conn.inbound.append((entry, body_json(entry.data.get("text"))))
-            elif kind == "ws.frame":
+            elif kind == WS_FRAME.name:
                 conn.outbound.append((entry, body_json(entry.data.get("text"))))
                 conn.delivered.append(entry.vtime)
-            elif kind == "ws.suppressed":  # a broadcast's: the latest one with its text (texts carry instants: near unique)
+            elif kind == WS_SUPPRESSED.name:  # a broadcast's: the latest one with its text (texts carry instants: near unique)
                 waiting = pending.get((sid, str(entry.data.get("text"))))
                 if waiting:
                     hidden.setdefault(sid, set()).add(waiting.pop())
-            elif kind in ("ws.dropped", "ws.overflow"):
+            elif kind in (WS_DROPPED.name, WS_OVERFLOW.name):
                 conn.dropped.append(entry)
                 if "broadcast" in entry.data:
                     lost.setdefault(sid, set()).add(int(entry.data["broadcast"]))
-            elif kind == "ws.discarded":
+            elif kind == WS_DISCARDED.name:
                 lost.setdefault(sid, set()).update(int(b) for b in entry.data.get("broadcasts") or [])
-            elif kind == "ws.pong-timeout":
+            elif kind == WS_PONG_TIMEOUT.name:
                 conn.pong_timeouts.append(entry)
-            if conn.end is None and kind in ("ws.close", "ws.reset", "ws.reject"):
+            if conn.end is None and kind in (WS_CLOSE.name, WS_RESET.name, WS_REJECT.name):
                 conn.end = entry
         for sid, own in fanned.items():
             target = conns[sid]
@@ -208,6 +223,11 @@ def _run(ev: Evidence) -> _Run:
 
 def _who(principal: str | None) -> str:
     return principal if principal is not None else "a client with an unknown key"
+
+
+def _next(conns: list[_Conn], conn: _Conn, after: float) -> _Conn | None:
+    """The first attempt after ``conn`` that began at or after an instant (a parallel connection is no reconnect)."""
+    return next((c for c in conns[conns.index(conn) + 1 :] if c.start >= after), None)
 
 
 def _seqs(end: Entry | None, following: _Conn | None) -> tuple[int, ...]:
@@ -320,25 +340,29 @@ def resubscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
     within, tolerance = float(p["within"]), ev.tolerance(float(p["tolerance"]))
     judged = False
     for principal, conns in run.by_principal.items():
-        intended: dict[str, int] = {}  # key -> seq of the frame that subscribed it
-        before: _Conn | None = None
+        # connections that ended and were not yet followed by another: (its end, it, what was active on it, by seq)
+        ended: list[tuple[float, _Conn, dict[str, int]]] = []
         for conn in conns:
             if conn.accepted is None:
                 continue
+            # the connection this one replaces: the latest to end before it opened (a parallel one replaces none)
+            before = max((item for item in ended if item[0] <= conn.start), key=lambda item: item[0], default=None)
+            if before is not None:
+                ended.remove(before)
+            intended = dict(before[2]) if before is not None else {}
             ops = run.subscriptions(conn)
             due = conn.accepted + within + tolerance
             subscribed_any = any(f.get("action") == "subscribe" for _e, f in conn.inbound if isinstance(f, dict))
-            if intended and subscribed_any and min(conn.end_time or run.stop, run.stop) >= due:
+            if before is not None and intended and subscribed_any and min(conn.end_time or run.stop, run.stop) >= due:
                 judged = True
                 early = [(e, action, key) for e, action, key in ops if e.vtime <= due]
                 sent = {key for _e, action, key in early if action == "subscribe"}
                 dropped = {key for _e, action, key in early if action == "unsubscribe"}
                 missing = set(intended) - sent - dropped
                 if missing:
-                    assert before is not None
                     yield Finding(
                         f"{_who(principal)} reconnected ({conn.id}, accepted at {at(conn.accepted)}) and re-subscribed to "
-                        f"{_keys(sent)} within {within:g} s; missing {_keys(missing)}, active on {before.id}",
+                        f"{_keys(sent)} within {within:g} s; missing {_keys(missing)}, active on {before[1].id}",
                         tuple(sorted(intended[k] for k in missing))[:5] + tuple(e.seq for e, _a, _k in early)[:5],
                         conn.accepted,
                         Window(conn.accepted, conn.accepted + within, "re-subscribe"),
@@ -348,7 +372,8 @@ def resubscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
                     intended.setdefault(key, entry.seq)
                 else:
                     intended.pop(key, None)
-            before = conn
+            if conn.end_time is not None:
+                ended.append((conn.end_time, conn, intended))
     if not judged:
         raise NotApplicable("no reconnect after a connection with subscriptions")
 
@@ -376,11 +401,11 @@ def reconnects_with_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
                 break  # what follows an authentication failure is stops-on-auth-failure's
         streak = 0  # failed attempts in a row, up to this one
         reported = False  # one finding per streak: its first attempt that came too soon
-        for index, conn in enumerate(attempts):
+        for conn in attempts:
             ended = conn.end_time
             if ended is None or conn.auth_failure or ended >= run.stop:
                 continue
-            following = attempts[index + 1] if index + 1 < len(attempts) else None
+            following = _next(attempts, conn, ended)
             streak, reported = (0, False) if conn.worked else (streak + 1, reported)
             # the first retry of an outage waits `base`, each further failure `factor` times longer
             expected = min(cap, base * factor ** max(streak - 1, 0))
@@ -464,7 +489,7 @@ def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
     silence, again, tolerance = float(p["silence"]), float(p["reconnect"]), ev.tolerance(float(p["tolerance"]))
     judged = False
     for principal, conns in run.by_principal.items():
-        for index, conn in enumerate(conns):
+        for conn in conns:
             if conn.accepted is None:
                 continue
             stop = min(conn.end_time or run.stop, run.stop)
@@ -476,7 +501,7 @@ def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
                 if end is None or conn.ended_by != "client" or end.vtime >= run.stop or end.vtime - last < silence - tolerance:
                     continue
                 judged = True  # the client closed a connection silent for 40 s: did it come back?
-                following = conns[index + 1] if index + 1 < len(conns) else None
+                following = _next(conns, conn, end.vtime)
                 latest = end.vtime + again + tolerance
                 if (following.start if following is not None else run.stop) <= latest:
                     continue
@@ -517,11 +542,6 @@ def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
 def keeps_up(ev: Evidence, p: Params) -> Iterator[Finding]:
     run = _run(ev)
     share, max_speed = float(p["max_dropped"]), float(p["max_speed"])
-    if not 0 < ev.speed <= max_speed:
-        raise Inconclusive(
-            f"graded at up to x{max_speed:g} only; this run was at x{ev.speed:g}, where the firehose is that many times "
-            "as dense in real time (run the scenario with --speed 1)"
-        )
     firehose = [
         (principal, conn)
         for principal, conns in run.by_principal.items()
@@ -530,9 +550,14 @@ def keeps_up(ev: Evidence, p: Params) -> Iterator[Finding]:
     ]
     if not firehose:
         raise NotApplicable("no connection subscribed to ticker:all")
+    if not 0 < ev.speed <= max_speed:
+        raise Inconclusive(
+            f"graded at up to x{max_speed:g} only; this run was at x{ev.speed:g}, where the firehose is that many times "
+            "as dense in real time (run the scenario with --speed 1)"
+        )
     for principal, conn in firehose:
-        overflow = [e for e in conn.dropped if e.kind == "ws.overflow"]
-        dropped = [e for e in conn.dropped if e.kind == "ws.dropped"]
+        overflow = [e for e in conn.dropped if e.kind == WS_OVERFLOW.name]
+        dropped = [e for e in conn.dropped if e.kind == WS_DROPPED.name]
         meant = max(conn.broadcasts, 1)
         if overflow or len(dropped) > share * meant:
             first = (overflow or dropped)[0]
