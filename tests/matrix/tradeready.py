@@ -27,4 +27,18 @@ CASES = [
     ),
     Case("tradeready/stale-connection", python(AGENT, "--defect", "no-watchdog"), 60, fails="tradeready.ws.detects-stale"),
     Case("tradeready/all-pairs-firehose", python(AGENT, "--all-pairs", "--defect", "slow-reader"), 1, fails="tradeready.ws.keeps-up"),
+    Case("tradeready/ticker-stream", python(AGENT, "--defect", "no-close"), 60, fails="tradeready.stream.closes-on-sigterm"),
+    Case("tradeready/ticker-stream", python(AGENT, "--defect", "two-sessions"), 60, fails="tradeready.stream.one-session"),
+    Case(
+        "tradeready/upstream-stream",
+        python(AGENT, "--protocol", "upstream", "--defect", "too-many-subscriptions"),
+        60,
+        fails="tradeready.protocol.no-client-errors",
+    ),
+    Case(
+        "tradeready/ticker-stream",
+        python(AGENT, "--defect", "bad-frame"),
+        60,
+        fails="tradeready.contract.frames-match-asyncapi",
+    ),
 ]
