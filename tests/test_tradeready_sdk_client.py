@@ -491,3 +491,35 @@ def test_hooks_shape_resubscriptions_backoff_and_a_fatal_close_code_and_watchdog
         assert client.event_values("auth-error") == [4401]
 
     run(main())
+
+
+def test_disconnect_during_a_handshake_lets_it_finish_and_closes_with_1000() -> None:
+    codes: list[int | None] = []
+    asked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(connection: ServerConnection, request: Request) -> Response | None:
+        asked.set()
+        await release.wait()  # the handshake is under way when disconnect() comes
+        return None
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+        codes.append(ws.close_code)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0, ping_interval=None, process_request=hold) as server:
+            base_url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+            client = AgentExchangeWS(KEY, base_url, time_scale=100)
+            client.on_order_update()(lambda message: None)
+            task = asyncio.create_task(client.connect())
+            await asyncio.wait_for(asyncio.shield(asked.wait()), 3.0)
+            stopping = asyncio.create_task(client.disconnect())
+            await asyncio.sleep(0.05)
+            release.set()
+            await asyncio.wait_for(asyncio.gather(stopping, task), 3.0)
+            await wait_until(lambda: bool(codes), 3.0, "the server to see the close", interval=0.002)
+        assert codes == [1000], "a close frame, not a dropped socket (1006)"
+        assert client.event_values("subscribed-sent") == [] and client.events[-1] == ("stopped", None)
+
+    run(main())
