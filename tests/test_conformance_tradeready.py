@@ -260,7 +260,7 @@ def test_a_silent_connection_left_open_fails_and_says_when_frames_came_again() -
     j.ticks("ws-1", 140, 200)
     (message,) = messages(j.judge("tradeready.ws.detects-stale"))
     assert message == (
-        "key:a's connection ws-1 received nothing from 15:30:49.000 on; it was still open 42.0 s later (closed and "
+        "key:a's connection ws-1 received nothing from 15:30:49.000 on; it was still open 45.0 s later (closed and "
         "reconnected after 40 s of silence expected); it was still open when frames came again at 15:32:20.000"
     )
 

@@ -482,7 +482,7 @@ def stops_on_auth_failure(ev: Evidence, p: Params) -> Iterator[Finding]:
     api=API,
     summary="When nothing at all arrives on a connection for 40 s, closes it itself and connects again (within the 60 s cap).",
     cites=f'{SEED}: "If no message is received for 40 seconds, the client closes the stale connection and reconnects"',
-    params={"silence": 40.0, "reconnect": 60.0, "tolerance": 2.0},
+    params={"silence": 40.0, "reconnect": 60.0, "tolerance": 5.0},
 )
 def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
     run = _run(ev)
