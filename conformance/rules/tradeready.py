@@ -17,226 +17,19 @@ is ``detects-stale``'s.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
-from mockserver.apis.tradeready.channels import Subscriptions
-from mockserver.core.catalogue import (
-    CONN_REFUSED,
-    WS_ACCEPT,
-    WS_BROADCAST,
-    WS_CLOSE,
-    WS_CONNECT,
-    WS_DISCARDED,
-    WS_DROPPED,
-    WS_FRAME,
-    WS_OVERFLOW,
-    WS_PONG_TIMEOUT,
-    WS_REJECT,
-    WS_RESET,
-    WS_SUPPRESSED,
-)
-from mockserver.core.journal import Entry
+from mockserver.core.catalogue import WS_DROPPED, WS_OVERFLOW
 
-from ..evidence import Evidence, body_json
+from ..evidence import Evidence
 from ..model import Finding, Window
 from ..registry import Inconclusive, NotApplicable, Params, rule
 from ._shared import at, seconds
+from ._tradeready import API, Conn, keys, next_attempt, run_of, seqs, who
 
 __all__: list[str] = []
 
-API = "tradeready"
-PATH = "/ws/v1"
 SEED = "TradeReady SDK docs (WebSocket Client)"
-#: a handshake refused with these statuses (or a close 4401 after accept: what the docs say) is an authentication failure
-AUTH_STATUSES = frozenset({401, 403})
-AUTH_CLOSE = 4401
-
-
-# -- the connections of a run, organised once per evidence ---------------------------------------------
-@dataclass(slots=True)
-class _Conn:
-    """One WebSocket to ``/ws/v1`` (or a TCP connection a ``refuse`` fault turned away)."""
-
-    id: str
-    principal: str | None
-    start: float
-    entries: tuple[Entry, ...] = ()
-    accepted: float | None = None
-    end: Entry | None = None
-    inbound: list[tuple[Entry, Any]] = field(default_factory=list)  # (entry, its JSON) of each client frame
-    outbound: list[tuple[Entry, Any]] = field(default_factory=list)  # the server's own frames (replies, pings, orders)
-    delivered: list[float] = field(default_factory=list)  # when each frame that reached the client was sent, sorted
-    broadcasts: int = 0  # fan-out frames meant for it
-    dropped: list[Entry] = field(default_factory=list)  # ws.dropped, ws.overflow: the client did not read fast enough
-    pong_timeouts: list[Entry] = field(default_factory=list)
-
-    @property
-    def end_time(self) -> float | None:
-        return self.end.vtime if self.end is not None else None
-
-    @property
-    def worked(self) -> bool:
-        """Accepted, and something reached the client before it ended (the SDK's backoff starts again after such a one)."""
-        return self.accepted is not None and bool(self.delivered)
-
-    @property
-    def ended_by(self) -> str | None:
-        return str(self.end.data.get("by")) if self.end is not None else None
-
-    @property
-    def auth_failure(self) -> bool:
-        end = self.end
-        if end is None:
-            return False
-        if end.kind == WS_REJECT.name:
-            return end.data.get("status") in AUTH_STATUSES
-        return end.kind == WS_CLOSE.name and end.data.get("by") == "server" and end.data.get("code") == AUTH_CLOSE
-
-    def describe_end(self) -> str:
-        """How it ended, to follow "was": ``closed 1012 'service restart' by the fault 'restart'``."""
-        end = self.end
-        if end is None:
-            return "still open"
-        data = end.data
-        by = data.get("by")
-        who = f"the fault {data['fault']!r}" if by == "fault" and data.get("fault") else f"the {by}"
-        if end.kind == WS_REJECT.name:
-            return f"refused at the handshake (HTTP {data.get('status')}) by {who}"
-        if end.kind == WS_CLOSE.name:
-            reason = f" {data['reason']!r}" if data.get("reason") else ""
-            return f"closed {data.get('code')}{reason} by {who}"
-        if end.kind == CONN_REFUSED.name:
-            return f"refused (TCP) by {who}"
-        return f"reset by {who}"
-
-
-class _Run:
-    """The ``/ws/v1`` connections of a run, by principal, oldest first, with what crossed each."""
-
-    def __init__(self, ev: Evidence) -> None:
-        self.profile = ev.profile(API)
-        self.settings = ev.options(API)
-        self.client = ev.client(API)
-        ended = next((e for e in ev.entries if e.kind == "run.ended"), None)
-        duration = ev.run.get("duration")
-        #: when the runner stopped the client (SIGTERM): what it did after is the shutdown's (closes-on-sigterm), not these rules'
-        if ended is not None and "stopped_at" in ended.data:
-            self.stop = min(ev.end, float(ended.data["stopped_at"]))
-        else:
-            self.stop = min(ev.end, ev.start + float(duration)) if duration is not None else ev.end
-        self.end = ev.end
-        conns: dict[str, _Conn] = {}
-        fanned: dict[str, list[Entry]] = {}  # the broadcasts meant for each session
-        pending: dict[tuple[str, str], list[int]] = {}  # (session, text) -> indexes in fanned[session]
-        hidden: dict[str, set[int]] = {}  # indexes a silence fault kept off the wire
-        lost: dict[str, set[int]] = {}  # seqs of broadcasts dropped or discarded
-        for entry in ev.entries:
-            if entry.api != API:
-                continue
-            kind = entry.kind
-            if kind == WS_BROADCAST.name:
-                text = str(entry.data.get("text"))
-                for sid in entry.data.get("sessions") or []:
-                    if sid in conns:
-                        own = fanned.setdefault(sid, [])
-                        pending.setdefault((sid, text), []).append(len(own))
-                        own.append(entry)
-                continue
-            if kind == CONN_REFUSED.name:
-                refused = _Conn(f"conn-{entry.seq}", self.client, entry.vtime, (entry,), end=entry)
-                conns[refused.id] = refused
-                continue
-            sid = entry.session
-            if sid is None or not sid.startswith("ws-"):
-                continue
-            found = conns.get(sid)
-            if found is None:
-                if kind != WS_CONNECT.name or entry.data.get("path") != PATH:
-                    continue
-                found = conns[sid] = _Conn(sid, entry.principal, entry.vtime)
-            conn = found
-            conn.entries += (entry,)
-            if entry.principal and conn.principal is None:
-                conn.principal = entry.principal
-            if kind == WS_ACCEPT.name:
-                conn.accepted = entry.vtime
-            elif kind == WS_FRAME.name and entry.direction == "in":
-                conn.inbound.append((entry, body_json(entry.data.get("text"))))
-            elif kind == WS_FRAME.name:
-                conn.outbound.append((entry, body_json(entry.data.get("text"))))
-                conn.delivered.append(entry.vtime)
-            elif kind == WS_SUPPRESSED.name:  # a broadcast's: the latest one with its text (texts carry instants: near unique)
-                waiting = pending.get((sid, str(entry.data.get("text"))))
-                if waiting:
-                    hidden.setdefault(sid, set()).add(waiting.pop())
-            elif kind in (WS_DROPPED.name, WS_OVERFLOW.name):
-                conn.dropped.append(entry)
-                if "broadcast" in entry.data:
-                    lost.setdefault(sid, set()).add(int(entry.data["broadcast"]))
-            elif kind == WS_DISCARDED.name:
-                lost.setdefault(sid, set()).update(int(b) for b in entry.data.get("broadcasts") or [])
-            elif kind == WS_PONG_TIMEOUT.name:
-                conn.pong_timeouts.append(entry)
-            if conn.end is None and kind in (WS_CLOSE.name, WS_RESET.name, WS_REJECT.name):
-                conn.end = entry
-        for sid, own in fanned.items():
-            target = conns[sid]
-            target.broadcasts = len(own)
-            kept_off, dropped = hidden.get(sid, set()), lost.get(sid, set())
-            target.delivered += [b.vtime for index, b in enumerate(own) if index not in kept_off and b.seq not in dropped]
-        for conn in conns.values():
-            conn.delivered.sort()
-        self.by_principal: dict[str | None, list[_Conn]] = {}
-        for conn in sorted(conns.values(), key=lambda c: (c.start, c.entries[0].seq if c.entries else 0)):
-            self.by_principal.setdefault(conn.principal, []).append(conn)
-
-    def subscriptions(self, conn: _Conn) -> list[tuple[Entry, str, str]]:
-        """The client's subscribe/unsubscribe frames on a connection that name a valid key: (entry, action, key)."""
-        parser = Subscriptions(self.profile)
-        out = []
-        for entry, frame in conn.inbound:
-            if isinstance(frame, dict) and frame.get("action") in ("subscribe", "unsubscribe"):
-                key = parser.resolve(frame)
-                if isinstance(key, str):
-                    out.append((entry, str(frame["action"]), key))
-        return out
-
-    def is_pong(self, frame: Any) -> bool:
-        """The profile's pong: ``{"action":"pong"}``; the documented profile (the SDK's) also takes ``{"type":"pong"}``."""
-        if not isinstance(frame, dict):
-            return False
-        return frame.get("action") == "pong" or (self.profile == "documented" and "action" not in frame and frame.get("type") == "pong")
-
-
-_RUNS: weakref.WeakKeyDictionary[Evidence, _Run] = weakref.WeakKeyDictionary()
-
-
-def _run(ev: Evidence) -> _Run:
-    found = _RUNS.get(ev)
-    if found is None:
-        found = _RUNS[ev] = _Run(ev)
-    return found
-
-
-def _who(principal: str | None) -> str:
-    return principal if principal is not None else "a client with an unknown key"
-
-
-def _next(conns: list[_Conn], conn: _Conn, after: float) -> _Conn | None:
-    """The first attempt after ``conn`` that began at or after an instant (a parallel connection is no reconnect)."""
-    return next((c for c in conns[conns.index(conn) + 1 :] if c.start >= after), None)
-
-
-def _seqs(end: Entry | None, following: _Conn | None) -> tuple[int, ...]:
-    """The seqs that prove a gap: the end of one connection and the first entry of the next."""
-    return ((end.seq,) if end is not None else ()) + ((following.entries[0].seq,) if following is not None and following.entries else ())
-
-
-def _keys(keys: list[str] | set[str]) -> str:
-    return ", ".join(sorted(keys)) or "nothing"
 
 
 # -- the rules -------------------------------------------------------------------------------------------
@@ -250,7 +43,7 @@ def _keys(keys: list[str] | set[str]) -> str:
     params={"within": 10.0, "tolerance": 1.0},
 )
 def answers_pings(ev: Evidence, p: Params) -> Iterator[Finding]:
-    run = _run(ev)
+    run = run_of(ev)
     deadline = min(float(p["within"]), float(run.settings.get("pong_timeout") or p["within"]))
     tolerance = ev.tolerance(float(p["tolerance"]))
     judged = False
@@ -278,8 +71,7 @@ def answers_pings(ev: Evidence, p: Params) -> Iterator[Finding]:
                 )
                 closed = f"; the server closed the connection at {at(timed_out.vtime)} (pong timeout)" if timed_out is not None else ""
                 yield Finding(
-                    f"{_who(principal)} got a ping at {at(ping.vtime)} on {conn.id} and sent no pong within "
-                    f"{deadline:g} s{instead}{closed}",
+                    f"{who(principal)} got a ping at {at(ping.vtime)} on {conn.id} and sent no pong within {deadline:g} s{instead}{closed}",
                     (ping.seq, *(e.seq for e in wrong[:1]), *((timed_out.seq,) if timed_out is not None else ())),
                     ping.vtime,
                     Window(ping.vtime, due, "pong"),
@@ -298,7 +90,7 @@ def answers_pings(ev: Evidence, p: Params) -> Iterator[Finding]:
     params={"within": 10.0, "tolerance": 1.0},
 )
 def subscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
-    run = _run(ev)
+    run = run_of(ev)
     within, tolerance = float(p["within"]), ev.tolerance(float(p["tolerance"]))
     judged = False
     for principal, conns in run.by_principal.items():
@@ -315,7 +107,7 @@ def subscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
             judged = True
             what = f"subscribed only at {at(first.vtime)}" if first is not None else "sent no subscribe frame"
             yield Finding(
-                f"{_who(principal)}'s connection {conn.id} was accepted at {at(conn.accepted)} and {what} "
+                f"{who(principal)}'s connection {conn.id} was accepted at {at(conn.accepted)} and {what} "
                 f"(within {within:g} s expected); {conn.id} was {conn.describe_end()}"
                 + (f" at {at(conn.end.vtime)}" if conn.end is not None else ""),
                 (conn.entries[0].seq, *((first.seq,) if first is not None else ())),
@@ -336,12 +128,12 @@ def subscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
     params={"within": 10.0, "tolerance": 1.0},
 )
 def resubscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
-    run = _run(ev)
+    run = run_of(ev)
     within, tolerance = float(p["within"]), ev.tolerance(float(p["tolerance"]))
     judged = False
     for principal, conns in run.by_principal.items():
         # connections that ended and were not yet followed by another: (its end, it, what was active on it, by seq)
-        ended: list[tuple[float, _Conn, dict[str, int]]] = []
+        ended: list[tuple[float, Conn, dict[str, int]]] = []
         for conn in conns:
             if conn.accepted is None:
                 continue
@@ -361,8 +153,8 @@ def resubscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
                 missing = set(intended) - sent - dropped
                 if missing:
                     yield Finding(
-                        f"{_who(principal)} reconnected ({conn.id}, accepted at {at(conn.accepted)}) and re-subscribed to "
-                        f"{_keys(sent)} within {within:g} s; missing {_keys(missing)}, active on {before[1].id}",
+                        f"{who(principal)} reconnected ({conn.id}, accepted at {at(conn.accepted)}) and re-subscribed to "
+                        f"{keys(sent)} within {within:g} s; missing {keys(missing)}, active on {before[1].id}",
                         tuple(sorted(intended[k] for k in missing))[:5] + tuple(e.seq for e, _a, _k in early)[:5],
                         conn.accepted,
                         Window(conn.accepted, conn.accepted + within, "re-subscribe"),
@@ -389,7 +181,7 @@ def resubscribes(ev: Evidence, p: Params) -> Iterator[Finding]:
     params={"base": 1.0, "factor": 2.0, "cap": 60.0, "slack": 0.25, "tolerance": 1.0},
 )
 def reconnects_with_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
-    run = _run(ev)
+    run = run_of(ev)
     base, factor, cap, slack = float(p["base"]), float(p["factor"]), float(p["cap"]), float(p["slack"])
     tolerance = ev.tolerance(float(p["tolerance"]))
     judged = False
@@ -405,7 +197,7 @@ def reconnects_with_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
             ended = conn.end_time
             if ended is None or conn.auth_failure or ended >= run.stop:
                 continue
-            following = _next(attempts, conn, ended)
+            following = next_attempt(attempts, conn, ended)
             streak, reported = (0, False) if conn.worked else (streak + 1, reported)
             # the first retry of an outage waits `base`, each further failure `factor` times longer
             expected = min(cap, base * factor ** max(streak - 1, 0))
@@ -415,9 +207,9 @@ def reconnects_with_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
                     judged = True
                     when = f"only at {at(following.start)}" if following is not None else "never"
                     yield Finding(
-                        f"{_who(principal)}'s connection {conn.id} was {conn.describe_end()} at {at(ended)}; "
+                        f"{who(principal)}'s connection {conn.id} was {conn.describe_end()} at {at(ended)}; "
                         f"it connected again {when} (within {cap:g} s expected)",
-                        _seqs(conn.end, following),
+                        seqs(conn.end, following),
                         ended,
                         Window(ended, ended + cap, "reconnect"),
                     )
@@ -429,11 +221,11 @@ def reconnects_with_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
             if gap < expected * (1 - slack) - tolerance and not reported:
                 reported = True
                 yield Finding(
-                    f"{_who(principal)}'s connection {conn.id} was {conn.describe_end()} at {at(ended)}"
+                    f"{who(principal)}'s connection {conn.id} was {conn.describe_end()} at {at(ended)}"
                     + (f" ({streak} failed attempts in a row)" if streak > 1 else "")
                     + f"; it connected again {seconds(gap)} later ({following.id}), about {seconds(expected)} was due "
                     f"(backoff from {base:g} s, x{factor:g} per failed attempt, at most {cap:g} s)",
-                    _seqs(conn.end, following),
+                    seqs(conn.end, following),
                     following.start,
                     Window(ended + expected * (1 - slack), ended + expected * (1 + slack), f"backoff {seconds(expected)}"),
                 )
@@ -452,7 +244,7 @@ def reconnects_with_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
     params={"attempts": 2},
 )
 def stops_on_auth_failure(ev: Evidence, p: Params) -> Iterator[Finding]:
-    run = _run(ev)
+    run = run_of(ev)
     allowed = int(p["attempts"])
     judged = False
     for principal, conns in run.by_principal.items():
@@ -465,7 +257,7 @@ def stops_on_auth_failure(ev: Evidence, p: Params) -> Iterator[Finding]:
             extra = tried[allowed:]
             assert first.end is not None
             yield Finding(
-                f"{_who(principal)}'s connection {first.id} was {first.describe_end()} at {at(first.start)}: its key was "
+                f"{who(principal)}'s connection {first.id} was {first.describe_end()} at {at(first.start)}: its key was "
                 f"refused; it went on connecting with it, {len(tried)} attempts from then on, the last at {at(tried[-1].start)} "
                 f"(at most {allowed} in all expected)",
                 (first.end.seq, *(c.entries[0].seq for c in extra[:5] if c.entries)),
@@ -485,7 +277,7 @@ def stops_on_auth_failure(ev: Evidence, p: Params) -> Iterator[Finding]:
     params={"silence": 40.0, "reconnect": 60.0, "tolerance": 5.0},
 )
 def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
-    run = _run(ev)
+    run = run_of(ev)
     silence, again, tolerance = float(p["silence"]), float(p["reconnect"]), ev.tolerance(float(p["tolerance"]))
     judged = False
     for principal, conns in run.by_principal.items():
@@ -501,15 +293,15 @@ def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
                 if end is None or conn.ended_by != "client" or end.vtime >= run.stop or end.vtime - last < silence - tolerance:
                     continue
                 judged = True  # the client closed a connection silent for 40 s: did it come back?
-                following = _next(conns, conn, end.vtime)
+                following = next_attempt(conns, conn, end.vtime)
                 latest = end.vtime + again + tolerance
                 if (following.start if following is not None else run.stop) <= latest:
                     continue
                 when = f"only at {at(following.start)}" if following is not None else "never"
                 yield Finding(
-                    f"{_who(principal)} closed the silent connection {conn.id} at {at(end.vtime)} and connected again {when} "
+                    f"{who(principal)} closed the silent connection {conn.id} at {at(end.vtime)} and connected again {when} "
                     f"(within {again:g} s expected)",
-                    _seqs(end, following),
+                    seqs(end, following),
                     end.vtime,
                     Window(end.vtime, end.vtime + again, "reconnect"),
                 )
@@ -519,7 +311,7 @@ def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
             judged = True
             resumed = f"; it was still open when frames came again at {at(until)}" if until < stop else ""
             yield Finding(
-                f"{_who(principal)}'s connection {conn.id} received nothing from {at(last)} on; it was still open "
+                f"{who(principal)}'s connection {conn.id} received nothing from {at(last)} on; it was still open "
                 f"{seconds(due - last)} later (closed and reconnected after {silence:g} s of silence expected){resumed}",
                 tuple(e.seq for e in conn.entries if e.vtime <= last)[-1:] + ((end.seq,) if end is not None else ()),
                 due,
@@ -540,7 +332,7 @@ def detects_stale(ev: Evidence, p: Params) -> Iterator[Finding]:
     params={"max_dropped": 0.01, "max_speed": 1.0},
 )
 def keeps_up(ev: Evidence, p: Params) -> Iterator[Finding]:
-    run = _run(ev)
+    run = run_of(ev)
     share, max_speed = float(p["max_dropped"]), float(p["max_speed"])
     firehose = [
         (principal, conn)
@@ -566,7 +358,7 @@ def keeps_up(ev: Evidence, p: Params) -> Iterator[Finding]:
                 what += " and closed it as a slow consumer (1013)"
             late = "; pongs waited behind the backlog" if conn.pong_timeouts else ""
             yield Finding(
-                f"{_who(principal)} did not keep up on {conn.id}: the server {what}, the first at {at(first.vtime)}, "
+                f"{who(principal)} did not keep up on {conn.id}: the server {what}, the first at {at(first.vtime)}, "
                 f"because the client did not read them (at most {share:.0%} tolerated){late}",
                 tuple(e.seq for e in (overflow + dropped)[:5]),
                 first.vtime,
