@@ -3,6 +3,7 @@ by path confined to the allowed directories, bodies within their limit, YAML saf
 
 from __future__ import annotations
 
+import hmac
 import os
 import subprocess
 import sys
@@ -44,12 +45,26 @@ def test_the_control_api_binds_loopback_and_refuses_an_open_remote_bind_without_
     assert refused.returncode == 1 and "--allow-unauthenticated-remote-control" in refused.stderr, refused.stderr
 
 
-def test_tokens_of_any_length_are_refused_and_the_right_one_accepted(http: httpx.Client) -> None:
+def test_tokens_of_any_length_are_refused_and_the_right_one_accepted_in_constant_time(
+    http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compared: list[tuple[int, int]] = []
+    constant_time = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((len(a), len(b)))
+        return constant_time(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     with ThreadedMockServer(load_builtin("demo"), speed=0, control_token="s3cret-token") as mock:
         clock = mock.url("control") + "/_mock/clock"
-        for wrong in (b"", b"s", b"s3cret-toke", b"s3cret-token-", b"x" * 4096, "s3cret-tokén".encode()):
+        wrongs = (b"", b"s", b"s3cret-toke", b"s3cret-token-", b"x" * 4096, "s3cret-tokén".encode())
+        for wrong in wrongs:
             assert http.get(clock, headers={"X-Mock-Token": wrong}).status_code == 401, wrong
         assert http.get(clock, headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+    # every check went through hmac.compare_digest, on digests of one length whatever the token's: neither the
+    # token's bytes nor its length show in the time an answer takes
+    assert compared == [(32, 32)] * (len(wrongs) + 1)
 
 
 def test_scenario_files_by_path_are_confined_to_the_allowed_directories(make_mock: MockFactory, http: httpx.Client, tmp_path: Path) -> None:
