@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import time
+import weakref
 from typing import Any
 
 import httpx
 import websockets
 
+from mockserver import ThreadedMockServer, load_builtin
 from tests.conftest import MockFactory
 
 TP = """
@@ -120,3 +124,24 @@ apis:
     pushed, lost = mock.journal(kind="ws.push", api="aitrader"), mock.journal(kind="ws.lost", api="aitrader")
     assert len(pushed) == 10 and len(lost) == 40 and lost[0].session == pushed[0].session
     assert len(mock.journal(kind="ws.frame", api="aitrader", direction="out")) == 10
+
+
+def test_the_server_collects_the_reference_cycles_closed_connections_leave() -> None:
+    class Cycle:
+        me: object
+
+    mock = ThreadedMockServer(load_builtin("demo"), speed=0)
+    mock.server.collect_interval = 0.05
+    gc.disable()  # Python's own collections off: only the server's can free a cycle
+    try:
+        with mock:
+            cycle = Cycle()
+            cycle.me = cycle
+            alive = weakref.ref(cycle)
+            del cycle
+            deadline = time.monotonic() + 10
+            while alive() is not None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert alive() is None, "no full collection within 10 s"
+    finally:
+        gc.enable()

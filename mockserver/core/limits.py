@@ -29,6 +29,7 @@ from .durations import format_duration, parse_duration
 
 __all__ = [
     "AITRADER_QUEUE_LIMIT",
+    "COLLECT_INTERVAL",
     "CRYPTOROBOT_QUEUE_LIMIT",
     "LIMIT_DOCS",
     "SCENARIO_LIMITS",
@@ -196,6 +197,11 @@ def format_size(size: int) -> str:
         if size >= factor and size % factor == 0:
             return f"{size // factor} {unit}"
     return f"{size} bytes"
+
+
+#: Real seconds between the server's full garbage collections (closed connections leave reference cycles that
+#: Python's own full collections, timed by the count of long-lived objects such as the journal's, leave for long).
+COLLECT_INTERVAL = 60.0
 
 
 #: Defaults of the scenario options that bound what a run keeps (the domains read them from here).
