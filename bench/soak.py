@@ -42,7 +42,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from soak_clients import Tally, aitrader, cryptorobot, luckylobster, tradeready, tradingpartners  # noqa: E402
-from soak_journal import Sent, read_journal  # noqa: E402
+from soak_journal import FAILED, Sent, read_journal  # noqa: E402
 from ws_fanout_client import raise_open_file_limit, run_with_loop  # noqa: E402
 
 SHARES = {"luckylobster": 0.25, "aitrader": 0.15, "tradeready": 0.2, "cryptorobot": 0.2, "tradingpartners": 0.2}
@@ -380,6 +380,16 @@ def compare(sent: Sent, tallies: dict[str, Tally]) -> dict[str, Any]:
             "journal": {"answered": journal.get("answered", 0), "failed": journal.get("failed", 0)},
             "unexplained": abs(sum(tally.answers.values()) - journal.get("answered", 0)) + abs(failures - journal.get("failed", 0)),
         }
+        # each failed request as the journal saw it: failed too (a fault, a reset), answered, or never arrived
+        seen = sent.by_rid.get(api, {})
+        mismatched = [
+            f"rid {rid} ({what}): "
+            + (f"journal {seen[rid][0]} {seen[rid][1]} at seq {seen[rid][2]}" if rid in seen else "not in the journal")
+            for rid, what in tally.failed_rids.items()
+            if rid not in seen or seen[rid][0] not in FAILED
+        ]
+        if mismatched:
+            report[f"{api} http"]["unexplained_examples"] = mismatched[:10]
     streams = {
         "aitrader-ws": ("aitrader", "aitrader notify socket"),
         "tradeready": ("tradeready", "tradeready"),

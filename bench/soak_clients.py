@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 from collections import Counter, defaultdict
@@ -40,6 +41,8 @@ class Tally:
     connects: int = 0
     #: what no client should have met: (what, detail)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: the ``rid`` query parameter of each request that failed (the journal has it in ``http.request``), by kind
+    failed_rids: dict[str, str] = field(default_factory=dict)
 
     def error(self, what: str, detail: object) -> None:
         if len(self.errors) < 200:
@@ -55,12 +58,18 @@ async def _nap(seconds: float, stop: asyncio.Event) -> None:
         await asyncio.wait_for(stop.wait(), seconds * random.uniform(0.8, 1.2))
 
 
+_rids = itertools.count(1)
+
+
 async def _get(client: httpx.AsyncClient, tally: Tally, method: str, url: str, **kwargs: Any) -> httpx.Response | None:
-    """One request: the answer (counted by status) or None (a transport failure, counted by kind)."""
+    """One request: the answer (counted by status) or None (a transport failure, counted by kind). Each carries a
+    ``rid`` query parameter, so that a failure can be found in the journal."""
+    rid = str(next(_rids))
     try:
-        response = await client.request(method, url, **kwargs)
+        response = await client.request(method, url, params={"rid": rid}, **kwargs)
     except httpx.TransportError as exc:
         tally.failures[type(exc).__name__] += 1
+        tally.failed_rids[rid] = type(exc).__name__
         return None
     tally.answers[response.status_code] += 1
     if response.status_code >= 500 and response.status_code != 503:

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Sent", "read_journal"]
+__all__ = ["FAILED", "Sent", "read_journal"]
 
 #: http.response outcomes a client sees as an answer, and those it sees as a failed request
 ANSWERED = frozenset({"answered", "error", "malformed", "dribbled", "stream"})
@@ -43,6 +43,9 @@ class Sent:
     #: faults applied per API and kind, for the report
     faults: Counter[tuple[str, str]] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    #: per API, the outcome of each request by its ``rid`` (bench/soak_clients.py): (outcome, status, seq)
+    by_rid: dict[str, dict[str, tuple[str, int | None, int]]] = field(default_factory=lambda: defaultdict(dict))
+    _rid_of: dict[int, str] = field(default_factory=dict)
     last_vtime: float = 0.0
     first_vtime: float | None = None
 
@@ -67,8 +70,15 @@ def _take(sent: Sent, entry: dict[str, Any]) -> None:
         if entry.get("conn"):
             sent.conn[session] = entry["conn"]
     direction = entry["direction"]
-    if kind == "http.response":
+    if kind == "http.request":
+        query = data["query"]
+        if "rid=" in query:
+            sent._rid_of[entry["seq"]] = query.split("rid=", 1)[1].split("&", 1)[0]
+    elif kind == "http.response":
         outcome = data["outcome"]
+        rid = sent._rid_of.pop(data["request"], None)
+        if rid is not None:
+            sent.by_rid[api][rid] = (outcome, data.get("status"), entry["seq"])
         sent.http[api]["answered" if outcome in ANSWERED else "failed" if outcome in FAILED else outcome] += 1
         if data.get("status") == 500 and "fault" not in data:
             sent.errors.append(f"seq {entry['seq']}: {api} {data.get('path')} answered 500")
