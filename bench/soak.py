@@ -276,8 +276,13 @@ class Soak:
         n = {api: max(1, round(args.clients * share)) for api, share in SHARES.items()}
         every = 60.0 / args.speed  # the poll cadence the APIs ask for: a minute of virtual time
         stop = asyncio.Event()
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=1.0)
-        pools = [httpx.AsyncClient(timeout=30, limits=limits) for _ in range(4)]
+        # pollers open a connection per request, as they would at x1 (a poll a minute is beyond the server's 5 s
+        # idle timeout): with keep-alive, httpcore's pool, lagging in this busy process, dropped a few busy
+        # connections (ReadError on requests the journal shows answered, all of one pool's at one instant)
+        polling = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+        pools = [httpx.AsyncClient(timeout=30, limits=polling) for _ in range(3)]
+        # the event streams' pool (logins, then long streams)
+        pools.append(httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200, max_keepalive_connections=200)))
         tasks: list[asyncio.Task[None]] = []
         ll_base = env["LUCKYLOBSTER_BASE_URL"]
         for i, key in enumerate(creds["luckylobster"][: n["luckylobster"]]):
@@ -491,6 +496,7 @@ def main() -> int:
             "growth": round(growth or 0, 4),
             "samples": soak.rss[::6],
         },
+        "server_pauses": {"longest_s": round(sent.longest_pause, 2), "over_half_a_second": sent.pauses},
         "faults_applied": {f"{api} {kind}": count for (api, kind), count in sorted(sent.faults.items())},
         "reconnects": {name: tally.connects for name, tally in soak.tallies.items() if tally.connects},
         "client_failures": {name: dict(tally.failures) for name, tally in soak.tallies.items() if tally.failures},

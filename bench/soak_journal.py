@@ -48,6 +48,11 @@ class Sent:
     _rid_of: dict[int, str] = field(default_factory=dict)
     last_vtime: float = 0.0
     first_vtime: float | None = None
+    #: real seconds between consecutive entries: the longest, and how many were over half a second (the server's
+    #: pauses: its full garbage collections, a busy machine)
+    longest_pause: float = 0.0
+    pauses: int = 0
+    _last_wall: float | None = None
 
 
 def read_journal(path: Path) -> Sent:
@@ -65,6 +70,11 @@ def _take(sent: Sent, entry: dict[str, Any]) -> None:
     if sent.first_vtime is None:
         sent.first_vtime = entry["vtime"]
     sent.last_vtime = max(sent.last_vtime, entry["vtime"])
+    if sent._last_wall is not None:
+        pause = entry["wall"] - sent._last_wall
+        sent.longest_pause = max(sent.longest_pause, pause)
+        sent.pauses += pause > 0.5
+    sent._last_wall = entry["wall"]
     if session is not None and session not in sent.api:
         sent.api[session] = api
         if entry.get("conn"):
