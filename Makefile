@@ -65,6 +65,7 @@ bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || (echo "wrk is needed: apt-get install wrk" && exit 2)
 
 bench: $(STAMP) bench-deps warp-deps
+	$(PY) bench/cold_start.py
 	$(PY) bench/run.py $(ARGS)
 	$(PY) bench/ws_fanout.py $(WS_ARGS)
 	$(PY) bench/sse_fanout.py $(SSE_ARGS)
