@@ -207,11 +207,15 @@ class _Hub:
 
     async def _pump(self, stream: _Stream) -> None:
         runtime = self.runtime
+        transport = stream.transport
         while True:
             await stream.wake.wait()
             stream.wake.clear()
             written = 0
             while stream.queue and not stream.gone:
+                if transport is not None and transport.is_closing():  # the client vanished: nothing more is sent or journaled
+                    stream.gone = True
+                    return
                 if not runtime.faults and not stream.withheld and stream.held is None:  # the common case
                     written += await self._send_batch(stream)
                     # a producer that never lets the queue empty must not starve the disconnect watcher; but drain
@@ -276,7 +280,10 @@ class _Hub:
         gone = asyncio.get_running_loop().create_task(self._await_disconnect(receive))
         try:
             done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-            stream.gone = gone in done  # the client left (the edge journals that end)
+            if stream.gone and gone not in done:  # the pump saw the connection close: its disconnect is on the way
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(gone, 1.0)
+            stream.gone = stream.gone or gone in done  # the client left (the edge journals that end when it reads it)
         finally:
             stream.end = True
             if stream.ping is not None:
