@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.edge import connection_id
 from ...adapters.routing import ApiRouter
+from ...adapters.wake import Wake
 from ...adapters.wsedge import JOURNALED_KEY, RESET_KEY, SEND_JOURNALED_KEY, SESSION_KEY, TRANSPORT_KEY
 from ...core.catalogue import (
     WS_BROADCAST,
@@ -76,7 +77,7 @@ class _Conn:
     #: (frame, critical, broadcast): critical frames (replies, pings, per-key) are never dropped; fan-out
     #: frames were journaled once for all their recipients, as the ``ws.broadcast`` entry ``broadcast`` (else 0)
     queue: deque[tuple[str, bool, int]] = field(default_factory=deque)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: Wake = field(default_factory=Wake)
     ping_timer: Timer | None = None
     awaiting_pong: Timer | None = None
     #: a ping is queued and not yet written; when the last one was written (virtual); the deadline waits for the write

@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from ...adapters.edge import FRAMES_KEY, SESSION_KEY, SSE_META_KEY, end_stream
 from ...adapters.responses import reply_response, send_reply
 from ...adapters.routing import ApiRouter
+from ...adapters.wake import Wake
 from ...adapters.wsedge import TRANSPORT_KEY, abort
 from ...core.catalogue import SSE_HELD, SSE_OVERFLOW, SSE_RESET, SSE_SUPPRESSED, SSE_WITHHELD, SseOverflow, SseReset, SseText
 from ...core.clock import format_instant
@@ -64,7 +65,7 @@ class _Stream:
     send: Send
     transport: Any
     queue: deque[bytes] = field(default_factory=deque)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: Wake = field(default_factory=Wake)
     end: bool = False  # end the stream after what is queued (credits gone, a close fault)
     ping: Timer | None = None
     held: bytes | None = None
@@ -276,14 +277,13 @@ class _Hub:
         self.streams[session.id] = stream
         domain.watch(+1)
         self._schedule_ping(stream, now + domain.ping_interval)
+        # the pump is a task; this one waits for the client to leave or the pump to end the response (no asyncio.wait:
+        # a held stream keeps no wait machinery alive)
         pump = asyncio.get_running_loop().create_task(self._pump(stream))
-        gone = asyncio.get_running_loop().create_task(self._await_disconnect(receive))
+        pump.add_done_callback(lambda task: self._pump_done(task, stream))
         try:
-            done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if stream.gone and gone not in done:  # the pump saw the connection close: its disconnect is on the way
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(gone, 1.0)
-            stream.gone = stream.gone or gone in done  # the client left (the edge journals that end when it reads it)
+            await self._await_disconnect(receive)
+            stream.gone = not pump.done() or stream.gone  # the client left (the edge journals that end)
         finally:
             stream.end = True
             if stream.ping is not None:
@@ -291,13 +291,19 @@ class _Hub:
             self.streams.pop(session.id, None)
             if self.domain is domain:
                 domain.watch(-1)
-            for task in (pump, gone):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump
+
+    @staticmethod
+    def _pump_done(pump: asyncio.Task[None], stream: _Stream) -> None:
+        """A pump that failed leaves the response unfinished: close the connection, so the wait for the client ends."""
+        if not pump.cancelled() and pump.exception() is not None and stream.transport is not None:
+            stream.transport.close()
 
     @staticmethod
     async def _await_disconnect(receive: Receive) -> None:
+        """Until the client leaves, or the response is complete (uvicorn then answers ``http.disconnect`` too)."""
         while (await receive())["type"] != "http.disconnect":
             pass
 
