@@ -25,6 +25,8 @@ control API (``GET /_mock/journal.jsonl?api=...&since=<last seq before the kill>
 - ``cpu idle``: seconds from the kill to the end of the last ``--window``-s window in which the
   server used more than ``--idle-cpu`` CPU (its per-client work: senders, stream pumps, the
   market's fan-out);
+- ``cpu-s``: CPU seconds the server used after the kill: what its per-client work costs when it
+  has a CPU to itself (on a busy machine the wall-clock figures stretch, this one does not);
 - ``last frame``: seconds from the kill to the last frame journaled for the killed connections
   (``ws.broadcast`` / ``ws.frame`` out; ``sse.frame``), and how many came after the kill;
 - ``ended``: seconds from the kill to the last connection's end entry (``ws.close`` /
@@ -230,6 +232,7 @@ def one_api(args: argparse.Namespace, api: str, cpus: tuple[int | None, int | No
         "load_cpu": share(load),
         "cpu_idle_s": cpu_idle_s,
         "cpu_windows_after_kill": shares,
+        "cpu_s_after_kill": round(after[-1][1] - after[0][1], 3) if len(after) > 1 else None,
         **journal,
     }
     stop_s = max(cpu_idle_s if cpu_idle_s is not None else 1e9, journal["last_frame_s"])
@@ -240,13 +243,13 @@ def one_api(args: argparse.Namespace, api: str, cpus: tuple[int | None, int | No
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print(
-        f"\n{'API':<16}{'conns':>6}{'load cpu':>9}{'cpu idle':>9}{'last frame':>11}{'frames':>8}{'ended':>10}{'ended at':>9}{'discarded':>10}  verdict (goal <= {GOAL_S:g} s)"
+        f"\n{'API':<16}{'conns':>6}{'load cpu':>9}{'cpu idle':>9}{'cpu-s':>7}{'last frame':>11}{'frames':>8}{'ended':>10}{'ended at':>9}{'discarded':>10}  verdict (goal <= {GOAL_S:g} s)"
     )
     for r in results:
         ended = f"{r['ended']}/{r['connected']}"
         verdict = "MEETS GOAL" if r["meets_goal"] else "BELOW GOAL"
         print(
-            f"{r['api']:<16}{r['connections']:>6}{r['load_cpu']!s:>9}{r['cpu_idle_s']!s:>8}s{r['last_frame_s']!s:>10}s"
+            f"{r['api']:<16}{r['connections']:>6}{r['load_cpu']!s:>9}{r['cpu_idle_s']!s:>8}s{r['cpu_s_after_kill']!s:>7}{r['last_frame_s']!s:>10}s"
             f"{r['frames_after_kill']:>8}{ended:>10}{r['last_end_s']!s:>8}s{r['discarded_frames']:>10}  {verdict}: per-client work stopped {r['stop_s']:.2f} s after the kill"
         )
 
