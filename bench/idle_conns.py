@@ -12,7 +12,7 @@ WebSocket server with a bare ASGI app that accepts and pings, and a hand-written
 sse) / N``, is what the mock's figure is compared with (the ratio).
 
     .venv/bin/python bench/idle_conns.py                                   # 10,000 connections, 30 s hold
-    .venv/bin/python bench/idle_conns.py --connections 1000 --hold 6 --ping-interval 2   # ~30 s, for development
+    .venv/bin/python bench/idle_conns.py --connections 1000 --hold 6 --ping-interval 2   # under a minute, for development
 
 Each target is a fresh server (the mock: ``python -m mockserver serve`` on free ports, journal on
 as always) started by this script, which raises its own soft ``RLIMIT_NOFILE`` first (the servers
