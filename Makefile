@@ -72,6 +72,8 @@ bench: $(STAMP) bench-deps warp-deps
 	$(PY) bench/run.py $(ARGS)
 	$(PY) bench/ws_fanout.py $(WS_ARGS)
 	$(PY) bench/sse_fanout.py $(SSE_ARGS)
+	$(PY) bench/idle_conns.py $(IDLE_ARGS)
+	$(PY) bench/disconnect.py $(DISCONNECT_ARGS)
 	$(PY) bench/inprocess_rtt.py
 	$(PY) bench/plugin_setup.py
 	$(PY) bench/warp_hour.py
