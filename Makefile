@@ -59,15 +59,21 @@ browser-deps:
 test: $(STAMP) $(JS_STAMP) warp-deps browser-deps
 	$(PY) -m ruff check mockserver conformance tests bench tools
 	$(PY) -m mypy
+	@# bytecode for the servers and clients the tests spawn: under PYTHONDONTWRITEBYTECODE (CI images set it)
+	@# each process would compile the package again (~0.25 s a start)
+	$(PY) -m compileall -q mockserver conformance fixtures
 	$(PY) -m pytest
 
 bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || (echo "wrk is needed: apt-get install wrk" && exit 2)
 
 bench: $(STAMP) bench-deps warp-deps
+	$(PY) bench/cold_start.py
 	$(PY) bench/run.py $(ARGS)
 	$(PY) bench/ws_fanout.py $(WS_ARGS)
 	$(PY) bench/sse_fanout.py $(SSE_ARGS)
+	$(PY) bench/idle_conns.py $(IDLE_ARGS)
+	$(PY) bench/disconnect.py $(DISCONNECT_ARGS)
 	$(PY) bench/inprocess_rtt.py
 	$(PY) bench/plugin_setup.py
 	$(PY) bench/warp_hour.py

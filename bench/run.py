@@ -40,7 +40,11 @@ BARE = HERE / "bare_heartbeat.py"
 HEARTBEAT_PATH = "/api/agent/v1/heartbeat"
 BENCH_KEY = "ll_benchbenchbenchbenchbenchbench"
 AUTH_HEADER = f"Authorization: Bearer {BENCH_KEY}"
-GOAL = 0.5
+GOAL = 0.8  # issue 17 (wave one's goal was 0.5)
+#: p99 at most this many times p50 (the mock's median round)
+P99_GOAL = 3.0
+#: RSS growth allowed from the end of the warm-up (the journal's in-memory part full by then) to the end, MB
+RSS_GOAL_MB = 10.0
 HTTP_OK = 200
 MIN_CPUS_TO_PIN = 2
 HOST = "127.0.0.1"
@@ -102,6 +106,18 @@ class Server:
                 last = str(exc)
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s ({url}: {last}):\n{self.log_tail()}")
+
+    def rss_mb(self) -> float | None:
+        """The server's resident memory now (``/proc``), MB; None when it is gone or there is no ``/proc``."""
+        if self.process is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
 
     def log_tail(self, lines: int = 30) -> str:
         if self._log is not None:
@@ -278,8 +294,13 @@ def start_bare(setup: Setup, python: str, cpu: int | None, body_file: Path | Non
         setup.body_bytes = size
 
 
-def measure(urls: dict[str, str], targets: list[str], args: argparse.Namespace, cpu: int | None) -> list[WrkResult]:
-    """Warm each target up, then alternate rounds (the order flips every round to even out drift)."""
+def measure(
+    setup: Setup, targets: list[str], args: argparse.Namespace, cpu: int | None, memory: dict[str, float | None]
+) -> list[WrkResult]:
+    """Warm each target up, then alternate rounds (the order flips every round to even out drift); ``memory`` gets
+    the mock's RSS before the load, after the warm-up and at the end."""
+    urls, mock = setup.urls, setup.servers.get("mock")
+    memory["idle"] = mock.rss_mb() if mock else None
 
     def load(target: str, seconds: int) -> str:
         return run_wrk(urls[target], seconds=seconds, threads=args.threads, connections=args.connections, cpu=cpu)
@@ -287,12 +308,20 @@ def measure(urls: dict[str, str], targets: list[str], args: argparse.Namespace, 
     for target in targets:
         print(f"warm-up {target}: {args.warmup} s")
         load(target, args.warmup)
+    if mock is not None:  # warm until the journal spills: its in-memory part is then at its limit and stays there
+        for _ in range(15):
+            state = journal_state(setup.control_url)
+            if state is None or state.get("spilled"):
+                break
+            load("mock", 1)
+    memory["warm"] = mock.rss_mb() if mock else None
     results: list[WrkResult] = []
     for round_no in range(1, args.rounds + 1):
         for target in targets if round_no % 2 else list(reversed(targets)):
             result = parse_wrk(load(target, args.duration), target, round_no)
             results.append(result)
             print(f"round {round_no} {target:<4}: {result.rps:>9.0f} req/s, non-2xx {result.non_2xx}")
+    memory["end"] = mock.rss_mb() if mock else None
     return results
 
 
@@ -307,7 +336,9 @@ def print_table(results: list[WrkResult], targets: Sequence[str]) -> None:
         )
 
 
-def summarize(report: dict[str, Any], results: list[WrkResult], targets: list[str], journal: dict[str, Any] | None) -> None:
+def summarize(
+    report: dict[str, Any], results: list[WrkResult], targets: list[str], journal: dict[str, Any] | None, memory: dict[str, float | None]
+) -> None:
     """Print the medians, the ratio and the verdict; add them to ``report``."""
     config = report["config"]
     bare_rps = median(results, "bare")
@@ -330,7 +361,12 @@ def summarize(report: dict[str, Any], results: list[WrkResult], targets: list[st
     non_2xx = sum(r.non_2xx for r in results if r.target == "mock")
     mock_requests = sum(r.requests for r in results if r.target == "mock")
     met = ratio >= GOAL and non_2xx == 0
-    report.update(ratio=round(ratio, 3), met=met, mock_non_2xx=non_2xx, journal=journal)
+    mock_rounds = sorted((r for r in results if r.target == "mock"), key=lambda r: r.rps)
+    middle = mock_rounds[len(mock_rounds) // 2]
+    spread = middle.latency_ms.get("p99", float("nan")) / middle.latency_ms.get("p50", float("nan"))
+    idle, warm, end = memory.get("idle"), memory.get("warm"), memory.get("end")
+    growth = end - warm if end is not None and warm is not None else None
+    report.update(ratio=round(ratio, 3), met=met, mock_non_2xx=non_2xx, journal=journal, p99_over_p50=round(spread, 2), rss_mb=memory)
     print(f"mock (journal): median {mock_rps:>9.0f} req/s")
     print(f"ratio mock/bare: {ratio:.3f}   goal >= {GOAL}")
     if journal is None:
@@ -339,6 +375,12 @@ def summarize(report: dict[str, Any], results: list[WrkResult], targets: list[st
         print(
             f"journal after the run: {journal.get('entries')} entries ({journal.get('in_memory')} in memory, "
             f"{journal.get('spilled')} spilled) for {mock_requests} measured requests (+ warm-up)"
+        )
+    print(f"mock p99/p50 (median round): {spread:.2f}   goal <= {P99_GOAL}: {'met' if spread <= P99_GOAL else 'BELOW GOAL'}")
+    if growth is not None and idle is not None and end is not None:
+        print(
+            f"mock RSS: {idle:.1f} MB idle, {warm:.1f} MB after the warm-up, {end:.1f} MB after {mock_requests} more requests: "
+            f"+{growth:.1f} MB   goal <= {RSS_GOAL_MB:.0f} MB: {'met' if growth <= RSS_GOAL_MB else 'BELOW GOAL'}"
         )
     if non_2xx:
         print(f"WARNING: the mock gave {non_2xx} non-2xx answers; the figures do not measure 200 answers")
@@ -374,10 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     targets = ["bare"] if args.only_bare else ["bare", "mock"]
     setup = Setup()
     journal: dict[str, Any] | None = None
+    memory: dict[str, float | None] = {}
     try:
         body_file = None if args.only_bare else start_mock(setup, args.python, server_cpu, shlex.split(args.mock_args))
         start_bare(setup, args.python, server_cpu, body_file, args.size)
-        results = measure(setup.urls, targets, args, wrk_cpu)
+        results = measure(setup, targets, args, wrk_cpu, memory)
         if not args.only_bare:
             journal = journal_state(setup.control_url)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
@@ -410,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_exit_codes": exits,
         "goal": GOAL,
     }
-    summarize(report, results, targets, journal)
+    summarize(report, results, targets, journal, memory)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"results: {args.out}")
     return 0

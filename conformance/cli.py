@@ -11,6 +11,7 @@ import fnmatch
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from .model import Report, ScenarioResult
 from .registry import RULES, Rule, check_targets, rules_for
 from .reports import write_reports
 from .reports.terminal import Terminal
-from .runner import ClientCouldNotRun, RunConfig, judge_journal, run_scenario
+from .runner import ClientCouldNotRun, RunConfig, judge_journal, never_reached, run_scenario
 from .warp import WarpError
 
 __all__ = ["main"]
@@ -144,14 +145,20 @@ def _run(args: argparse.Namespace, terminal: Terminal) -> int:
         progress=None if args.quiet else terminal.progress,
     )
     results: list[ScenarioResult] = []
-    for scenario in _scenarios(args):
+    scenarios = list(_scenarios(args))
+    config = replace(config, skip_unreached=len(scenarios) > 1)
+    for scenario in scenarios:
         try:
             result = run_scenario(scenario, config)
         finally:
             terminal.done_line()  # the live line goes, even when the run fails
         terminal.done_line(result)
         results.append(result)
-    return _finish(Report(tuple(command), tuple(results)), args, terminal)
+    code = _finish(Report(tuple(command), tuple(results)), args, terminal)
+    if config.skip_unreached and all(never_reached(r) for r in results):
+        print(f"conformance: the client reached none of the APIs of the {len(results)} scenarios: nothing was graded", file=sys.stderr)
+        return 1
+    return code
 
 
 def _judge(args: argparse.Namespace, terminal: Terminal) -> int:

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ from mockserver.scenario.model import Scenario
 from mockserver.server import ThreadedMockServer
 
 from .evidence import Evidence
-from .model import ScenarioResult
-from .registry import judge
+from .model import RuleResult, ScenarioResult
+from .registry import RULES, judge
 from .warp import Warp, WarpError, default_mode, prepare
 
 __all__ = ["ClientCouldNotRun", "RunConfig", "default_duration", "judge_journal", "observation", "run_scenario"]
@@ -73,6 +73,9 @@ class RunConfig:
     cwd: Path | None = None
     #: called with one line of progress (the CLI's live line); the runner prints nothing itself
     progress: Callable[[str], None] | None = None
+    #: one of several scenarios (``--all``, a glob): an API the client never reached is not graded, so a client of
+    #: one API can run every scenario; a single scenario grades every API it serves
+    skip_unreached: bool = False
 
 
 def default_duration(scenario: Scenario) -> float:
@@ -129,9 +132,36 @@ def observation(text: str) -> tuple[str, Kind[Any], Any]:
     return line["api"], OBSERVE_EVENT, event
 
 
+def reached(entries: Sequence[Entry]) -> set[str]:
+    """The APIs the client reached (a request, a handshake, even a refused connection)."""
+    return {e.api for e in entries if e.conn is not None and e.kind in ("http.request", "ws.connect", "conn.refused", "http.invalid")}
+
+
 def _connected(entries: Sequence[Entry]) -> bool:
-    """Did the client reach any API (a request, a handshake, even a refused connection)?"""
-    return any(e.conn is not None and e.kind in ("http.request", "ws.connect", "conn.refused", "http.invalid") for e in entries)
+    return bool(reached(entries))
+
+
+#: the reason of a rule not graded because its API was never reached (``RunConfig.skip_unreached``)
+UNREACHED = "the client never reached {api}: in a run of several scenarios, an API a client does not use is not graded"
+
+
+def never_reached(result: ScenarioResult) -> bool:
+    """Was every rule of this scenario left ungraded because the client reached none of its APIs?"""
+    return bool(result.rules) and all(
+        r.verdict == "not-applicable" and r.reason.startswith("the client never reached") for r in result.rules
+    )
+
+
+def grade(evidence: Evidence, params: Mapping[str, Mapping[str, Any]], *, skip_unreached: bool) -> list[RuleResult]:
+    """The verdicts of a run (live or from a saved journal: the same function, so both agree)."""
+    results = judge(evidence, overrides=params)
+    if not skip_unreached:
+        return results
+    used = reached(evidence.entries)
+    return [
+        r if RULES[r.id].api in used else replace(r, verdict="not-applicable", findings=(), reason=UNREACHED.format(api=RULES[r.id].api))
+        for r in results
+    ]
 
 
 def _stop(process: subprocess.Popen[bytes], grace: float) -> str:
@@ -192,6 +222,8 @@ def run_scenario(scenario: Scenario, config: RunConfig) -> ScenarioResult:
                 params=_plain(config.params),
                 pid=process.pid,
             )
+            if config.skip_unreached:
+                started["skip_unreached"] = True
             mock.call(lambda: mock.control.record("mock", RUN_STARTED, started))
             end = start + duration
             stopped_at: float | None = None
@@ -221,7 +253,7 @@ def run_scenario(scenario: Scenario, config: RunConfig) -> ScenarioResult:
     if how == "exited" and status != 0 and not _connected(entries):
         err = (out / "client.err").read_text(errors="replace").strip().splitlines()[-3:]
         raise ClientCouldNotRun(f"the client exited {status} before it connected to any API: {' / '.join(err) or 'no output'}")
-    results = judge(Evidence(entries), overrides=config.params)
+    results = grade(Evidence(entries), config.params, skip_unreached=config.skip_unreached)
     return ScenarioResult(
         id=scenario.id,
         speed=speed,
@@ -247,7 +279,7 @@ def judge_journal(path: Path, *, params: Mapping[str, Mapping[str, Any]] | None 
     started = evidence.run
     ended = next((e for e in entries if e.kind == "run.ended"), None)
     saved = dict(started.get("params") or {})
-    results = judge(evidence, overrides={**saved, **dict(params or {})})
+    results = grade(evidence, {**saved, **dict(params or {})}, skip_unreached=bool(started.get("skip_unreached")))
     return ScenarioResult(
         id=str(started.get("scenario") or evidence.loaded.get("id") or path.stem),
         speed=evidence.speed,

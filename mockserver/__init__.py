@@ -25,7 +25,6 @@ from .core import (
     VirtualClock,
     parse_duration,
 )
-from .runtime import Runtime
 from .scenario import Scenario, builtin_scenarios, load_builtin, load_scenario, resolve_scenario, scenario_from_yaml, scenario_schema
 
 __version__ = "0.1.0"
@@ -37,6 +36,10 @@ def __getattr__(name: str) -> object:
         from . import server
 
         return getattr(server, name)
+    if name == "Runtime":  # the five domains (Faker among them): not needed to load or validate a scenario
+        from .runtime import Runtime
+
+        return Runtime
     if name == "MockControl":
         from .control.facade import MockControl
 

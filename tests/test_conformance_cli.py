@@ -209,3 +209,45 @@ def test_the_readme_rule_table_is_generated_from_the_registry(capsys: pytest.Cap
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- conformance-rules:start -->\n", "<!-- conformance-rules:end -->"
     assert readme.split(start, 1)[1].split(end, 1)[0] == table, "run `make docs` to regenerate the README's rule table"
+
+
+LUCKYLOBSTER_ONLY = """
+import os, time, urllib.request
+request = urllib.request.Request(os.environ["LUCKYLOBSTER_BASE_URL"] + "/heartbeat",
+                                 headers={"Authorization": "Bearer " + os.environ["LUCKYLOBSTER_API_KEY"]})
+urllib.request.urlopen(request).read()
+time.sleep(60)
+"""
+
+
+def test_a_run_of_several_scenarios_grades_only_the_apis_the_client_reached(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A client of one API under --all: the other APIs' scenarios are not graded (a single scenario grades all)."""
+    report = tmp_path / "report.json"
+    code, _, err = run(capsys, "run", "--quiet", "--scenario", "luckylobster/action-needed", "--scenario", "tradeready/ticker-stream",
+                       "--speed", "60", "--duration", "1m", "--out", str(tmp_path), "--json", str(report), "--",
+                       sys.executable, "-c", LUCKYLOBSTER_ONLY)  # fmt: skip
+    scenarios = {s["id"]: s for s in json.loads(report.read_text())["scenarios"]}
+    tradeready = scenarios["tradeready/ticker-stream"]["rules"]
+    assert tradeready and {rule["verdict"] for rule in tradeready} == {"not-applicable"}, err
+    assert all("never reached tradeready" in rule["reason"] for rule in tradeready)
+    graded = {rule["verdict"] for rule in scenarios["luckylobster/action-needed"]["rules"]}
+    assert "pass" in graded
+    # the saved journal says so, and judge gives the same verdicts
+    journal = tmp_path / "tradeready_ticker-stream" / "journal.jsonl"
+    started = next(e for e in Journal.load_jsonl(journal) if e.kind == "run.started")
+    assert started.data["skip_unreached"] is True
+    again = tmp_path / "again.json"
+    run(capsys, "judge", str(journal), "--json", str(again))
+    assert json.loads(again.read_text())["scenarios"][0]["rules"] == tradeready
+    # alone, the same scenario grades its API: the targeted rules were not exercised
+    code, _, _ = run(capsys, "run", "--quiet", "--scenario", "tradeready/ticker-stream", "--speed", "60", "--duration", "1m",
+                     "--out", str(tmp_path / "alone"), "--", sys.executable, "-c", LUCKYLOBSTER_ONLY)  # fmt: skip
+    assert code == 1
+
+
+def test_a_run_of_several_scenarios_in_which_the_client_reached_nothing_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "run", "--quiet", "--scenario", "luckylobster/action-needed", "--scenario", "tradeready/ticker-stream",
+                       "--speed", "60", "--duration", "30s", "--out", str(tmp_path), "--",
+                       sys.executable, "-c", "import time; time.sleep(60)")  # fmt: skip
+    assert code == 1
+    assert "reached none of the APIs of the 2 scenarios" in err

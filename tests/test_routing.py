@@ -8,7 +8,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Match, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from mockserver.adapters.driver import ClockDriver
 from mockserver.adapters.edge import ApiEdge
@@ -100,3 +101,44 @@ def test_an_unhandled_exception_gets_the_apis_500_through_the_edge_and_is_journa
     assert (status, body) == (500, b'{"status":500,"path":"/boom"}')
     responses = [e for e in runtime.journal if e.kind == "http.response"]
     assert [(e.data["status"], e.data["body"]) for e in responses] == [(500, '{"status":500,"path":"/boom"}')]
+
+
+def test_websocket_routes_reach_their_endpoint_as_the_router_would() -> None:
+    """An exact WebSocket path goes straight to its endpoint (a held connection keeps no router frames); one the
+    router would give to an earlier parameterised route, and a parameterised one, still go through the router."""
+    reached: list[tuple[str, str, dict[str, Any]]] = []
+
+    def endpoint(name: str) -> Any:
+        async def serve(websocket: WebSocket) -> None:
+            reached.append((name, websocket.url.path, dict(websocket.path_params)))
+            await websocket.close()
+
+        return serve
+
+    router = ApiRouter(
+        [
+            WebSocketRoute("/ws/v1", endpoint("exact")),
+            WebSocketRoute("/notify/{client}", endpoint("param")),
+            WebSocketRoute("/notify/all", endpoint("shadowed")),
+        ]
+    )
+    assert set(router._exact_ws) == {"/ws/v1"}, "/notify/all is the parameterised route's, as in Starlette"
+
+    def connect(path: str) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "websocket", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": []}
+        scope |= {"client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "scheme": "ws"}
+        asyncio.run(router(scope, receive, send))
+        return sent
+
+    for path in ("/ws/v1", "/notify/7", "/notify/all"):
+        assert connect(path) == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+    assert reached == [("exact", "/ws/v1", {}), ("param", "/notify/7", {"client": "7"}), ("param", "/notify/all", {"client": "all"})]
+    assert connect("/nowhere") == [{"type": "websocket.close", "code": 1000, "reason": ""}] and len(reached) == 3

@@ -87,6 +87,39 @@ def test_a_client_gone_without_a_close_frame_is_journaled_as_1006(make_mock: Moc
     assert [(e.data["code"], e.data["by"]) for e in closes] == [(1006, "client"), (1000, "client")]
 
 
+def test_a_client_that_vanishes_with_frames_queued_is_let_go_and_what_it_never_got_is_journaled(make_mock: MockFactory) -> None:
+    """A killed subscriber (no close frame) under load: its sender stops, the hub forgets it (no later broadcast names
+    it) and the frames still queued for it are one ws.discarded entry, not claimed as delivered by their ws.broadcast."""
+    mock = make_mock(yaml=scenario(options="{queue_limit: 100000, ping_interval: 1d}", market="{tick_interval: 1h, symbols_per_tick: 620}"))
+    hub = mock.server.edges["tradeready"].app.state.hub
+
+    def queued() -> int:
+        return sum(len(conn.queue) for conn in hub.conns.values())
+
+    async def run() -> None:
+        socket = await websockets.connect(url(mock), max_queue=1)
+        await socket.send(json.dumps({"action": "subscribe", "channel": "ticker:all"}))
+        await asyncio.to_thread(mock.wait_for, kind="ws.frame", api="tradeready", direction="in")
+        for _ in range(400):  # the client reads nothing: the socket buffers fill, then the hub's queue
+            await asyncio.to_thread(mock.emit, "tradeready", "burst", {"ticks": 1})
+            if await asyncio.to_thread(mock.call, queued) > 1000:
+                break
+            await asyncio.sleep(0.005)
+        else:
+            raise AssertionError("no frames ever waited in the hub's queue")
+        socket.transport.abort()  # as a killed process: no close frame
+
+    asyncio.run(run())
+    end = mock.wait_for(kind="ws.close", api="tradeready", by="client")[0]
+    discarded = mock.wait_for(kind="ws.discarded", api="tradeready", session=end.session)[0]
+    assert discarded.data["frames"] > 1000 and discarded.data["reason"] == "the connection ended"
+    assert len(discarded.data["broadcasts"]) == discarded.data["frames"], "each one names the broadcast it belonged to"
+    mock.emit("tradeready", "burst", {"ticks": 1})
+    later = [e.seq for e in mock.journal(kind="ws.broadcast", api="tradeready") if e.seq > end.seq and end.session in e.data["sessions"]]
+    assert later == [], "nothing is fanned out to a connection after its end"
+    assert mock.call(lambda: len(hub.conns)) == 0
+
+
 @pytest.mark.parametrize(("profile", "pong"), [("documented", {"type": "pong"}), ("upstream", {"action": "pong"})])
 def test_pings_every_30_virtual_seconds_and_a_pong_keeps_the_connection(make_mock: MockFactory, profile: str, pong: dict[str, str]) -> None:
     mock = make_mock(yaml=scenario(profile))

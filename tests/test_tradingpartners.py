@@ -344,3 +344,41 @@ def test_a_reader_that_falls_too_far_behind_is_cut_loose_and_the_stream_ends_whe
             break
         time.sleep(0.05)
     assert mock.call(lambda: len(hub.streams)) == 0, "no stream outlives its client"
+
+
+def test_a_stream_whose_client_vanished_sends_and_journals_nothing_more(make_mock: MockFactory) -> None:
+    """A killed reader with thousands of events queued: once its connection is gone no frame is written or journaled for
+    it (no sse.frame after its sse.end), and the hub lets go of it."""
+    import socket as sockets
+    import struct
+
+    mock = make_mock(yaml=scenario(options="{queue_limit: 100000, ping_interval: 1h}", alerts="{every: 0}"))
+    token = login(mock)
+    raw = sockets.create_connection(("127.0.0.1", mock.port("tradingpartners")))
+    raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
+    raw.sendall(f"GET /api/v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    mock.wait_for(kind="http.response", api="tradingpartners", outcome="stream")
+    hub = mock.server.edges["tradingpartners"].app.state.hub
+
+    def flood() -> int:
+        """Alerts in one turn of the server's loop; what is queued for the stream afterwards."""
+        for _ in range(2000):
+            mock.control.emit("tradingpartners", "alert", {"start_after": "1h"})
+        return sum(len(stream.queue) for stream in hub.streams.values())
+
+    for _ in range(20):  # the client reads nothing: the socket fills, then the stream's queue
+        if mock.call(flood) > 3000:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("events never waited in the stream's queue")
+    raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()  # as a killed process: a TCP reset
+    end = mock.wait_for(kind="sse.end", api="tradingpartners", by="client")[0]
+    for _ in range(100):
+        if not mock.call(lambda: len(hub.streams)):
+            break
+        time.sleep(0.05)
+    assert mock.call(lambda: len(hub.streams)) == 0, "no stream outlives its client"
+    after = [e.seq for e in mock.journal(kind="sse.frame", api="tradingpartners", session=end.session) if e.seq > end.seq]
+    assert after == [], f"{len(after)} frames journaled as sent to a client that was gone"

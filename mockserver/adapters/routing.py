@@ -16,14 +16,17 @@ Without ``on_error`` the answers are Starlette's defaults (plain text ``Not Foun
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 __all__ = ["ApiRouter", "ErrorHandler"]
 
@@ -48,6 +51,7 @@ class ApiRouter:
         self.on_error = on_error or _plain_error
         self.state = State()  # like Starlette's app.state: adapters keep their hub here
         self._exact = self._exact_routes()
+        self._exact_ws = self._exact_websockets()
 
     def _exact_routes(self) -> dict[tuple[str, str], Route]:
         """(path, method) -> the route Starlette's router would pick, for routes without path parameters.
@@ -66,6 +70,20 @@ class ApiRouter:
                     exact.setdefault((route.path, method), route)
         return exact
 
+    def _exact_websockets(self) -> dict[str, Callable[[WebSocket], Awaitable[Any]]]:
+        """path -> the endpoint function of the WebSocket route Starlette's router would pick, for routes without path
+        parameters: a held connection then keeps no router, route or exception-handler frames alive (about 3 KiB each)."""
+        exact: dict[str, Callable[[WebSocket], Awaitable[Any]]] = {}
+        for route in self.router.routes:
+            if not isinstance(route, WebSocketRoute) or route.param_convertors:
+                continue
+            if not (inspect.isfunction(route.endpoint) or inspect.ismethod(route.endpoint)):
+                continue  # a WebSocketEndpoint class: Starlette's own path
+            probe = {"type": "websocket", "path": route.path, "root_path": ""}
+            if next((r for r in self.router.routes if r.matches(probe)[0] is Match.FULL), None) is route:
+                exact.setdefault(route.path, route.endpoint)
+        return exact
+
     @property
     def routes(self) -> list[BaseRoute]:
         return self.router.routes
@@ -81,6 +99,11 @@ class ApiRouter:
                     scope["endpoint"] = route.endpoint
                     scope["path_params"] = dict(scope.get("path_params", {}))
                     await route.app(scope, receive, send)
+                    return
+            elif scope["type"] == "websocket" and not scope.get("root_path"):
+                endpoint = self._exact_ws.get(scope["path"])
+                if endpoint is not None:  # what Starlette's websocket_session does; an ApiRouter has no exception handlers
+                    await endpoint(WebSocket(scope, receive=receive, send=send))
                     return
             await self.router(scope, receive, send)
         except HTTPException as exc:

@@ -6,28 +6,37 @@ lazily from ``adapter`` by the server layer.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .aitrader import schema as aitrader_schema
-from .aitrader.domain import AiTrader
 from .cryptorobot import schema as cryptorobot_schema
-from .cryptorobot.domain import Cryptorobot
 from .luckylobster import schema as luckylobster_schema
-from .luckylobster.domain import LuckyLobster
-from .luckylobster.domain import validate_patch as luckylobster_validate_patch
-from .luckylobster.domain import validate_state as luckylobster_validate
 from .routes import RouteSpec, fault_problems
 from .tradeready import schema as tradeready_schema
-from .tradeready.domain import TradeReady
 from .tradingpartners import schema as tradingpartners_schema
-from .tradingpartners.domain import TradingPartners
 
 __all__ = ["API_NAMES", "APIS", "CONTROL_PORT", "ApiDescriptor", "check_fault"]
 
 #: DECISIONS D2
 CONTROL_PORT = 8700
+
+
+def _lazy(path: str) -> Callable[..., Any]:
+    """``module:name``, imported on the first call: the domains (Faker, their tables) are not needed to read the
+    registry, so ``mockserver --help`` and ``validate`` start without them."""
+    target: list[Callable[..., Any]] = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not target:
+            module, name = path.split(":")
+            target.append(getattr(importlib.import_module(module), name))
+        return target[0](*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = path.rsplit(":", 1)[-1]
+    return call
 
 
 def _no_checks(state: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
@@ -67,7 +76,7 @@ APIS: dict[str, ApiDescriptor] = {
         default_port=8701,
         profiles=("documented", "upstream"),
         adapter="mockserver.apis.aitrader.app:build_app",
-        factory=AiTrader,
+        factory=_lazy("mockserver.apis.aitrader.domain:AiTrader"),
         state_schema=aitrader_schema.STATE_SCHEMA,
         patch_schema=aitrader_schema.STATE_PATCH_SCHEMA,
         options_schema=aitrader_schema.OPTIONS_SCHEMA,
@@ -81,14 +90,14 @@ APIS: dict[str, ApiDescriptor] = {
         default_port=8702,
         profiles=("documented",),
         adapter="mockserver.apis.luckylobster.app:build_app",
-        factory=LuckyLobster,
+        factory=_lazy("mockserver.apis.luckylobster.domain:LuckyLobster"),
         state_schema=luckylobster_schema.STATE_SCHEMA,
         patch_schema=luckylobster_schema.STATE_PATCH_SCHEMA,
         options_schema=luckylobster_schema.OPTIONS_SCHEMA,
         events=luckylobster_schema.EVENT_SCHEMAS,
         routes=luckylobster_schema.ROUTES,
-        validate_state=luckylobster_validate,
-        validate_patch=luckylobster_validate_patch,
+        validate_state=_lazy("mockserver.apis.luckylobster.domain:validate_state"),
+        validate_patch=_lazy("mockserver.apis.luckylobster.domain:validate_patch"),
     ),
     "tradeready": ApiDescriptor(
         name="tradeready",
@@ -96,7 +105,7 @@ APIS: dict[str, ApiDescriptor] = {
         default_port=8703,
         profiles=("documented", "upstream"),
         adapter="mockserver.apis.tradeready.app:build_app",
-        factory=TradeReady,
+        factory=_lazy("mockserver.apis.tradeready.domain:TradeReady"),
         state_schema=tradeready_schema.STATE_SCHEMA,
         patch_schema=tradeready_schema.STATE_PATCH_SCHEMA,
         options_schema=tradeready_schema.OPTIONS_SCHEMA,
@@ -109,7 +118,7 @@ APIS: dict[str, ApiDescriptor] = {
         default_port=8704,
         profiles=("documented",),
         adapter="mockserver.apis.cryptorobot.app:build_app",
-        factory=Cryptorobot,
+        factory=_lazy("mockserver.apis.cryptorobot.domain:Cryptorobot"),
         state_schema=cryptorobot_schema.STATE_SCHEMA,
         patch_schema=cryptorobot_schema.STATE_PATCH_SCHEMA,
         options_schema=cryptorobot_schema.OPTIONS_SCHEMA,
@@ -122,7 +131,7 @@ APIS: dict[str, ApiDescriptor] = {
         default_port=8705,
         profiles=("documented",),
         adapter="mockserver.apis.tradingpartners.app:build_app",
-        factory=TradingPartners,
+        factory=_lazy("mockserver.apis.tradingpartners.domain:TradingPartners"),
         state_schema=tradingpartners_schema.STATE_SCHEMA,
         patch_schema=tradingpartners_schema.STATE_PATCH_SCHEMA,
         options_schema=tradingpartners_schema.OPTIONS_SCHEMA,

@@ -631,6 +631,8 @@ class RunStarted(TypedDict):
     params: dict[str, Any]
     #: the client's process id
     pid: int
+    #: a run of several scenarios: the rules of an API the client never reached are not graded (not-applicable)
+    skip_unreached: NotRequired[bool]
 
 
 class RunEnded(TypedDict):

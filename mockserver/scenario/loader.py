@@ -51,6 +51,8 @@ class _Positions:
         return self.values.get((), (1, 1))
 
 
+#: libyaml when PyYAML has it (a third of a scenario's load time), else the pure-Python parser; both safe
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 #: Aliases can make a few hundred bytes expand into billions of nodes: stop long before.
 MAX_NODES = 200_000
@@ -90,10 +92,20 @@ def _build(node: yaml.Node, path: Path_, positions: _Positions, constructor: yam
     return constructor.construct_object(node, deep=True)
 
 
+def _compose(text: str) -> yaml.Node | None:
+    """The document's node graph: libyaml for speed; on an error, the pure parser's clearer message and position."""
+    try:
+        return yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError:
+        if _LOADER is yaml.SafeLoader:
+            raise
+        return yaml.compose(text, Loader=yaml.SafeLoader)  # raises its own error, with its wording
+
+
 def _parse(text: str, source: str) -> tuple[Any, _Positions]:
     positions = _Positions()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

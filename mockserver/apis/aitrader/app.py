@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.datastructures import State
@@ -29,7 +29,9 @@ from ...core.reply import Reply
 from ...core.sessions import Session
 from ...runtime import Runtime
 from .domain import Agent, AiTrader, int_param, int_param_error
-from .upstream_app import UpstreamHttp, upstream_router
+
+if TYPE_CHECKING:
+    from .upstream_app import UpstreamHttp
 
 __all__ = ["build_app", "error_body"]
 
@@ -165,11 +167,19 @@ Handler = Callable[[AiTrader, Agent, Request, float], Awaitable[Reply]]
 class _Profiles:
     """The API's ASGI app: each request goes to the active profile's routes (a scenario picks the profile)."""
 
-    def __init__(self, runtime: Runtime, documented: ApiRouter, upstream: UpstreamHttp) -> None:
+    def __init__(self, runtime: Runtime, documented: ApiRouter, upstream: Callable[[], UpstreamHttp]) -> None:
         self.runtime = runtime
         self.documented = documented
-        self.upstream = upstream
+        self._build_upstream = upstream
+        self._upstream: UpstreamHttp | None = None
         self.state = State()
+
+    @property
+    def upstream(self) -> UpstreamHttp:
+        """The upstream profile's routes, built when a scenario first asks for them (pydantic: ~0.1 s of start-up)."""
+        if self._upstream is None:
+            self._upstream = self._build_upstream()
+        return self._upstream
 
     def routes_for(self, profile: str) -> list[BaseRoute]:
         return self.upstream.router.routes if profile == "upstream" else self.documented.routes
@@ -295,4 +305,10 @@ def build_app(runtime: Runtime) -> _Profiles:
         Route("/api/signals/{signal_id:int}/replies/{reply_id:int}/accept", authed(accept), methods=["POST"]),
         socket,
     ]
-    return _Profiles(runtime, ApiRouter(routes, http_error), UpstreamHttp(upstream_router(runtime, socket), runtime))
+
+    def upstream() -> UpstreamHttp:
+        from .upstream_app import UpstreamHttp, upstream_router
+
+        return UpstreamHttp(upstream_router(runtime, socket), runtime)
+
+    return _Profiles(runtime, ApiRouter(routes, http_error), upstream)

@@ -18,7 +18,6 @@ from ...core.reply import Reply
 from .domain import Agent, Message, Task, detail
 from .schema import UPSTREAM_TYPES
 from .upstream_signals import UpstreamSignals
-from .validation import DiscussionRequest, StrategyRequest
 
 if TYPE_CHECKING:
     from .domain import AiTrader
@@ -300,6 +299,8 @@ class Upstream:
         market = "crypto" if symbol in ("BTC", "ETH", "SOL") else "us-stock"
         title = app.rng.choice((f"{symbol}: breakout or fakeout?", f"Why I am long {symbol}", f"{symbol} range plan"))
         content = app.fake.paragraph(nb_sentences=2)
+        from .validation import DiscussionRequest, StrategyRequest  # pydantic: imported by the upstream profile only
+
         if kind == "strategy":
             return StrategyRequest(market=market, title=title, content=content, symbols=symbol, tags=f"{market},{symbol.lower()}")
         return DiscussionRequest(market=market, symbol=symbol, title=title, content=content)

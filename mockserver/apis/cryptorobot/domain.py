@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
-
 from ...core.catalogue import SIO_JWT_EXPIRED, SIO_LOGIN, SIO_LOGOUT, SioJwtExpired, SioLogin, SioLogout
 from ...core.clock import format_instant
 from ...core.durations import parse_duration
@@ -316,6 +314,8 @@ class Cryptorobot:
 
     # -- tokens ------------------------------------------------------------------------------------------
     def issue(self, user: User, now: float) -> str:
+        import jwt  # on first use: PyJWT (with http.client, email) is ~40 ms of start-up
+
         payload = {
             "iat": int(now),
             "exp": int(now + self.token_ttl),
@@ -328,6 +328,8 @@ class Cryptorobot:
 
     def verify(self, token: str, now: float) -> dict[str, Any]:
         """jsonwebtoken's checks and messages, with ``exp`` on the virtual clock."""
+        import jwt  # on first use: PyJWT (with http.client, email) is ~40 ms of start-up
+
         try:
             payload: dict[str, Any] = jwt.decode(
                 token,
@@ -582,6 +584,8 @@ class Cryptorobot:
 
     def identify(self, headers: Sequence[tuple[bytes, bytes]], query: bytes) -> str | None:
         """The user a REST request's ``Authorization`` names: a JWT's ``sub`` (valid or not any more) or an API key."""
+        import jwt  # on first use: PyJWT (with http.client, email) is ~40 ms of start-up
+
         for name, value in headers:
             if name != b"authorization":
                 continue

@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from ...adapters.edge import FRAMES_KEY, SESSION_KEY, SSE_META_KEY, end_stream
 from ...adapters.responses import reply_response, send_reply
 from ...adapters.routing import ApiRouter
+from ...adapters.wake import Wake
 from ...adapters.wsedge import TRANSPORT_KEY, abort
 from ...core.catalogue import SSE_HELD, SSE_OVERFLOW, SSE_RESET, SSE_SUPPRESSED, SSE_WITHHELD, SseOverflow, SseReset, SseText
 from ...core.clock import format_instant
@@ -64,7 +65,7 @@ class _Stream:
     send: Send
     transport: Any
     queue: deque[bytes] = field(default_factory=deque)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: Wake = field(default_factory=Wake)
     end: bool = False  # end the stream after what is queued (credits gone, a close fault)
     ping: Timer | None = None
     held: bytes | None = None
@@ -207,11 +208,15 @@ class _Hub:
 
     async def _pump(self, stream: _Stream) -> None:
         runtime = self.runtime
+        transport = stream.transport
         while True:
             await stream.wake.wait()
             stream.wake.clear()
             written = 0
             while stream.queue and not stream.gone:
+                if transport is not None and transport.is_closing():  # the client vanished: nothing more is sent or journaled
+                    stream.gone = True
+                    return
                 if not runtime.faults and not stream.withheld and stream.held is None:  # the common case
                     written += await self._send_batch(stream)
                     # a producer that never lets the queue empty must not starve the disconnect watcher; but drain
@@ -272,11 +277,13 @@ class _Hub:
         self.streams[session.id] = stream
         domain.watch(+1)
         self._schedule_ping(stream, now + domain.ping_interval)
+        # the pump is a task; this one waits for the client to leave or the pump to end the response (no asyncio.wait:
+        # a held stream keeps no wait machinery alive)
         pump = asyncio.get_running_loop().create_task(self._pump(stream))
-        gone = asyncio.get_running_loop().create_task(self._await_disconnect(receive))
+        pump.add_done_callback(lambda task: self._pump_done(task, stream))
         try:
-            done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-            stream.gone = gone in done  # the client left (the edge journals that end)
+            await self._await_disconnect(receive)
+            stream.gone = not pump.done() or stream.gone  # the client left (the edge journals that end)
         finally:
             stream.end = True
             if stream.ping is not None:
@@ -284,13 +291,19 @@ class _Hub:
             self.streams.pop(session.id, None)
             if self.domain is domain:
                 domain.watch(-1)
-            for task in (pump, gone):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump
+
+    @staticmethod
+    def _pump_done(pump: asyncio.Task[None], stream: _Stream) -> None:
+        """A pump that failed leaves the response unfinished: close the connection, so the wait for the client ends."""
+        if not pump.cancelled() and pump.exception() is not None and stream.transport is not None:
+            stream.transport.close()
 
     @staticmethod
     async def _await_disconnect(receive: Receive) -> None:
+        """Until the client leaves, or the response is complete (uvicorn then answers ``http.disconnect`` too)."""
         while (await receive())["type"] != "http.disconnect":
             pass
 

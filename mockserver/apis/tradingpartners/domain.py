@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
-
 from ...core.catalogue import CREDITS_RENEWED, SSE_ID_GAP, CreditsRenewed, SseIdGap
 from ...core.clock import format_instant, parse_instant
 from ...core.durations import parse_duration
@@ -222,6 +220,8 @@ class TradingPartners:
 
     # -- auth -------------------------------------------------------------------------------------
     def login(self, body: Any, now: float) -> Reply:
+        import jwt  # on first use: PyJWT (with http.client, email) is ~40 ms of start-up
+
         if not isinstance(body, dict):
             return error(400, 20)
         for name in ("email", "password"):
@@ -247,6 +247,8 @@ class TradingPartners:
         )
 
     def authenticate(self, authorization: str | None, now: float) -> User | Reply:
+        import jwt  # on first use: PyJWT (with http.client, email) is ~40 ms of start-up
+
         if not authorization:
             return error(401, 10)
         scheme, _, token = authorization.partition(" ")
@@ -498,6 +500,8 @@ class TradingPartners:
 
     def identify(self, headers: Sequence[tuple[bytes, bytes]], query: bytes) -> str | None:
         """The user a request's bearer JWT names (its ``sub``; the token need not be valid any more)."""
+        import jwt  # on first use: PyJWT (with http.client, email) is ~40 ms of start-up
+
         for name, value in headers:
             if name == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")
@@ -536,6 +540,8 @@ class TradingPartners:
 
     def token_for(self, email: str, now: float) -> str:
         """A valid JWT for ``email`` (for the printed table and the env file)."""
+        import jwt  # on first use: PyJWT (with http.client, email) is ~40 ms of start-up
+
         user = self.users[email]
         return str(
             jwt.encode(
