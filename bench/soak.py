@@ -514,9 +514,14 @@ def main() -> int:
     else:
         for name in ("journal.jsonl", "soak.yaml", "mock.env", "server.stderr"):
             (work / name).unlink(missing_ok=True)
-        for leftover in (work / "spill").iterdir():
-            print(f"a spill file outlived the server: {leftover}")
-    ok = errors == 0 and unexplained == 0 and growth is not None and growth < 0.10
+    # the server's journal spilled to TMPDIR=work/spill: nothing of it may be left there
+    leftovers = list((work / "spill").iterdir())
+    for leftover in leftovers:
+        print(f"a spill file outlived the server: {leftover}")
+    if not args.keep and not leftovers:
+        (work / "spill").rmdir()
+        work.rmdir()
+    ok = errors == 0 and unexplained == 0 and growth is not None and growth < 0.10 and not leftovers
     return 0 if ok else 1
 
 
