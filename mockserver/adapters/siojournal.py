@@ -11,7 +11,10 @@ told apart; an outgoing packet a ``silence`` fault keeps from the wire is marked
 A packet socket.io's own (JavaScript) parser would refuse ends that client's session, as
 the JavaScript server does, where python-socketio alone would log a traceback and go on:
 a WebSocket is closed, a long-polling POST answered 400 and its session disconnected.
-Either way the journal has the packet and a ``sio.invalid`` entry saying why.
+Either way the journal has the packet and a ``sio.invalid`` entry saying why. Engine.IO
+packets the JavaScript server ignores from a client (``open``, ``upgrade``, ``noop`` on
+long-polling) are journaled with ``ignored`` and kept from python-engineio, which would end
+the session for them and then wait, for ever, for a poll to drain its queue.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from urllib.parse import parse_qs
 
 from ..core.catalogue import SIO_INVALID, SIO_PACKET, Direction, SioInvalid, SioPacket
 from ..core.sessions import Session
-from ..core.sio_codec import decode_eio, decode_payload, problem
+from ..core.sio_codec import SEPARATOR, decode_eio, decode_payload, ignored, problem
 from ..runtime import Runtime
 from .edge import SESSION_KEY
 
@@ -48,8 +51,10 @@ class _Attachments:
     def __init__(self) -> None:
         self.pending: dict[str, int] = {}
 
-    def check(self, sid: str | None, packet: dict[str, Any]) -> str | None:
+    def check(self, sid: str | None, packet: dict[str, Any], transport: _Transport = "websocket") -> str | None:
         """socket.io-parser's rules for binary data; None when the packet is acceptable."""
+        if transport == "polling" and packet.get("eio") == "ping":  # a probe too: probes belong to a WebSocket upgrade
+            return "invalid heartbeat direction"
         key = sid or ""
         waiting = self.pending.get(key, 0)
         if packet.get("binary"):
@@ -133,8 +138,13 @@ class PacketJournal:
     ) -> None:
         path = scope["path"]
         session: Session | None = scope.get(SESSION_KEY)
+        ended = False  # the client sent Engine.IO's close packet
 
         async def rx() -> Message:
+            nonlocal ended
+            if ended:  # python-engineio ended the session and would keep reading: close the socket, as socket.io does
+                await send({"type": "websocket.close", "code": 1000, "reason": ""})
+                return {"type": "websocket.disconnect", "code": 1000}
             message: Message = await receive()
             if message["type"] == "websocket.receive":
                 text = message.get("text")
@@ -145,6 +155,7 @@ class PacketJournal:
                     self._invalid(refused, conn, "websocket", sid, session)
                     await send({"type": "websocket.close", "code": 1000, "reason": ""})
                     return {"type": "websocket.disconnect", "code": 1000}
+                ended = packet.get("eio") == "close"
             elif message["type"] == "websocket.disconnect":
                 self.attachments.forget(sid)
             return message
@@ -210,10 +221,14 @@ class PacketJournal:
             body.extend(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        packets = _packets(bytes(body))
+        parts = _parts(bytes(body))
+        packets = []
+        for _raw, packet in parts:
+            why = ignored(packet, "polling")
+            packets.append({**packet, "ignored": why} if why else packet)
         self._record(packets, conn, "in", "polling", sid, session)
         for packet in packets:
-            refused = self.attachments.check(sid, packet)
+            refused = self.attachments.check(sid, packet, "polling")
             if refused is not None:
                 self._invalid(refused, conn, "polling", sid, session)
                 await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
@@ -221,6 +236,9 @@ class PacketJournal:
                 if sid is not None and self.on_invalid is not None:
                     await self.on_invalid(sid)
                 return None
+        if any("ignored" in packet for packet in packets):
+            kept = [raw for (raw, _packet), packet in zip(parts, packets, strict=True) if "ignored" not in packet]
+            body = bytearray(SEPARATOR.join(kept).encode())
         sent = False
 
         async def replay() -> Message:
@@ -240,3 +258,12 @@ def _packets(body: bytes) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         return [_binary(body)]
     return decode_payload(text)
+
+
+def _parts(body: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """A long-polling body's packets, each with its text (a body that is not UTF-8 is one binary packet)."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return [("", _binary(body))]
+    return [(part, decode_eio(part)) for part in text.split(SEPARATOR)] if text else []

@@ -39,7 +39,17 @@ from ..core.sessions import Session
 from ..faults.model import ActiveFault, FaultSpec
 from ..runtime import Runtime
 
-__all__ = ["JOURNALED_KEY", "RESET_KEY", "SEND_JOURNALED_KEY", "SESSION_KEY", "TRANSPORT_KEY", "SocketHandle", "WebSocketEdge", "wire_size"]
+__all__ = [
+    "CLOSED_BY_KEY",
+    "JOURNALED_KEY",
+    "RESET_KEY",
+    "SEND_JOURNALED_KEY",
+    "SESSION_KEY",
+    "TRANSPORT_KEY",
+    "SocketHandle",
+    "WebSocketEdge",
+    "wire_size",
+]
 
 Message = dict[str, Any]
 TRANSPORT_KEY = "agentfeed.transport"
@@ -53,6 +63,9 @@ SEND_JOURNALED_KEY = "agentfeed.send_journaled"
 JOURNALED_KEY = "agentfeed.journaled"
 #: In a WebSocket scope: ``reset(reason)`` ends the connection with a TCP reset, journaled (by the server).
 RESET_KEY = "agentfeed.reset"
+#: In a ``websocket.disconnect`` message: who ended the connection when it was not the client (``"server"``: the
+#: server's protocol layer closed it for a frame that broke RFC 6455, see mockserver.server).
+CLOSED_BY_KEY = "agentfeed.by"
 #: Frames larger than this are journaled by their head, length and SHA-256 (memory stays bounded).
 JOURNAL_FRAME_LIMIT = 65_536
 
@@ -228,11 +241,12 @@ class WebSocketEdge:
                 journal.record(api, WS_FRAME, _frame(path, message), session=session, direction="in")
             elif kind == "websocket.disconnect":
                 if not handle.closed:
-                    by, fault_id = self._by(session, "client")
+                    closer: By = message.get(CLOSED_BY_KEY, "client")
+                    by, fault_id = self._by(session, closer)
                     data = WsClose(path=path, by=by, code=message.get("code", 1005), reason=message.get("reason") or "")
                     if fault_id is not None:
                         data["fault"] = fault_id
-                    self._end(handle, WS_CLOSE, data, "in")
+                    self._end(handle, WS_CLOSE, data, "in" if closer == "client" else "out")
                 handle.closed = True
             return message
 

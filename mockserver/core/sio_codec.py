@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["EIO_TYPES", "SIO_TYPES", "decode_eio", "decode_payload", "describe", "problem"]
+__all__ = ["EIO_TYPES", "IGNORED", "SEPARATOR", "SIO_TYPES", "decode_eio", "decode_payload", "describe", "ignored", "problem"]
 
 EIO_TYPES = {"0": "open", "1": "close", "2": "ping", "3": "pong", "4": "message", "5": "upgrade", "6": "noop"}
 SIO_TYPES = {
@@ -102,18 +102,23 @@ def decode_payload(text: str) -> list[dict[str, Any]]:
 
 
 def problem(packet: dict[str, Any]) -> str | None:
-    """Why socket.io's own parser would refuse this packet from a client (None: it would not).
+    """Why socket.io's own server would refuse this packet from a client (None: it would not): its parser,
+    engine.io's heartbeat direction (a client ``ping`` other than an upgrade's probe), a client's CONNECT_ERROR.
 
     The JavaScript server closes the connection on such a packet; python-socketio would log a
-    traceback and carry on, so the adapter applies the JavaScript rule (see ``siojournal``).
+    traceback and carry on (or ignore it), so the adapter applies the JavaScript rule (see ``siojournal``).
     """
     if packet.get("eio") == "invalid":
         return "parse error"
+    if packet.get("eio") == "ping" and packet.get("data") != "probe":  # Engine.IO 4: the server pings, the client pongs
+        return "invalid heartbeat direction"
     if packet.get("eio") != "message" or packet.get("binary"):
         return None
     sio = packet.get("sio")
     if sio == "invalid":
         return "unknown packet type"
+    if sio == "CONNECT_ERROR":  # only a server sends one: socket.io closes a client that does ("invalid state")
+        return "invalid state: CONNECT_ERROR from a client"
     if packet.get("invalid"):
         return str(packet["invalid"])
     if "event" in packet or "args" in packet:
@@ -127,6 +132,19 @@ def problem(packet: dict[str, Any]) -> str | None:
         return "invalid payload"
     if sio in ("ACK", "BINARY_ACK") and not isinstance(data, list):
         return "invalid payload"
+    return None
+
+
+#: Engine.IO packets socket.io's server takes from a client and ignores (its ``onPacket`` has no case for them);
+#: python-engineio would end a long-polling session for one and then wait for a poll to drain its queue
+IGNORED = frozenset({"open", "upgrade", "noop"})
+
+
+def ignored(packet: dict[str, Any], transport: str) -> str | None:
+    """Why socket.io ignores this client packet on ``transport`` (None: it does not). On a WebSocket only an
+    ``upgrade`` outside the upgrade's handshake is ignored, and python-engineio sees to that itself."""
+    if transport == "polling" and packet.get("eio") in IGNORED:
+        return f"{packet['eio']} from a client: ignored"
     return None
 
 

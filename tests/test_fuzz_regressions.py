@@ -1,0 +1,151 @@
+"""Every defect the fuzz tests (tests/test_fuzz_*.py) found, as a plain example: the input, what the mock does now.
+
+Each test says what happened before the fix. They run against a real mock (real sockets) and check the same
+evidence the properties do (tests/fuzzing.py's ``Watch``: no server.error, nothing logged, no handler left running).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mockserver import ThreadedMockServer, scenario_from_yaml
+from tests.fuzzing import TR_KEY, RawSocket, Watch, fuzz_scenario, raw_frame
+
+
+@pytest.fixture
+def mock() -> Iterator[ThreadedMockServer]:
+    server = ThreadedMockServer(scenario_from_yaml(fuzz_scenario()), speed=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- WebSocket frames (uvicorn's sans-I/O protocol, mockserver/server.py) -------------------------------------------
+def test_a_text_frame_that_is_not_utf8_is_closed_1007_without_a_traceback(mock: ThreadedMockServer) -> None:
+    """Was: uvicorn logged 'Invalid UTF-8 sequence received from client.' with a traceback, and the journal said
+    the client had closed (1007, no reason)."""
+    with Watch(mock) as watch:
+        raw = RawSocket(mock.port("tradeready"), f"/ws/v1?api_key={TR_KEY}")
+        raw.send(raw_frame(1, b"\xff\xfe"))
+        raw.frames()
+        raw.close()
+        assert raw.closed == 1007
+        watch.check("tradeready")
+        [close] = [e for e in mock.journal(kind="ws.close", api="tradeready") if e.seq > watch.since]
+        assert close.data["by"] == "server" and close.data["code"] == 1007 and "invalid start byte" in close.data["reason"]
+        assert close.direction == "out"
+
+
+def test_a_frame_that_breaks_rfc6455_is_journaled_as_closed_by_the_server(mock: ThreadedMockServer) -> None:
+    """Was: ws.close said ``by: client`` for the close the server's protocol layer sent (reserved bits set)."""
+    with Watch(mock) as watch:
+        raw = RawSocket(mock.port("aitrader"), "/ws/notify/1")
+        raw.send(raw_frame(1, b"{}", rsv=4))
+        raw.frames()
+        raw.close()
+        assert raw.closed == 1002
+        watch.check("aitrader")
+        [close] = [e for e in mock.journal(kind="ws.close", api="aitrader") if e.seq > watch.since]
+        assert (close.data["by"], close.data["code"], close.data["reason"]) == ("server", 1002, "reserved bits must be 0")
+
+
+# -- Engine.IO long-polling (mockserver/adapters/siojournal.py, mockserver/apis/cryptorobot/app.py) ------------------
+def _session(http: httpx.Client, mock: ThreadedMockServer) -> tuple[str, dict[str, str]]:
+    url = mock.url("cryptorobot") + "/socket.io/"
+    sid = json.loads(http.get(url, params={"EIO": "4", "transport": "polling"}).text[1:])["sid"]
+    params = {"EIO": "4", "transport": "polling", "sid": sid}
+    assert http.post(url, params=params, content="40").status_code == 200
+    assert http.get(url, params=params).text.startswith("40")
+    return url, params
+
+
+def test_a_post_after_the_clients_close_packet_is_a_400_not_a_500(mock: ThreadedMockServer) -> None:
+    """Was: python-engineio kept the closed session, and a POST for it raised KeyError: a 500 and a traceback."""
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        url, params = _session(http, mock)
+        assert http.post(url, params=params, content="1").status_code == 200
+        late = http.post(url, params=params, content='42["find","strategies",{}]')
+        assert late.status_code == 400 and "Invalid session" in late.text
+        watch.check("cryptorobot")
+        assert [e.data["by"] for e in mock.journal(kind="sio.disconnect") if e.seq > watch.since] == ["client"]
+
+
+def test_a_refused_packet_from_a_client_that_is_not_polling_does_not_leave_its_request_hanging(mock: ThreadedMockServer) -> None:
+    """Was: the POST was answered 400, then its handler waited for ever for a poll to drain the session's queue
+    (``eio.disconnect``), and uvicorn logged a CancelledError traceback at shutdown."""
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        url, params = _session(http, mock)
+        refused = http.post(url, params=params, content="42not json")
+        assert refused.status_code == 400
+        watch.check("cryptorobot")  # no handler task left running
+        entries = [e for e in mock.journal(api="cryptorobot") if e.seq > watch.since]
+        assert [e.data["reason"] for e in entries if e.kind == "sio.invalid"] == ["invalid payload"]
+        assert [e.data["by"] for e in entries if e.kind == "sio.disconnect"] == ["server"]
+        assert http.get(url, params=params).status_code == 400  # the session is gone
+
+
+@pytest.mark.parametrize("packet", ["2", "2probe"])
+def test_a_client_ping_over_long_polling_ends_the_session_as_engineio_does(mock: ThreadedMockServer, packet: str) -> None:
+    """Was: no answer at all (python-engineio raised UnknownPacketError, then waited on the queue for ever)."""
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        url, params = _session(http, mock)
+        assert http.post(url, params=params, content=packet).status_code == 400
+        watch.check("cryptorobot")
+        reasons = [e.data["reason"] for e in mock.journal(kind="sio.invalid") if e.seq > watch.since]
+        assert reasons == ["invalid heartbeat direction"]
+
+
+@pytest.mark.parametrize("packet", ["0", "5", "6", "6\x1e6"])
+def test_packets_socketio_ignores_from_a_client_are_ignored_and_journaled(mock: ThreadedMockServer, packet: str) -> None:
+    """Was: no answer (open, upgrade, noop on long-polling: python-engineio's UnknownPacketError, then the hang)."""
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        url, params = _session(http, mock)
+        assert http.post(url, params=params, content=packet + '\x1e421["find","strategies",{}]').text == "OK"
+        assert http.get(url, params=params).text.startswith("431[")  # the session goes on: the call is answered
+        watch.check("cryptorobot")
+        ins = [e for e in mock.journal(kind="sio.packet", direction="in") if e.seq > watch.since]
+        parts = packet.split("\x1e")
+        assert [e.data.get("ignored") for e in ins[-len(parts) - 1 :]] == [*(f"{_EIO[p]} from a client: ignored" for p in parts), None]
+
+
+_EIO = {"0": "open", "5": "upgrade", "6": "noop"}
+
+
+def test_a_connect_error_from_a_client_ends_its_session_without_a_traceback(mock: ThreadedMockServer) -> None:
+    """Was: python-socketio logged 'message async handler error' with ValueError('Unexpected CONNECT_ERROR packet.')."""
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        url, params = _session(http, mock)
+        assert http.post(url, params=params, content='44{"message":"no"}').status_code == 400
+        watch.check("cryptorobot")
+        reasons = [e.data["reason"] for e in mock.journal(kind="sio.invalid") if e.seq > watch.since]
+        assert reasons == ["invalid state: CONNECT_ERROR from a client"]
+
+
+def test_an_unknown_session_is_a_400_and_nothing_on_the_console(mock: ThreadedMockServer) -> None:
+    """Was: python-engineio printed 'Invalid session ...' (its own stderr handler) for a client's mistake."""
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        answer = http.post(
+            mock.url("cryptorobot") + "/socket.io/", params={"EIO": "4", "transport": "polling", "sid": "nope"}, content="40"
+        )
+        assert answer.status_code == 400
+        watch.check("cryptorobot")
+
+
+def test_engineios_close_packet_on_a_websocket_closes_the_socket(mock: ThreadedMockServer) -> None:
+    """Was: the Engine.IO session ended but the WebSocket stayed open, answering nothing, until the client gave up."""
+    with Watch(mock) as watch:
+        raw = RawSocket(mock.port("cryptorobot"), "/socket.io/?EIO=4&transport=websocket")
+        raw.send(raw_frame(1, b"40"))
+        raw.send(raw_frame(1, b"1"))
+        raw.frames()
+        raw.close()
+        assert raw.closed == 1000
+        watch.check("cryptorobot")
+        entries = [e for e in mock.journal(api="cryptorobot", conn=raw.local) if e.seq > watch.since]
+        assert [e.data["by"] for e in entries if e.kind == "sio.disconnect"] == ["client"]
+        assert [e.kind for e in entries].count("ws.close") == 1
