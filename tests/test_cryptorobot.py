@@ -237,8 +237,8 @@ def test_at_jwt_expiry_the_server_disconnects_and_the_stale_token_is_refused(mak
     async def main() -> None:
         client = await FeathersSocket(url).connect()
         login = await client.login(EMAIL, PASSWORD)
-        assert login["authentication"]["payload"]["exp"] - login["authentication"]["payload"]["iat"] == 600
-        mock.advance(599)
+        assert login["authentication"]["payload"]["exp"] - login["authentication"]["payload"]["iat"] == 60
+        mock.advance(59)
         assert client.sio.connected
         mock.advance(1)
         await wait_until(lambda: not client.sio.connected, what="the server to disconnect at expiry")
@@ -247,7 +247,7 @@ def test_at_jwt_expiry_the_server_disconnects_and_the_stale_token_is_refused(mak
         fresh = await FeathersSocket(url).connect()
         error = await error_of(fresh.call("create", "authentication", {"strategy": "jwt", "accessToken": login["accessToken"]}, {}))
         assert error["name"] == "NotAuthenticated" and error["message"] == "jwt expired"
-        assert error["data"]["name"] == "TokenExpiredError" and error["data"]["expiredAt"] == "2024-01-15T14:10:00.000Z"
+        assert error["data"]["name"] == "TokenExpiredError" and error["data"]["expiredAt"] == "2024-01-15T14:01:00.000Z"
         relogin = await fresh.login(EMAIL, PASSWORD)
         assert relogin["accessToken"] != login["accessToken"]
         await fresh.close()
@@ -368,7 +368,7 @@ def test_a_session_the_server_kicks_ends_by_the_server(make_mock: MockFactory, s
         client = await FeathersSocket(mock.url("cryptorobot")).connect()
         await client.login(EMAIL, PASSWORD)
         if scenario_id == "cryptorobot/jwt-expiry":
-            await asyncio.to_thread(mock.advance, "10m")  # the token expires: the server disconnects the socket
+            await asyncio.to_thread(mock.advance, "1m")  # the token expires: the server disconnects the socket
         else:
             await asyncio.to_thread(mock.emit, "cryptorobot", "disconnect", {})
         await asyncio.to_thread(mock.wait_for, kind="sio.disconnect", api="cryptorobot")
@@ -491,11 +491,30 @@ def test_a_malformed_packet_drops_that_connection_only_and_is_journaled(make_moc
     assert sent[-1]["eio"] in ("message", "invalid")
 
 
-def test_engineio_keepalive_follows_the_clock_speed_and_cors_is_open(make_mock: MockFactory, http: httpx.Client) -> None:
+@pytest.mark.parametrize(("goodbye", "reason"), [(True, "client disconnect"), (False, "transport close")])
+def test_a_session_ends_by_client_disconnect_only_when_the_client_said_so(make_mock: MockFactory, goodbye: bool, reason: str) -> None:
+    mock = make_mock("cryptorobot/live-trading")
+    url = mock.url("cryptorobot").replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+
+    async def main() -> None:
+        async with websockets.connect(url) as raw:
+            assert (await raw.recv()).startswith("0{")
+            await raw.send("40")
+            assert (await raw.recv()).startswith("40{")
+            if goodbye:
+                await raw.send("41")  # Socket.IO DISCONNECT, as socket.io-client's disconnect() sends it before closing
+        await asyncio.to_thread(mock.wait_for, kind="sio.disconnect", api="cryptorobot")
+
+    run(main())
+    (end,) = mock.journal(kind="sio.disconnect", api="cryptorobot")
+    assert (end.data["by"], end.data["reason"]) == ("client", reason)
+
+
+def test_engineio_keepalive_is_announced_in_virtual_time_and_paced_by_the_speed(make_mock: MockFactory, http: httpx.Client) -> None:
     mock = make_mock("cryptorobot/live-trading", speed=10)
     base = mock.url("cryptorobot")
-    # python-engineio's session table: the keep-alive is recomputed only once it is empty, which the journal cannot show
-    sessions = mock.server.edges["cryptorobot"].app.hub.sio.eio.sockets
+    # python-engineio's pace (real seconds), which the journal cannot show: see test_cryptorobot_keepalive for the behaviour
+    eio = mock.server.edges["cryptorobot"].app.hub.sio.eio
 
     async def main() -> None:
         async def handshake() -> tuple[Any, dict[str, Any]]:
@@ -505,21 +524,21 @@ def test_engineio_keepalive_follows_the_clock_speed_and_cors_is_open(make_mock: 
             return ws, json.loads(first[1:])
 
         ws1, opened = await handshake()
-        assert (opened["pingInterval"], opened["pingTimeout"]) == (3000, 2000)  # 25 s (in whole seconds) and 20 s at speed 10
+        assert (opened["pingInterval"], opened["pingTimeout"], opened["maxPayload"]) == (25000, 20000, 1000000)  # virtual
+        assert mock.call(lambda: (eio.ping_interval, eio.ping_timeout)) == (2.5, 2.0)  # real, at speed 10
         mock.set_speed(1)
         ws2, opened = await handshake()
-        assert opened["pingInterval"] == 3000  # a session is open: what it was told still holds
+        assert (opened["pingInterval"], opened["pingTimeout"]) == (25000, 20000)
+        assert mock.call(lambda: (eio.ping_interval, eio.ping_timeout)) == (25.0, 20.0)  # the next handshake brings the new pace
         await ws1.close()
         await ws2.close()
-        await wait_until(lambda: mock.call(lambda: not sessions), what="the sessions to end")
-        ws3, opened = await handshake()
-        assert (opened["pingInterval"], opened["pingTimeout"], opened["maxPayload"]) == (25000, 20000, 1000000)
-        await ws3.close()
 
     run(main())
     response = http.get(f"{base}/socket.io/?EIO=4&transport=polling", headers={"Origin": "http://agent.example"})
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "http://agent.example"
-    assert response.text[0] == "0" and json.loads(response.text[1:])["upgrades"] == ["websocket"]
+    opened = json.loads(response.text[1:])
+    assert response.text[0] == "0" and opened["upgrades"] == ["websocket"]
+    assert (opened["pingInterval"], opened["pingTimeout"]) == (25000, 20000)  # the long-polling handshake announces them too
 
 
 def test_callers_cannot_choose_the_owner_or_take_over_a_record(make_mock: MockFactory) -> None:

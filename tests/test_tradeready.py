@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from mockserver.adapters.wsedge import TRANSPORT_KEY
 from tests.conftest import MockFactory
 
 KEY = "ak_live_behaviour0000000000000000000000000000000000000000000000000000"
@@ -168,6 +170,62 @@ def test_a_slow_consumer_meets_a_bounded_queue_and_every_drop_is_journaled(make_
     assert dropped > 0, "the queue stayed bounded"
     assert received + dropped == broadcast, "every ticker frame was either delivered or journaled as dropped"
     assert received == 50, "the newest 50 (the queue's bound) got through"
+
+
+def test_send_buffer_fixes_the_kernels_buffer_so_a_slow_consumer_meets_the_queue_soon(make_mock: MockFactory) -> None:
+    mock = make_mock(yaml=scenario(options="{queue_limit: 50, send_buffer: 8192}", market="{tick_interval: 1h, symbols_per_tick: 620}"))
+
+    def send_buffers() -> list[int]:
+        hub = mock.server.edges["tradeready"].app.state.hub
+        sockets = [conn.websocket.scope["extensions"][TRANSPORT_KEY].get_extra_info("socket") for conn in hub.conns.values()]
+        return [sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) for sock in sockets]
+
+    async def run() -> list[int]:
+        async with websockets.connect(url(mock), max_queue=1, max_size=2**20, close_timeout=0.5) as client:
+            await client.send(json.dumps({"action": "subscribe", "channel": "ticker:all"}))
+            await asyncio.to_thread(mock.wait_for, kind="ws.frame", api="tradeready", direction="in", count=1)
+            await asyncio.to_thread(mock.emit, "tradeready", "burst", {"ticks": 10})  # 6,200 frames, about 1 MB
+            await asyncio.sleep(0.3)
+            return await asyncio.to_thread(mock.call, send_buffers)
+
+    assert asyncio.run(run()) == [16384], "8 KiB asked, doubled by Linux for its bookkeeping, and no longer autotuned"
+    assert mock.journal(kind="ws.dropped", api="tradeready"), "a megabyte no longer hides in the kernel's buffers"
+    assert mock.journal(kind="scenario.loaded")[0].data["options"]["tradeready"]["send_buffer"] == 8192
+
+
+def test_the_pong_deadline_runs_from_when_the_ping_was_written_not_queued(make_mock: MockFactory) -> None:
+    """The server waits for the pong after its send completes: a ping stuck behind a backlog does not eat the client's 10 s."""
+    mock = make_mock(yaml=scenario(options="{queue_limit: 5000, send_buffer: 8192}", market="{tick_interval: 1h, symbols_per_tick: 620}"))
+
+    def sender_blocked() -> bool:
+        hub = mock.server.edges["tradeready"].app.state.hub
+        return any(conn.sending for conn in hub.conns.values())
+
+    async def run() -> list[dict[str, Any]]:
+        async with websockets.connect(url(mock), max_queue=1, max_size=2**20) as client:
+            await client.send(json.dumps({"action": "subscribe", "channel": "ticker:all"}))
+            await asyncio.to_thread(mock.wait_for, kind="ws.frame", api="tradeready", direction="in", count=1)
+            for _ in range(50):  # the client reads nothing: the sender blocks on a full socket
+                await asyncio.to_thread(mock.emit, "tradeready", "burst", {"ticks": 1})
+                await asyncio.sleep(0.01)
+                if await asyncio.to_thread(mock.call, sender_blocked):
+                    break
+            else:
+                raise AssertionError("the socket never filled")
+            await asyncio.to_thread(mock.advance, 45)  # the ping (at 30) waits in the queue past its old deadline (40)
+            assert mock.journal(kind="ws.pong_timeout", api="tradeready") == []
+            frames = await drain(client, 0.5)  # the client reads again: the ping goes out now
+            assert {"type": "ping"} in frames
+            await client.send(json.dumps({"type": "pong"}))
+            await asyncio.to_thread(mock.wait_for, kind="ws.frame", api="tradeready", direction="in", count=2)
+            await asyncio.to_thread(mock.advance, 14)  # the next ping's deadline is at 70; nothing closes before
+            return frames
+
+    asyncio.run(run())
+    assert mock.journal(kind="ws.pong_timeout", api="tradeready") == []
+    assert [e.data["by"] for e in mock.journal(kind="ws.close", api="tradeready")] == ["client"], "open until the client left"
+    (ping,) = [e for e in mock.journal(kind="ws.frame", api="tradeready", direction="out") if e.data.get("text") == '{"type":"ping"}']
+    assert ping.vtime - mock.journal(kind="scenario.loaded")[0].data["start"] == 45, "written when the client read, not at 30"
 
 
 def test_duplicate_and_reorder_faults_change_what_the_client_sees(make_mock: MockFactory) -> None:

@@ -362,3 +362,164 @@ def test_stop_from_another_thread_ends_run_forever() -> None:
 def test_time_scale_must_be_positive() -> None:
     with pytest.raises(ValueError):
         AgentExchangeWS(KEY, time_scale=0)
+
+
+# -- the upstream protocol, the hooks, a clean disconnect ------------------------------------
+UPSTREAM_FRAMES = [
+    {"channel": "ticker", "symbol": "BTCUSDT", "data": {"price": "64521.30", "quantity": "0.012", "timestamp": "t"}},
+    {"channel": "candles", "symbol": "BTCUSDT", "interval": "1m", "data": {"time": "t0", "close": "64000.00", "is_closed": True}},
+    {"channel": "orders", "data": {"order_id": "o-1", "status": "filled"}},
+    {"channel": "portfolio", "data": {"total_equity": "10000.00"}},
+]
+
+
+def test_upstream_protocol_sends_structured_subscribes_and_action_pong_and_unwraps_envelopes() -> None:
+    received: list[Message] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        received.extend(await frames(ws, 5))
+        await ws.send('{"type":"ping"}')
+        received.extend(await frames(ws, 1))
+        await ws.send(json.dumps({"type": "subscribed", "channel": "ticker:BTCUSDT"}))  # acks as the server sends them
+        for frame in UPSTREAM_FRAMES:
+            await ws.send(json.dumps(frame))
+        await ws.wait_closed()
+
+    async def main() -> None:
+        got: list[Message] = []
+        async with serving(handler) as base_url:
+            client = AgentExchangeWS(KEY, base_url, time_scale=100, protocol="upstream", dispatch_acks=False)
+            client.on_ticker("BTCUSDT")(got.append)
+            client.on_ticker("all")(lambda message: None)
+            client.on_candles("BTCUSDT", "1m")(got.append)
+            client.on_order_update()(got.append)
+            client.on_portfolio()(got.append)
+            await run_until(client, lambda: len(got) == 4)
+        assert received == [
+            {"action": "subscribe", "channel": "ticker", "symbol": "BTCUSDT"},
+            {"action": "subscribe", "channel": "ticker_all"},
+            {"action": "subscribe", "channel": "candles", "symbol": "BTCUSDT", "interval": "1m"},
+            {"action": "subscribe", "channel": "orders"},
+            {"action": "subscribe", "channel": "portfolio"},
+            {"action": "pong"},
+        ]
+        assert got == [
+            {
+                "channel": "ticker:BTCUSDT",
+                "type": "ticker",
+                "symbol": "BTCUSDT",
+                "price": "64521.30",
+                "quantity": "0.012",
+                "timestamp": "t",
+            },
+            {
+                "channel": "candles:BTCUSDT:1m",
+                "type": "candle",
+                "symbol": "BTCUSDT",
+                "interval": "1m",
+                "open_time": "t0",
+                "close": "64000.00",
+            },
+            {"channel": "orders", "order_id": "o-1", "status": "filled"},
+            {"channel": "portfolio", "type": "portfolio", "total_equity": "10000.00"},
+        ]
+        assert client.event_values("subscribed") == ["ticker:BTCUSDT"]
+
+    run(main())
+
+
+def test_protocol_must_be_known() -> None:
+    with pytest.raises(ValueError, match="documented, upstream"):
+        AgentExchangeWS(KEY, protocol="v2")
+
+
+def test_disconnect_closes_the_connection_with_1000_and_stops() -> None:
+    codes: list[int | None] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+        codes.append(ws.close_code)
+
+    async def main() -> None:
+        async with serving(handler) as base_url:
+            client = AgentExchangeWS(KEY, base_url, time_scale=100)
+            task = asyncio.create_task(client.connect())
+            await wait_until(lambda: client.connected, 3.0, "the client to connect", interval=0.002)
+            await client.disconnect()
+            await asyncio.wait_for(task, 3.0)
+            await wait_until(lambda: bool(codes), 3.0, "the server to see the close", interval=0.002)
+        assert codes == [1000]
+        assert client.events[-1] == ("stopped", None)
+
+    run(main())
+
+
+class Hooked(AgentExchangeWS):
+    """A client built on the stand-in: one subscription after the first connection, a fixed 1 s backoff, 4401 is fatal."""
+
+    def session_keys(self) -> list[str]:
+        return super().session_keys()[:1] if self.sessions > 1 else super().session_keys()
+
+    def next_backoff(self, backoff: float) -> float:
+        return 1.0
+
+    def is_auth_failure(self, status: int | None = None, close_code: int | None = None) -> bool:
+        return super().is_auth_failure(status=status) or close_code == 4401
+
+
+def test_hooks_shape_resubscriptions_backoff_and_a_fatal_close_code_and_watchdog_none_waits() -> None:
+    seen: list[list[Message]] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        seen.append(await frames(ws, 2 if not seen else 1))
+        if len(seen) < 4:
+            return  # close 1000: reconnect
+        await asyncio.sleep(0.2)  # silent for 20 (scaled) seconds: no watchdog fires
+        await ws.close(4401, "Invalid API key")
+
+    async def main() -> None:
+        async with serving(handler) as base_url:
+            client = Hooked(KEY, base_url, time_scale=100, watchdog=None)
+            client.on_order_update()(lambda message: None)
+            client.on_portfolio()(lambda message: None)
+            with pytest.raises(AuthenticationError) as caught:
+                await asyncio.wait_for(client.connect(), 3.0)
+        assert caught.value.status_code == 4401
+        assert seen == [[subscribe("orders"), subscribe("portfolio")], [subscribe("orders")], [subscribe("orders")], [subscribe("orders")]]
+        assert client.event_values("reconnect-wait") == [1.0, 1.0, 1.0]
+        assert client.event_values("watchdog-fired") == []
+        assert client.event_values("auth-error") == [4401]
+
+    run(main())
+
+
+def test_disconnect_during_a_handshake_lets_it_finish_and_closes_with_1000() -> None:
+    codes: list[int | None] = []
+    asked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(connection: ServerConnection, request: Request) -> Response | None:
+        asked.set()
+        await release.wait()  # the handshake is under way when disconnect() comes
+        return None
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+        codes.append(ws.close_code)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0, ping_interval=None, process_request=hold) as server:
+            base_url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+            client = AgentExchangeWS(KEY, base_url, time_scale=100)
+            client.on_order_update()(lambda message: None)
+            task = asyncio.create_task(client.connect())
+            await asyncio.wait_for(asyncio.shield(asked.wait()), 3.0)
+            stopping = asyncio.create_task(client.disconnect())
+            await asyncio.sleep(0.05)
+            release.set()
+            await asyncio.wait_for(asyncio.gather(stopping, task), 3.0)
+            await wait_until(lambda: bool(codes), 3.0, "the server to see the close", interval=0.002)
+        assert codes == [1000], "a close frame, not a dropped socket (1006)"
+        assert client.event_values("subscribed-sent") == [] and client.events[-1] == ("stopped", None)
+
+    run(main())

@@ -159,6 +159,35 @@ def test_a_native_timed_wait_returns_after_its_virtual_timeout_in_scaled_real_ti
     assert_scaled(run(launch, limit=WAIT / 4), virtual=WAIT)
 
 
+# A futex wake whose fourth argument is not a timeout: libstdc++'s __cxa_guard_release (a C++ static's
+# guard) passes three arguments, so the fourth is whatever a register held. The shim must not read it
+# as a timespec (it did: Node's background WebAssembly compilation, which fetch() starts, then crashed).
+WAKE_C = r"""
+#define _GNU_SOURCE
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    uint32_t word = 0;
+    long woken = syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, (void *)16, NULL, 0);
+    return woken == 0 ? 0 : 1;
+}
+"""
+
+
+def test_a_futex_wake_with_a_stray_fourth_argument_is_passed_through(tmp_path: Path, toolchain: Toolchain) -> None:
+    (tmp_path / "wake.c").write_text(WAKE_C)
+    subprocess.run(["cc", "-O2", "-o", str(tmp_path / "wake"), str(tmp_path / "wake.c")], check=True)
+    launch = prepare(Warp("faketime", START, SPEED), [str(tmp_path / "wake")], dict(os.environ), toolchain=toolchain)
+    proc = subprocess.Popen(launch.argv, env=dict(launch.env))
+    try:
+        code = proc.wait(30)
+    finally:
+        launch.cleanup(proc.pid)
+    assert code == 0, f"exit {code} (-11: the shim read the stray argument as a timeout)"
+
+
 def test_a_signalled_wait_returns_when_signalled_not_at_its_timeout(toolchain: Toolchain) -> None:
     body = (
         "import threading\nevent = threading.Event()\n"

@@ -15,11 +15,17 @@ Either way the journal has the packet and a ``sio.invalid`` entry saying why. En
 packets the JavaScript server ignores from a client (``open``, ``upgrade``, ``noop`` on
 long-polling) are journaled with ``ignored`` and kept from python-engineio, which would end
 the session for them and then wait, for ever, for a poll to drain its queue.
+
+``on_open`` may rewrite the OPEN packet's data on its way out (the API announces its keep-alive
+in virtual time while python-engineio keeps the pace in real time); the journal has what the
+client received.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs
@@ -81,6 +87,7 @@ class PacketJournal:
         api: str,
         path: str = "/socket.io/",
         on_handshake: Callable[[], None] | None = None,
+        on_open: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         on_invalid: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.app = app
@@ -90,6 +97,7 @@ class PacketJournal:
         #: the edge finds Engine.IO sessions under this path (by the ``sid`` query parameter)
         self.eio_path = path
         self.on_handshake = on_handshake
+        self.on_open = on_open  # the OPEN packet's data as the client is to read it
         self.on_invalid = on_invalid  # end an Engine.IO session (by its sid) that sent a refused packet
         self.attachments = _Attachments()
 
@@ -111,6 +119,17 @@ class PacketJournal:
         """The handshake's open packet named the Engine.IO session: later requests find it by that sid."""
         if session is not None:
             self.runtime.sessions.alias(session, f"eio:{sid}")
+
+    def _announce(self, text: str) -> str:
+        """An Engine.IO text frame or polling body with its OPEN packet's data as ``on_open`` makes it."""
+        if self.on_open is None:
+            return text
+        parts = text.split(SEPARATOR)
+        for index, part in enumerate(parts):
+            packet = decode_eio(part)
+            if packet.get("eio") == "open" and isinstance(packet.get("data"), dict):
+                parts[index] = "0" + json.dumps(self.on_open(packet["data"]), separators=(",", ":"))
+        return SEPARATOR.join(parts)
 
     def _invalid(self, reason: str, conn: str, transport: _Transport, sid: str | None, session: Session | None) -> None:
         self.attachments.forget(sid)
@@ -164,6 +183,9 @@ class PacketJournal:
             nonlocal sid
             if message["type"] == "websocket.send":
                 text = message.get("text")
+                if sid is None and text is not None and text.startswith("0"):
+                    text = self._announce(text)
+                    message = {**message, "text": text}
                 packet = decode_eio(text) if text is not None else _binary(message.get("bytes") or b"")
                 opened = packet.get("data") if packet.get("eio") == "open" else None
                 if sid is None and isinstance(opened, dict):
@@ -196,7 +218,12 @@ class PacketJournal:
             if message["type"] == "http.response.start":
                 status = message["status"]
             elif message["type"] == "http.response.body" and method == "GET" and status == 200:
-                outbound.extend(message.get("body", b""))
+                body = message.get("body", b"")
+                if sid is None and not outbound and not message.get("more_body", False) and body.startswith(b"0"):
+                    with contextlib.suppress(UnicodeDecodeError):  # the handshake's answer, whole (python-engineio sends it so)
+                        body = self._announce(body.decode()).encode()
+                        message = {**message, "body": body}
+                outbound.extend(body)
                 if not message.get("more_body", False):
                     packets = _packets(bytes(outbound))
                     if sid is None:

@@ -43,7 +43,8 @@ class Case:
 
     @property
     def name(self) -> str:
-        client = Path(self.command[1]).stem if len(self.command) > 1 else self.command[0]
+        # the client's file name with its suffix: a .py and a .mjs client may share a stem
+        client = Path(self.command[1]).name if len(self.command) > 1 else self.command[0]
         flags = "".join(arg.removeprefix("--") if arg.startswith("--") else f"={arg}" for arg in self.command[2:])
         return f"{self.scenario}:{client}{':' + flags if flags else ''}"
 

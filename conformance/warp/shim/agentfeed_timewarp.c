@@ -183,9 +183,12 @@ long syscall(long number, ...) {
     va_start(ap, number);
     for (int i = 0; i < 6; i++) args[i] = va_arg(ap, long);
     va_end(ap);
-    if (number == SYS_futex && args[3] != 0 && valid_timespec((const struct timespec *)args[3])) {
+    /* The fourth argument is a timeout only for the waits: for FUTEX_WAKE it is whatever the caller's
+       register held (libstdc++'s __cxa_guard_release passes three arguments), so it is read after the command. */
+    if (number == SYS_futex) {
         int cmd = (int)args[1] & FUTEX_CMD_MASK;
-        if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) return warped_futex_wait(args);
+        if ((cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && args[3] != 0 && valid_timespec((const struct timespec *)args[3]))
+            return warped_futex_wait(args);
     }
     return real_syscall()(number, args[0], args[1], args[2], args[3], args[4], args[5]);
 }

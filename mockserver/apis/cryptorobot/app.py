@@ -40,9 +40,6 @@ __all__ = ["build_app", "error_body"]
 
 API = "cryptorobot"
 METHODS = ("find", "get", "create", "update", "patch", "remove")
-#: Real seconds below which Engine.IO keep-alive timers are not scaled (a busy client must not time out by accident).
-MIN_PING_INTERVAL = 1
-MIN_PING_TIMEOUT = 1.0
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -88,6 +85,7 @@ class _Hub:
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self.sids: dict[str, Session] = {}  # open Socket.IO connections (across scenario resets) -> their session
+        self.left: set[str] = set()  # sessions whose client sent a Socket.IO DISCONNECT (their end says so)
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         eio_disconnect = self.sio.eio.handlers["disconnect"]  # python-socketio's own
@@ -118,37 +116,42 @@ class _Hub:
         domain = self.domain
         domain.listener = self.on_event
         domain.kicker = self.kick
-        self.keepalive(force=True)
+        self.keepalive()
         if not first:
+            self.left.clear()  # session ids start again
             for sid in list(self.sids):
                 self.kick(sid, "scenario reset")
 
-    def keepalive(self, force: bool = False) -> None:
-        """Engine.IO's pingInterval/pingTimeout, in the client's real seconds, for the clock's speed now.
+    def keepalive(self) -> None:
+        """Engine.IO's keep-alive pace in real seconds: the scenario's virtual interval and timeout over the speed.
 
-        Both sides time the Engine.IO keep-alive on their own wall clocks (python-engineio here,
-        the client library there), so the virtual intervals are divided by the speed (as they
-        are in manual mode: speed 0 counts as 1), never below a floor a busy client can keep.
-        The interval is whole seconds: python-engineio advertises ``int(seconds) * 1000`` and
-        would otherwise ping at a different pace than it announced.
-
-        python-engineio reads these two values for every session on every ping, so they change
-        only when a scenario (re)starts (its sessions are ended) or at a handshake while no other
-        session is open: a speed change never breaks what open sessions were told.
+        python-engineio pings and checks pongs on the wall clock, so at speed ``k`` it pings every
+        ``ping_interval / k`` real seconds and waits ``ping_timeout / k`` for the pong (a manual
+        clock, speed 0, counts as 1), with no floor: a client under time warp at x60 expects a
+        ping within 45 of *its* seconds, 0.75 s of ours. What the OPEN packet announces is the
+        virtual values (:meth:`announce`): a client under time warp reads them on the mock's
+        clock, and a client that is not is pinged more often than it was told, which it accepts.
+        Set at each handshake and reset (python-engineio reads them at every ping of every
+        session): a speed change reaches open sessions at the next handshake.
         """
-        eio = self.sio.eio
-        if not force and eio.sockets:
-            return
-        domain, speed = self.domain, self.runtime.clock.speed
+        domain, speed = self.domain, self.runtime.speed
         scale = speed if speed > 0 else 1.0
-        eio.ping_interval = max(MIN_PING_INTERVAL, int(domain.ping_interval / scale + 0.5))
-        eio.ping_timeout = max(MIN_PING_TIMEOUT, domain.ping_timeout / scale)
+        self.sio.eio.ping_interval = domain.ping_interval / scale
+        self.sio.eio.ping_timeout = domain.ping_timeout / scale
+
+    def announce(self, opened: dict[str, Any]) -> dict[str, Any]:
+        """The OPEN packet as the client reads it: the scenario's virtual pingInterval and pingTimeout (ms)."""
+        domain = self.domain
+        return {**opened, "pingInterval": round(domain.ping_interval * 1000), "pingTimeout": round(domain.ping_timeout * 1000)}
 
     def session_ended(self, eio_sid: str, reason: str) -> None:
         """An Engine.IO session ended: its one ``sio.disconnect``, saying by whom."""
         session = self.runtime.sessions.find(API, f"eio:{eio_sid}")
         if session is None or session.ended:
             return
+        if session.id in self.left:  # the client sent a Socket.IO DISCONNECT before its transport went
+            self.left.discard(session.id)
+            reason = "client disconnect"
         by: By = "client" if reason in ("client disconnect", "transport close", "transport error") else "server"
         if session.ending:  # the server disconnected it (a kick): the client closing the transport is only the end of that
             by = "server"
@@ -184,7 +187,9 @@ class _Hub:
             self.sids[sid] = session
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self.sids.pop(sid, None)
+        session = self.sids.pop(sid, None)
+        if session is not None and reason == self.sio.reason.CLIENT_DISCONNECT:
+            self.left.add(session.id)
         self.domain.disconnect(sid, str(reason or ""))
 
     def _handler(self, method: str) -> Any:
@@ -305,6 +310,6 @@ def build_app(runtime: Runtime) -> Any:
         routes=[Route("/{path:path}", rest, methods=methods)], exception_handlers={HTTPException: http_error, 500: http_error}
     )
     asgi = socketio.ASGIApp(hub.sio, other_asgi_app=rest_app, socketio_path="socket.io")
-    app = PacketJournal(asgi, runtime=runtime, api=API, on_handshake=hub.keepalive, on_invalid=hub.end_session)
+    app = PacketJournal(asgi, runtime=runtime, api=API, on_handshake=hub.keepalive, on_open=hub.announce, on_invalid=hub.end_session)
     app.hub = hub  # type: ignore[attr-defined]
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ...adapters.edge import connection_id
 from ...adapters.routing import ApiRouter
-from ...adapters.wsedge import JOURNALED_KEY, RESET_KEY, SEND_JOURNALED_KEY, SESSION_KEY
+from ...adapters.wsedge import JOURNALED_KEY, RESET_KEY, SEND_JOURNALED_KEY, SESSION_KEY, TRANSPORT_KEY
 from ...core.catalogue import (
     WS_BROADCAST,
     WS_DISCARDED,
@@ -56,6 +57,9 @@ def _text(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
 
+PING = _text({"type": "ping"})
+
+
 @dataclass(slots=True)
 class _Conn:
     conn: str
@@ -69,6 +73,10 @@ class _Conn:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ping_timer: Timer | None = None
     awaiting_pong: Timer | None = None
+    #: a ping is queued and not yet written; when the last one was written (virtual); the deadline waits for the write
+    ping_queued: bool = False
+    ping_written: float | None = None
+    deadline_on_write: bool = False
     closing: bool = False
     sending: bool = False  # the sender is inside a send (a client that does not read keeps it there)
     close_with: tuple[int, str, bool] | None = None  # code, reason, send what is queued first
@@ -159,6 +167,8 @@ class _Hub:
                         await websocket.send({"type": "websocket.send", "text": frame, JOURNALED_KEY: broadcast})
                     else:
                         await websocket.send({"type": "websocket.send", "text": frame})
+                        if frame == PING:
+                            self._ping_written(conn)
                     conn.sending = False
                     sent += 1
                     if sent % 256 == 0:  # let the loop notice a client that left meanwhile
@@ -236,18 +246,37 @@ class _Hub:
         def ping(due: float) -> None:
             if conn.closing:
                 return
+            conn.ping_queued = True
             self._send_direct(conn, {"type": "ping"})  # a silence fault keeps it off the wire (journaled by the edge)
             if self.runtime.faults.active_kind(API, "silence", PATH) is None:  # a silenced server waits for no pong
-                if conn.awaiting_pong is None:
-                    conn.awaiting_pong = scheduler.call_at(
-                        due + self.domain.pong_timeout, lambda when: self._pong_missed(conn, when), name="pong deadline"
-                    )
+                if conn.awaiting_pong is None and not conn.deadline_on_write:
+                    self._arm_pong(conn, due + self.domain.pong_timeout)
             self._schedule_ping(conn, due + self.domain.ping_interval)
 
         conn.ping_timer = scheduler.call_at(at, ping, name="tradeready ping")
 
+    def _ping_written(self, conn: _Conn) -> None:
+        """The ping left the queue: a deadline that came first waits for this (the client has its time from the write)."""
+        conn.ping_queued = False
+        conn.ping_written = now = self.runtime.clock.now()
+        if conn.deadline_on_write and not conn.closing:
+            conn.deadline_on_write = False
+            self._arm_pong(conn, now + self.domain.pong_timeout)
+
+    def _arm_pong(self, conn: _Conn, at: float) -> None:
+        conn.awaiting_pong = self.runtime.scheduler.call_at(at, lambda when: self._pong_missed(conn, when), name="pong deadline")
+
     def _pong_missed(self, conn: _Conn, due: float) -> None:
         conn.awaiting_pong = None
+        # the upstream server waits for the pong after its send completes: a ping held in a slow queue
+        # (or a busy sender) does not eat into the client's time
+        if conn.ping_queued:
+            conn.deadline_on_write = True
+            return
+        written = conn.ping_written
+        if written is not None and written + self.domain.pong_timeout > due:
+            self._arm_pong(conn, written + self.domain.pong_timeout)
+            return
         self.runtime.journal.record(API, WS_PONG_TIMEOUT, WsPongTimeout(path=PATH, timeout=self.domain.pong_timeout), session=conn.session)
         self._close(conn, 1000, "pong timeout", flush=not conn.sending)
 
@@ -263,6 +292,8 @@ class _Hub:
                 await websocket.close(code=4401)
             return
         await websocket.accept()
+        if domain.send_buffer:
+            _limit_send_buffer(websocket, domain.send_buffer)
         conn = _Conn(connection_id(websocket.scope), websocket, Subscriptions(domain.profile), websocket.scope[SESSION_KEY], key.key)
         self.conns[conn.conn] = conn
         domain.watch(+1)
@@ -277,9 +308,11 @@ class _Hub:
                 if raw is None:  # a binary frame is not a JSON text message either
                     raw = (message.get("bytes") or b"").decode("utf-8", "replace") + "\x00"
                 incoming = conn.channels.receive(raw)
-                if incoming.pong and conn.awaiting_pong is not None:
-                    conn.awaiting_pong.cancel()
-                    conn.awaiting_pong = None
+                if incoming.pong:
+                    conn.deadline_on_write = False
+                    if conn.awaiting_pong is not None:
+                        conn.awaiting_pong.cancel()
+                        conn.awaiting_pong = None
                 for reply in incoming.replies:
                     self._send_direct(conn, reply)
                 if incoming.close is not None:  # the replies already queued go out first, as the server sends them
@@ -297,6 +330,15 @@ class _Hub:
                 domain.watch(-1)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(sender, 1.0)
+
+
+def _limit_send_buffer(websocket: WebSocket, size: int) -> None:
+    """Fix the connection's kernel send buffer (no autotuning): a client that does not read meets the queue sooner."""
+    transport = (websocket.scope.get("extensions") or {}).get(TRANSPORT_KEY)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 def build_app(runtime: Runtime) -> ApiRouter:

@@ -81,6 +81,8 @@ class TradeReady:
         self.pong_timeout = parse_duration(self.options.get("pong_timeout", "10s"))
         self.auth_failure = str(self.options.get("auth_failure", "reject_403"))
         self.queue_limit = int(self.options.get("queue_limit", 1000))
+        #: the kernel's send buffer per connection (bytes; None: the kernel's own, autotuned up to megabytes)
+        self.send_buffer: int | None = int(self.options["send_buffer"]) if self.options.get("send_buffer") else None
         self.keys: dict[str, ApiKey] = {}
         self.accounts: dict[str, Account] = {}
         for spec in state.get("keys") or [{"name": "demo-agent"}]:
@@ -122,6 +124,7 @@ class TradeReady:
             "pong_timeout": self.pong_timeout,
             "auth_failure": self.auth_failure,
             "queue_limit": self.queue_limit,
+            "send_buffer": self.send_buffer,
             "tick_interval": self.tick_interval,
             "portfolio_interval": self.portfolio_interval,
         }

@@ -66,6 +66,13 @@ OPTIONS_SCHEMA: dict[str, Any] = {
             "minimum": 10,
             "description": "frames waiting per connection before ticker frames are dropped (1000)",
         },
+        "send_buffer": {
+            "type": "integer",
+            "minimum": 4096,
+            "maximum": 16777216,
+            "description": "the kernel's send buffer per connection, bytes (default: the kernel's, autotuned up to megabytes, "
+            "which hide a slow consumer from the queue for a minute or more)",
+        },
     },
 }
 
