@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from mockserver import ThreadedMockServer, scenario_from_yaml
-from tests.fuzzing import TR_KEY, RawSocket, Watch, fuzz_scenario, raw_frame
+from mockserver.core.errors import ScenarioError
+from tests.fuzzing import EMAIL, LL_KEY, PASSWORD, TR_KEY, RawSocket, Watch, fuzz_scenario, raw_frame
 
 
 @pytest.fixture
@@ -149,3 +150,61 @@ def test_engineios_close_packet_on_a_websocket_closes_the_socket(mock: ThreadedM
         entries = [e for e in mock.journal(api="cryptorobot", conn=raw.local) if e.seq > watch.since]
         assert [e.data["by"] for e in entries if e.kind == "sio.disconnect"] == ["client"]
         assert [e.kind for e in entries].count("ws.close") == 1
+
+
+# -- HTTP routes (schemathesis, tests/test_fuzz_openapi.py) ------------------------------------------------------------
+def test_a_scenario_with_a_control_character_is_a_422_with_its_position(mock: ThreadedMockServer) -> None:
+    """Was: PyYAML's ReaderError (no mark) escaped the loader: PUT /_mock/scenario answered 500 with a traceback."""
+    with Watch(mock) as watch:
+        answer = httpx.put(mock.url("control") + "/_mock/scenario", json={"yaml": "id: x\ndescription: \x06"})
+        assert answer.status_code == 422
+        assert answer.json() == {
+            "error": "invalid scenario",
+            "problems": ["<request body>:2:14: not valid YAML: the character U+0006 is not allowed"],
+        }
+        watch.check("control")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a: " + "[" * 2000, ":1:104: nested more than 100 levels deep"),  # was: RecursionError in PyYAML's composer
+        ("a: " + "[" * 150 + "]" * 150, ":1:104: nested more than 100 levels deep"),
+        ("a: 2026-13-45", ":1:4: not valid YAML: '2026-13-45' is no timestamp"),  # was: ValueError from PyYAML
+    ],
+)
+def test_the_scenario_loader_raises_only_scenario_errors_with_a_position(text: str, where: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_yaml(text)
+    assert where in str(caught.value)
+
+
+def test_a_luckylobster_limit_of_36_0_is_the_integer_36(mock: ThreadedMockServer) -> None:
+    """Was: 400 'limit must be an integer': JSON's 36.0 is an integer to the API's JavaScript and to its schema."""
+    answer = httpx.post(
+        mock.url("luckylobster") + "/api/agent/v1/settlements/redeem",
+        headers={"Authorization": f"Bearer {LL_KEY}"},
+        json={"limit": 36.0, "dryRun": True},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/strategies", {"name": "s", "type": "grid", "pair": -665}, "pair"),
+        ("POST", "/traders", {"name": "t", "status": "asleep"}, "status"),
+        ("PATCH", "/strategies/strat-1", {"active": "yes"}, "active"),
+    ],
+)
+def test_a_cryptorobot_record_of_the_wrong_type_is_a_validation_error(
+    mock: ThreadedMockServer, method: str, path: str, body: dict[str, object], field: str
+) -> None:
+    """Was: kept and echoed as given (a pair of -665), a record its documented shape does not allow."""
+    base = mock.url("cryptorobot")
+    token = httpx.post(base + "/authentication", json={"strategy": "local", "email": EMAIL, "password": PASSWORD}).json()["accessToken"]
+    answer = httpx.request(method, base + path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()
+    assert (error["name"], error["message"]) == ("BadRequest", "Validation failed")
+    assert [e["field"] for e in error["errors"]] == [field]

@@ -572,6 +572,8 @@ class LuckyLobster:
             return self.error(400, "Bad Request", "Request body must be a JSON object")
         limit = body.get("limit", 10)
         min_value = body.get("minValue", 0.10)
+        if isinstance(limit, float) and limit.is_integer():  # 36.0 is the integer 36 to the API's JavaScript (and to JSON Schema)
+            limit = int(limit)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
             return self.error(400, "Bad Request", "limit must be an integer between 1 and 50")
         if not isinstance(min_value, (int, float)) or isinstance(min_value, bool) or min_value < 0:
