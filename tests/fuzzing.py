@@ -117,8 +117,7 @@ class Watch:
         while self.tasks(api) > busy and time.monotonic() < deadline:
             time.sleep(0.005)
         self.mock.check()  # raises ServerError for an exception inside the mock
-        errors = self.mock.journal(kind="server.error")
-        errors = [e for e in errors if e.seq > self.since]
+        errors = self.mock.journal(kind="server.error", since=self.since)
         assert not errors, "server.error: " + "; ".join(f"#{e.seq} {e.data.get('name')}: {e.data.get('error')}" for e in errors)
         records, self.handler.records = self.handler.records, []
         assert not records, "logged: " + "; ".join(_describe(r) for r in records)

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.case import Case
 
@@ -188,3 +189,36 @@ def test_tradingpartners(case: Case, documented: ThreadedMockServer, logins: Any
 @SCHEMAS["control"].parametrize()
 def test_control_api(case: Case, control: ThreadedMockServer, logins: Any) -> None:
     _check(case, control, "control", logins)
+
+
+def _run_stateful(name: str, mock: ThreadedMockServer, api: str, headers: dict[str, str]) -> None:
+    """schemathesis's state machine over the links it infers from the document (a created record's ``_id`` into its
+    get, patch and delete; an agent's id into its calls): sequences of up to ``stateful_step_count`` calls."""
+    base = mock.url(api)
+
+    class Machine(SCHEMAS[name].as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+            return {"base_url": base, "headers": headers, "timeout": _TIMEOUT}
+
+        def validate_response(self, response: Any, case: Case, additional_checks: Any = None, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    assert Machine.bundles, f"schemathesis inferred no links from the {name} document"
+    common: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck), "stateful_step_count": 8}
+    if LONG:
+        run = settings(max_examples=max(1, int(200 * _SCALE)), **common)
+    else:
+        run = settings(max_examples=5, derandomize=True, database=None, **common)
+    with Watch(mock) as watch:
+        Machine.run(settings=run)
+        watch.check(api)
+
+
+@pytest.mark.parametrize("name", ["aitrader_documented", "cryptorobot"])
+def test_stateful_documented(name: str, documented: ThreadedMockServer, logins: Any) -> None:
+    api = name.split("_")[0]
+    _run_stateful(name, documented, api, logins[(id(documented), api)])
+
+
+def test_stateful_aitrader_upstream(upstream: ThreadedMockServer, logins: Any) -> None:
+    _run_stateful("aitrader_upstream", upstream, "aitrader", logins[(id(upstream), "aitrader")])

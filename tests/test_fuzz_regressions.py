@@ -14,6 +14,7 @@ import pytest
 
 from mockserver import ThreadedMockServer, scenario_from_yaml
 from mockserver.core.errors import ScenarioError
+from mockserver.core.sio_codec import decode_eio, problem
 from tests.fuzzing import EMAIL, LL_KEY, PASSWORD, TR_KEY, RawSocket, Watch, fuzz_scenario, raw_frame
 
 
@@ -208,3 +209,40 @@ def test_a_cryptorobot_record_of_the_wrong_type_is_a_validation_error(
     error = answer.json()
     assert (error["name"], error["message"]) == ("BadRequest", "Validation failed")
     assert [e["field"] for e in error["errors"]] == [field]
+
+
+def test_a_last_event_id_of_unicode_digits_is_no_id_not_a_500() -> None:
+    """Was: '²' passed str.isdigit and int() raised: the stream answered 500 with a traceback (ids on)."""
+    yaml = fuzz_scenario().replace("  tradingpartners:\n", "  tradingpartners:\n    options: {event_ids: true}\n")
+    with ThreadedMockServer(scenario_from_yaml(yaml), speed=0) as server, Watch(server) as watch:
+        base = server.url("tradingpartners")
+        token = httpx.post(base + "/api/v1/users/login", json={"email": EMAIL, "password": PASSWORD}).json()["accessToken"]
+        headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": "²".encode("latin-1")}
+        with httpx.stream("GET", base + "/api/v1/alerts", headers=headers, timeout=5) as answer:
+            assert answer.status_code == 200
+        watch.check("tradingpartners")
+
+
+@pytest.mark.parametrize("digit", ["0¹", "²"])
+def test_a_cryptorobot_query_index_of_unicode_digits_is_no_index_not_a_500(mock: ThreadedMockServer, digit: str) -> None:
+    """Was: 'query[0¹]' passed str.isdigit and int() raised in the query-string parser: a 500 with a traceback."""
+    base = mock.url("cryptorobot")
+    token = httpx.post(base + "/authentication", json={"strategy": "local", "email": EMAIL, "password": PASSWORD}).json()["accessToken"]
+    with Watch(mock) as watch:
+        answer = httpx.get(base + "/strategies", params={f"name[$in][{digit}]": "x"}, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code in (200, 400), answer.text
+        watch.check("cryptorobot")
+
+
+@pytest.mark.parametrize(
+    ("packet", "reason"),
+    [
+        ('42²["x"]', "invalid payload"),  # was: '²' passed str.isdigit and int() raised
+        ('451²-["x",{"_placeholder":true,"num":0}]', "unknown packet type"),
+        ("42" + "1" * 5000 + '["x"]', "ack id too long"),  # was: int() refuses more than 4300 digits: ValueError
+        ("45" + "9" * 5000 + '-["x",{"_placeholder":true,"num":0}]', "unknown packet type"),
+    ],
+)
+def test_socketio_ack_ids_and_attachment_counts_int_cannot_read_are_refused(packet: str, reason: str) -> None:
+    """Was: ValueError out of the Socket.IO decoder (a Unicode digit, an ack id longer than int() reads)."""
+    assert problem(decode_eio(packet)) == reason

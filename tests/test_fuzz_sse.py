@@ -17,6 +17,8 @@ from mockserver import ThreadedMockServer, scenario_from_yaml
 from tests.fuzzing import EMAIL, PASSWORD, Watch, budget, fuzz_scenario
 
 STREAM = "/api/v1/alerts"
+#: ids on, so that Last-Event-ID is read (off, the API ignores it), and a retry: hint first
+SCENARIO = fuzz_scenario().replace("  tradingpartners:\n", "  tradingpartners:\n    options: {event_ids: true, retry_ms: 1000}\n")
 #: header values HTTP/1.1 can carry (latin-1, no CR, LF or NUL), odd digits included: ² and ٣ are digits to str.isdigit
 _HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=40)
 _EVENT_IDS = st.one_of(
@@ -33,7 +35,7 @@ _QUERY = st.dictionaries(
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[ThreadedMockServer]:
-    server = ThreadedMockServer(scenario_from_yaml(fuzz_scenario()), speed=0).start()
+    server = ThreadedMockServer(scenario_from_yaml(SCENARIO), speed=0).start()
     try:
         yield server
     finally:

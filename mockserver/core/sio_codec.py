@@ -31,6 +31,10 @@ SEPARATOR = "\x1e"
 RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
 
 
+#: the longest ack id or attachment count read as a number (int() refuses longer ones)
+_MAX_DIGITS = 4000
+
+
 class _NotJson(str):
     """Text that should have been JSON: kept as it came, flagged for :func:`problem`."""
 
@@ -49,7 +53,7 @@ def _decode_sio(text: str) -> dict[str, Any]:
     rest = text[1:]
     if out["sio"] in ("BINARY_EVENT", "BINARY_ACK"):
         count, dash, rest = rest.partition("-")
-        if not dash or not count.isdigit():
+        if not dash or not (count.isascii() and count.isdigit()) or len(count) > _MAX_DIGITS:
             return {"sio": "invalid", "raw": text}
         out["attachments"] = int(count)
     nsp = "/"
@@ -58,8 +62,11 @@ def _decode_sio(text: str) -> dict[str, Any]:
         rest = after if comma else ""
     out["nsp"] = nsp
     digits = 0
-    while digits < len(rest) and rest[digits].isdigit():
+    while digits < len(rest) and "0" <= rest[digits] <= "9":
         digits += 1
+    if digits > _MAX_DIGITS:  # more than int() converts (sys.get_int_max_str_digits): no id any client could ack
+        out["invalid"] = "ack id too long"
+        return out
     if digits:
         out["id"] = int(rest[:digits])
         rest = rest[digits:]

@@ -783,7 +783,9 @@ class LuckyLobster:
 
     def _patch_key(self, ref: str, patch: Mapping[str, Any]) -> None:
         keys = list(self.keys.values())
-        matches = [k for k in keys if k.name == ref or k.key == ref] or ([keys[int(ref)]] if ref.isdigit() and int(ref) < len(keys) else [])
+        matches = [k for k in keys if k.name == ref or k.key == ref] or (
+            [keys[int(ref)]] if ref.isascii() and ref.isdigit() and int(ref) < len(keys) else []
+        )
         if not matches:
             raise ValueError(f"no luckylobster key named {ref!r}; keys: {', '.join(k.name for k in keys)}")
         for key in matches:
@@ -854,7 +856,7 @@ def validate_patch(state: Mapping[str, Any], changes: Mapping[str, Any]) -> list
     names = [str(k["name"]) for k in keys if k.get("name")] + [str(k["key"]) for k in keys if k.get("key")]
     for ref, patch in (changes.get("keys") or {}).items():
         ref = str(ref)
-        if ref not in names and not (ref.isdigit() and int(ref) < len(keys)):
+        if ref not in names and not (ref.isascii() and ref.isdigit() and int(ref) < len(keys)):
             problems.append(
                 (
                     ("keys", ref),
