@@ -33,7 +33,7 @@ from tests.fuzzing import AT_TOKEN, EMAIL, LL_KEY, LONG, PASSWORD, Watch, fuzz_s
 
 _SCALE = float(os.environ.get("AGENTFEED_FUZZ_SCALE", "1"))
 #: examples per operation: the bounded run's, or ``make fuzz``'s
-_EXAMPLES = max(1, int(500 * _SCALE)) if LONG else 10
+_EXAMPLES = max(1, int(200 * _SCALE)) if LONG else 10
 #: a request that takes this long is a hang (the mock answers in milliseconds)
 _TIMEOUT = 10.0
 #: what the issue asks of every answer: no 5xx, and a status, content type, headers and body its document allows.
@@ -206,7 +206,7 @@ def _run_stateful(name: str, mock: ThreadedMockServer, api: str, headers: dict[s
     assert Machine.bundles, f"schemathesis inferred no links from the {name} document"
     common: dict[str, Any] = {"deadline": None, "suppress_health_check": list(HealthCheck), "stateful_step_count": 8}
     if LONG:
-        run = settings(max_examples=max(1, int(200 * _SCALE)), **common)
+        run = settings(max_examples=max(1, int(50 * _SCALE)), **common)
     else:
         run = settings(max_examples=5, derandomize=True, database=None, **common)
     with Watch(mock) as watch:

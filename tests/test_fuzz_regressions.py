@@ -246,3 +246,10 @@ def test_a_cryptorobot_query_index_of_unicode_digits_is_no_index_not_a_500(mock:
 def test_socketio_ack_ids_and_attachment_counts_int_cannot_read_are_refused(packet: str, reason: str) -> None:
     """Was: ValueError out of the Socket.IO decoder (a Unicode digit, an ack id longer than int() reads)."""
     assert problem(decode_eio(packet)) == reason
+
+
+def test_a_timeline_that_is_not_a_list_is_a_scenario_error_with_a_position() -> None:
+    """Was: TypeError out of the loader's step checks ('bool' object is not iterable) for ``timeline: true``."""
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_yaml(fuzz_scenario() + "timeline: true\n", source="<t>")
+    assert any(p.startswith("<t>:") and "timeline" in p and "expected array" in p for p in caught.value.problems), caught.value.problems

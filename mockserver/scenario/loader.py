@@ -116,8 +116,9 @@ def _deepest(text: str) -> tuple[int, int]:
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
-            if depth > MAX_DEPTH + 1:  # as _build counts: the top-level mapping is depth 0
-                return event.start_mark.line + 1, event.start_mark.column + 1
+            mark = event.start_mark
+            if depth > MAX_DEPTH + 1 and mark is not None:  # as _build counts: the top-level mapping is depth 0
+                return mark.line + 1, mark.column + 1
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
     return 1, 1
@@ -284,7 +285,8 @@ def _position_key(problem: str) -> tuple[int, int]:
 def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str, *, skip: Set[tuple[Any, ...]] = frozenset()) -> list[str]:
     problems: list[str] = []
     known_faults: set[str] = set()
-    timeline = [(i, step) for i, step in enumerate(data.get("timeline") or []) if isinstance(step, dict)]
+    steps = data.get("timeline")
+    timeline = [(i, step) for i, step in enumerate(steps if isinstance(steps, list) else []) if isinstance(step, dict)]
     # in the order the steps will run, so stop_fault can only name a fault started before it
     timeline.sort(key=lambda item: _safe_offset(item[1].get("at")))
     for index, step in timeline:
@@ -451,7 +453,12 @@ def scenario_from_yaml(text: str, *, source: str = "<scenario>") -> Scenario:
     problems = _schema_problems(_VALIDATOR, data, (), positions, source)
     # the meaning of every part the schema accepts is checked too, in the same pass
     broken = {tuple(error.absolute_path)[:2] for error in schema_errors}
-    problems += _check_apis(data, positions, source, skip=broken) + _check_steps(data, positions, source, skip=broken)
+    try:
+        problems += _check_apis(data, positions, source, skip=broken) + _check_steps(data, positions, source, skip=broken)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        if not problems:
+            raise  # a semantic check that trips over what the schema accepted is a bug to see
+        # it tripped over a part the schema refused (and already said what is wrong with): nothing to add
     problems.sort(key=_position_key)
     if problems:
         raise ScenarioError(problems[0], problems)
