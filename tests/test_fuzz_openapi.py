@@ -3,11 +3,14 @@ documents the mock serves (``/_mock/openapi/<api>.json``, ``/_mock/openapi.json`
 ``ThreadedMockServer``: no 5xx, no response its document does not allow (status, content type, headers, body),
 no hang (each request has a timeout), nothing logged and no ``server.error``.
 
-Each API is logged in first (login -> token), as a client would, so the fuzzed requests reach past the
-authentication; schemathesis still sends requests without it and with a wrong one (its ``ignored_auth`` check).
-The stateful run follows the links schemathesis infers from the documents (a login's token into the calls that
-need it). TradingPartners' event stream (``GET /api/v1/alerts``) is left to tests/test_fuzz_sse.py: a stream
-that never ends is no request/response pair for schemathesis to check.
+Each API is logged in first (login -> token: Cryptorobot's POST /authentication, TradingPartners' login; the
+scenario's keys for the others), as a client would, and every fuzzed call carries that token, so the fuzzed
+requests reach past the authentication (the login routes themselves are fuzzed too; refused credentials are
+tests/test_fuzz_sse.py's and each API's own tests' business). The stateful run follows the links schemathesis
+infers from the documents (the OpenAPI documents declare none): a created record's ``_id`` into its get, update,
+patch and delete, an agent's or a signal's id into the calls that take it. TradingPartners' event stream
+(``GET /api/v1/alerts``) is left to tests/test_fuzz_sse.py: a stream that never ends is no request/response pair
+for schemathesis to check.
 
 Bounded (``make test``): derandomised, a fixed seed, at most ``_EXAMPLES`` examples per operation. ``make fuzz``
 (``AGENTFEED_FUZZ=long``): randomised, many more.

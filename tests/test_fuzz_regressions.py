@@ -15,7 +15,7 @@ import pytest
 from mockserver import ThreadedMockServer, scenario_from_yaml
 from mockserver.core.errors import ScenarioError
 from mockserver.core.sio_codec import decode_eio, problem
-from tests.fuzzing import EMAIL, LL_KEY, PASSWORD, TR_KEY, RawSocket, Watch, fuzz_scenario, raw_frame
+from tests.fuzzing import AT_TOKEN, EMAIL, LL_KEY, PASSWORD, TR_KEY, RawSocket, Watch, fuzz_scenario, raw_frame
 
 
 @pytest.fixture
@@ -253,3 +253,18 @@ def test_a_timeline_that_is_not_a_list_is_a_scenario_error_with_a_position() -> 
     with pytest.raises(ScenarioError) as caught:
         scenario_from_yaml(fuzz_scenario() + "timeline: true\n", source="<t>")
     assert any(p.startswith("<t>:") and "timeline" in p and "expected array" in p for p in caught.value.problems), caught.value.problems
+
+
+def test_an_aitrader_mark_read_category_that_is_no_string_is_a_422(mock: ThreadedMockServer) -> None:
+    """Was: a TypeError (unhashable dict) and a 500 for ``{"categories": [{}]}``."""
+    with Watch(mock) as watch:
+        answer = httpx.post(
+            mock.url("aitrader") + "/api/claw/messages/mark-read",
+            json={"categories": ["discussion", {}]},
+            headers={"X-Claw-Token": AT_TOKEN},
+        )
+        assert answer.status_code == 422
+        assert answer.json() == {
+            "detail": [{"type": "string_type", "loc": ["body", "categories", 1], "msg": "Input should be a valid string", "input": {}}]
+        }
+        watch.check("aitrader")
