@@ -268,3 +268,19 @@ def test_an_aitrader_mark_read_category_that_is_no_string_is_a_422(mock: Threade
             "detail": [{"type": "string_type", "loc": ["body", "categories", 1], "msg": "Input should be a valid string", "input": {}}]
         }
         watch.check("aitrader")
+
+
+@pytest.mark.parametrize("connect", ["", "40/other,"])
+def test_a_binary_packet_for_a_namespace_not_connected_ends_the_session_quietly(mock: ThreadedMockServer, connect: str) -> None:
+    """Was: python-socketio raised 'Unexpected binary packet' (a server.error and a log record); socket.io closes
+    such a client ("invalid state")."""
+    url = mock.url("cryptorobot") + "/socket.io/"
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        sid = json.loads(http.get(url, params={"EIO": "4", "transport": "polling"}).text[1:])["sid"]
+        params = {"EIO": "4", "transport": "polling", "sid": sid}
+        body = (connect + "\x1e" if connect else "") + '451-["find",{"_placeholder":true,"num":0}]\x1ebAQID'
+        answer = http.post(url, params=params, content=body)
+        assert answer.status_code == 400
+        [invalid] = [e for e in mock.journal(kind="sio.invalid", api="cryptorobot") if e.seq > watch.since]
+        assert invalid.data["reason"] == "invalid state: BINARY_EVENT for namespace /, not connected"
+        watch.check("cryptorobot")

@@ -89,6 +89,7 @@ class PacketJournal:
         on_handshake: Callable[[], None] | None = None,
         on_open: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         on_invalid: Callable[[str], Awaitable[None]] | None = None,
+        connected: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.app = app
         self.runtime = runtime
@@ -100,6 +101,8 @@ class PacketJournal:
         self.on_open = on_open  # the OPEN packet's data as the client is to read it
         self.on_invalid = on_invalid  # end an Engine.IO session (by its sid) that sent a refused packet
         self.attachments = _Attachments()
+        #: does socket.io have this Engine.IO session (sid) connected to this namespace?
+        self.connected = connected
 
     def _record(
         self,
@@ -131,6 +134,23 @@ class PacketJournal:
                 parts[index] = "0" + json.dumps(self.on_open(packet["data"]), separators=(",", ":"))
         return SEPARATOR.join(parts)
 
+    def _refused(self, sid: str | None, packet: dict[str, Any], transport: _Transport, namespaces: set[str]) -> str | None:
+        """Why socket.io would refuse this client packet (None: it would not): its parser's rules, and its
+        "invalid state" for a binary packet on a namespace the client is not connected to (python-socketio would
+        raise for it: 'Unexpected binary packet'). ``namespaces``: those this connection's (WebSocket) or this
+        payload's (long-polling) CONNECT packets asked for, which socket.io may not have handled yet."""
+        refused = self.attachments.check(sid, packet, transport)
+        if refused is not None or sid is None:
+            return refused
+        sio, nsp = packet.get("sio"), str(packet.get("nsp") or "/")
+        if sio == "CONNECT":
+            namespaces.add(nsp)
+        elif sio == "DISCONNECT":
+            namespaces.discard(nsp)
+        elif sio in ("BINARY_EVENT", "BINARY_ACK") and nsp not in namespaces and not (self.connected and self.connected(sid, nsp)):
+            return f"invalid state: {sio} for namespace {nsp}, not connected"
+        return None
+
     def _invalid(self, reason: str, conn: str, transport: _Transport, sid: str | None, session: Session | None) -> None:
         self.attachments.forget(sid)
         self.runtime.journal.record(
@@ -158,6 +178,7 @@ class PacketJournal:
         path = scope["path"]
         session: Session | None = scope.get(SESSION_KEY)
         ended = False  # the client sent Engine.IO's close packet
+        namespaces: set[str] = set()  # the namespaces this connection's CONNECT packets asked for
 
         async def rx() -> Message:
             nonlocal ended
@@ -169,7 +190,7 @@ class PacketJournal:
                 text = message.get("text")
                 packet = decode_eio(text) if text is not None else _binary(message.get("bytes") or b"")
                 self._record([packet], conn, "in", "websocket", sid, session)
-                refused = self.attachments.check(sid, packet)
+                refused = self._refused(sid, packet, "websocket", namespaces)
                 if refused is not None:
                     self._invalid(refused, conn, "websocket", sid, session)
                     await send({"type": "websocket.close", "code": 1000, "reason": ""})
@@ -196,6 +217,8 @@ class PacketJournal:
                 if silence is not None:
                     packet = {**packet, "suppressed": True, "fault": silence.spec.id}  # the edge keeps it off the wire (ws.suppressed)
                 self._record([packet], conn, "out", "websocket", sid, session)
+                if packet.get("sio") in ("CONNECT_ERROR", "DISCONNECT"):  # the server ended a namespace's connection
+                    namespaces.discard(str(packet.get("nsp") or "/"))
             await send(message)
 
         await self.app(scope, rx, tx)
@@ -254,8 +277,9 @@ class PacketJournal:
             why = ignored(packet, "polling")
             packets.append({**packet, "ignored": why} if why else packet)
         self._record(packets, conn, "in", "polling", sid, session)
+        namespaces: set[str] = set()  # the namespaces this payload's CONNECT packets ask for
         for packet in packets:
-            refused = self.attachments.check(sid, packet, "polling")
+            refused = self._refused(sid, packet, "polling", namespaces)
             if refused is not None:
                 self._invalid(refused, conn, "polling", sid, session)
                 await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})

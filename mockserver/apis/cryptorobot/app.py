@@ -310,6 +310,14 @@ def build_app(runtime: Runtime) -> Any:
         routes=[Route("/{path:path}", rest, methods=methods)], exception_handlers={HTTPException: http_error, 500: http_error}
     )
     asgi = socketio.ASGIApp(hub.sio, other_asgi_app=rest_app, socketio_path="socket.io")
-    app = PacketJournal(asgi, runtime=runtime, api=API, on_handshake=hub.keepalive, on_open=hub.announce, on_invalid=hub.end_session)
+    app = PacketJournal(
+        asgi,
+        runtime=runtime,
+        api=API,
+        on_handshake=hub.keepalive,
+        on_open=hub.announce,
+        on_invalid=hub.end_session,
+        connected=lambda eio_sid, nsp: hub.sio.manager.sid_from_eio_sid(eio_sid, nsp) is not None,
+    )
     app.hub = hub  # type: ignore[attr-defined]
     return app
