@@ -284,3 +284,19 @@ def test_a_binary_packet_for_a_namespace_not_connected_ends_the_session_quietly(
         [invalid] = [e for e in mock.journal(kind="sio.invalid", api="cryptorobot") if e.seq > watch.since]
         assert invalid.data["reason"] == "invalid state: BINARY_EVENT for namespace /, not connected"
         watch.check("cryptorobot")
+
+
+def test_a_close_the_protocol_layer_sent_first_is_journaled_once() -> None:
+    """Was: no ws.close at all. Upstream TradeReady closes at '[]' (1000), but the client's next frame, invalid UTF-8,
+    made the protocol layer close first (1007); the app's close then raised and the edge journaled neither."""
+    with ThreadedMockServer(scenario_from_yaml(fuzz_scenario(tradeready="upstream")), speed=0) as server, Watch(server) as watch:
+        raw = RawSocket(server.port("tradeready"), f"/ws/v1?api_key={TR_KEY}")
+        for payload in (b"{}", b"[]", b"\xb1"):
+            raw.send(raw_frame(1, payload))
+        raw.frames()
+        raw.close()
+        assert raw.closed in (1000, 1007)
+        watch.check("tradeready")
+        entries = [e for e in server.journal(api="tradeready", conn=raw.local) if e.seq > watch.since]
+        closes = [e.data for e in entries if e.kind == "ws.close"]
+        assert len(closes) == 1 and closes[0]["by"] == "server" and closes[0]["code"] == raw.closed, closes

@@ -311,7 +311,16 @@ class WebSocketEdge:
                 if handle.closed:
                     return
                 handle.closed = True
-                await send(message)
+                try:
+                    await send(message)
+                except BaseException:
+                    # the connection had ended first (the protocol layer closed it for a frame the client broke, or
+                    # the client went away): journal that end, from the disconnect the app did not read (else 1006)
+                    handle.closed = False
+                    with contextlib.suppress(Exception):
+                        while not handle.closed:
+                            await asyncio.wait_for(rx(), 0.5)
+                    raise
                 by, fault_id = self._by(session, "server")
                 data = WsClose(path=path, by=by, code=message.get("code", 1000), reason=message.get("reason") or "")
                 if fault_id is not None:
