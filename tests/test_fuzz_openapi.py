@@ -36,7 +36,7 @@ from tests.fuzzing import AT_TOKEN, EMAIL, LL_KEY, LONG, PASSWORD, Watch, fuzz_s
 
 _SCALE = float(os.environ.get("AGENTFEED_FUZZ_SCALE", "1"))
 #: examples per operation: the bounded run's, or ``make fuzz``'s
-_EXAMPLES = max(1, int(200 * _SCALE)) if LONG else 10
+_EXAMPLES = max(1, int(200 * _SCALE)) if LONG else 8
 #: a request that takes this long is a hang (the mock answers in milliseconds)
 _TIMEOUT = 10.0
 #: what the issue asks of every answer: no 5xx, and a status, content type, headers and body its document allows.

@@ -96,7 +96,7 @@ def _load(text: str) -> None:
 
 
 @given(name=st.sampled_from(sorted(TEXTS)), data=st.data())
-@budget(60, long=1500)
+@budget(40, long=1500)
 def test_a_scenario_with_any_value_anywhere_loads_or_says_where_it_is_wrong(name: str, data: st.DataObject) -> None:
     original = yaml.safe_load(TEXTS[name])
     paths = list(_paths(original))
@@ -109,7 +109,7 @@ def test_a_scenario_with_any_value_anywhere_loads_or_says_where_it_is_wrong(name
 
 
 @given(name=st.sampled_from(sorted(TEXTS)), data=st.data())
-@budget(60, long=1500)
+@budget(40, long=1500)
 def test_a_scenario_text_with_anything_spliced_in_loads_or_says_where_it_is_wrong(name: str, data: st.DataObject) -> None:
     text = TEXTS[name]
     start = data.draw(st.integers(min_value=0, max_value=len(text)), label="start")
@@ -163,7 +163,7 @@ def mock() -> Iterator[ThreadedMockServer]:
         st.binary(max_size=60).map(lambda raw: ("text/plain", raw)),
     ),
 )
-@budget(80, long=2000)
+@budget(50, long=2000)
 def test_any_control_body_gets_2xx_or_a_4xx_in_the_control_apis_shape(
     mock: ThreadedMockServer, route: tuple[str, str], body: tuple[str, bytes]
 ) -> None:

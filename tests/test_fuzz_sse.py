@@ -73,7 +73,7 @@ def _alert(stream: Iterator[str]) -> str:
 
 
 @given(data=st.data(), last_event_id=st.none() | _EVENT_IDS, query=_QUERY)
-@budget(40, long=1500)
+@budget(30, long=1500)
 def test_a_stream_request_gets_the_stream_or_the_apis_error(
     mock: ThreadedMockServer, token: str, data: st.DataObject, last_event_id: str | None, query: dict[str, str]
 ) -> None:
