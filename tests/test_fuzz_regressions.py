@@ -240,10 +240,12 @@ def test_a_cryptorobot_query_index_of_unicode_digits_is_no_index_not_a_500(mock:
         ('42²["x"]', "invalid payload"),  # was: '²' passed str.isdigit and int() raised
         ('451²-["x",{"_placeholder":true,"num":0}]', "unknown packet type"),
         ("42" + "1" * 5000 + '["x"]', "ack id too long"),  # was: int() refuses more than 4300 digits: ValueError
-        ("45" + "9" * 5000 + '-["x",{"_placeholder":true,"num":0}]', "unknown packet type"),
+        ("45" + "9" * 5000 + '-["x",{"_placeholder":true,"num":0}]', "illegal attachments"),
+        ("45" + "1" * 11 + '-["x",{"_placeholder":true,"num":0}]', "illegal attachments"),  # python-socketio: 'too many attachments'
+        ("45" + "1" * 10 + '-["x",{"_placeholder":true,"num":0}]', None),
     ],
 )
-def test_socketio_ack_ids_and_attachment_counts_int_cannot_read_are_refused(packet: str, reason: str) -> None:
+def test_socketio_ack_ids_and_attachment_counts_int_cannot_read_are_refused(packet: str, reason: str | None) -> None:
     """Was: ValueError out of the Socket.IO decoder (a Unicode digit, an ack id longer than int() reads)."""
     assert problem(decode_eio(packet)) == reason
 
@@ -300,3 +302,14 @@ def test_a_close_the_protocol_layer_sent_first_is_journaled_once() -> None:
         entries = [e for e in server.journal(api="tradeready", conn=raw.local) if e.seq > watch.since]
         closes = [e.data for e in entries if e.kind == "ws.close"]
         assert len(closes) == 1 and closes[0]["by"] == "server" and closes[0]["code"] == raw.closed, closes
+
+
+def test_an_attachment_count_python_socketio_refuses_ends_the_session_quietly(mock: ThreadedMockServer) -> None:
+    """Was: python-socketio raised 'too many attachments' (more than 10 digits) into its handler: a server.error."""
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        url, params = _session(http, mock)
+        answer = http.post(url, params=params, content="45" + "1" * 11 + '-["find",{"_placeholder":true,"num":0}]')
+        assert answer.status_code == 400
+        [invalid] = [e for e in mock.journal(kind="sio.invalid", api="cryptorobot") if e.seq > watch.since]
+        assert invalid.data["reason"] == "illegal attachments"
+        watch.check("cryptorobot")

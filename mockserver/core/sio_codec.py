@@ -31,8 +31,11 @@ SEPARATOR = "\x1e"
 RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
 
 
-#: the longest ack id or attachment count read as a number (int() refuses longer ones)
+#: the longest ack id read as a number (int() refuses longer ones)
 _MAX_DIGITS = 4000
+#: the longest attachment count: python-socketio raises 'too many attachments' beyond it (socket.io's parser
+#: would wait for them all)
+_MAX_ATTACHMENT_DIGITS = 10
 
 
 class _NotJson(str):
@@ -53,8 +56,11 @@ def _decode_sio(text: str) -> dict[str, Any]:
     rest = text[1:]
     if out["sio"] in ("BINARY_EVENT", "BINARY_ACK"):
         count, dash, rest = rest.partition("-")
-        if not dash or not (count.isascii() and count.isdigit()) or len(count) > _MAX_DIGITS:
+        if not dash or not (count.isascii() and count.isdigit()):
             return {"sio": "invalid", "raw": text}
+        if len(count) > _MAX_ATTACHMENT_DIGITS:
+            out["invalid"] = "illegal attachments"
+            return out
         out["attachments"] = int(count)
     nsp = "/"
     if rest.startswith("/"):
