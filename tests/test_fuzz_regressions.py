@@ -243,6 +243,7 @@ def test_a_cryptorobot_query_index_of_unicode_digits_is_no_index_not_a_500(mock:
         ("45" + "9" * 5000 + '-["x",{"_placeholder":true,"num":0}]', "illegal attachments"),
         ("45" + "1" * 11 + '-["x",{"_placeholder":true,"num":0}]', "illegal attachments"),  # python-socketio: 'too many attachments'
         ("45" + "1" * 10 + '-["x",{"_placeholder":true,"num":0}]', None),
+        ('450-["x"]', "illegal attachments"),  # was: python-socketio took the next packet for its attachment
     ],
 )
 def test_socketio_ack_ids_and_attachment_counts_int_cannot_read_are_refused(packet: str, reason: str | None) -> None:
@@ -309,6 +310,18 @@ def test_an_attachment_count_python_socketio_refuses_ends_the_session_quietly(mo
     with httpx.Client(timeout=5) as http, Watch(mock) as watch:
         url, params = _session(http, mock)
         answer = http.post(url, params=params, content="45" + "1" * 11 + '-["find",{"_placeholder":true,"num":0}]')
+        assert answer.status_code == 400
+        [invalid] = [e for e in mock.journal(kind="sio.invalid", api="cryptorobot") if e.seq > watch.since]
+        assert invalid.data["reason"] == "illegal attachments"
+        watch.check("cryptorobot")
+
+
+def test_a_binary_packet_with_no_attachment_ends_the_session_quietly(mock: ThreadedMockServer) -> None:
+    """Was: python-socketio kept waiting for an attachment and took the next packet for it ('Unexpected binary
+    attachment', a server.error; found by make fuzz's WebSocket property)."""
+    with httpx.Client(timeout=5) as http, Watch(mock) as watch:
+        url, params = _session(http, mock)
+        answer = http.post(url, params=params, content='450-["find","strategies"]\x1e42["find","strategies"]')
         assert answer.status_code == 400
         [invalid] = [e for e in mock.journal(kind="sio.invalid", api="cryptorobot") if e.seq > watch.since]
         assert invalid.data["reason"] == "illegal attachments"

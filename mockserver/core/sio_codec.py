@@ -58,7 +58,9 @@ def _decode_sio(text: str) -> dict[str, Any]:
         count, dash, rest = rest.partition("-")
         if not dash or not (count.isascii() and count.isdigit()):
             return {"sio": "invalid", "raw": text}
-        if len(count) > _MAX_ATTACHMENT_DIGITS:
+        if len(count) > _MAX_ATTACHMENT_DIGITS or int(count) == 0:
+            # python-socketio raises 'too many attachments' beyond 10 digits; a binary packet with no attachment
+            # it keeps waiting for one, taking the next packet for it ('Unexpected binary attachment')
             out["invalid"] = "illegal attachments"
             return out
         out["attachments"] = int(count)
