@@ -64,6 +64,14 @@ test: $(STAMP) $(JS_STAMP) warp-deps browser-deps
 	$(PY) -m compileall -q mockserver conformance fixtures
 	$(PY) -m pytest
 
+# The long fuzz run (not part of `make test`): every fuzz test (tests/test_fuzz_*.py) randomised with many more
+# examples (AGENTFEED_FUZZ=long; AGENTFEED_FUZZ_SCALE=0.2 for a shorter run, 4 for a longer one), then its figures.
+.PHONY: fuzz
+fuzz: $(STAMP)
+	set -o pipefail; AGENTFEED_FUZZ=long $(PY) -m pytest tests/test_fuzz_*.py -p no:cacheprovider -o timeout=0 \
+		--hypothesis-show-statistics -q $(ARGS) 2>&1 | tee .fuzz.log; status=$$?; \
+		$(PY) tools/fuzz_summary.py < .fuzz.log; exit $$status
+
 bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || (echo "wrk is needed: apt-get install wrk" && exit 2)
 

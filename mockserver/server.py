@@ -31,7 +31,7 @@ from .adapters.driver import ClockDriver
 from .adapters.edge import TRANSPORT_KEY, ApiEdge
 from .adapters.journalfile import JournalFile
 from .adapters.limits import LIMIT_KEY, REASONS, HeadGuard, raw_response
-from .adapters.wsedge import CLOSED_BY_SERVER_KEY, abort
+from .adapters.wsedge import CLOSED_BY_KEY, abort
 from .apis.registry import APIS, CONTROL_PORT
 from .control.app import build_control_app
 from .control.facade import Duration, Instant, MockControl, ScenarioRef, duration_seconds
@@ -171,12 +171,25 @@ class _AgentfeedWsProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             self.handshake_complete = True  # a denial response completes the handshake (uvicorn would log an error)
 
+    def send_receive_event_to_app(self) -> None:
+        # a text message that is not UTF-8 is the client's error: close 1007 (RFC 6455 §8.1) as websockets' own
+        # server does, where uvicorn would log a traceback first; the journal's ws.close says why
+        if self.curr_msg_data_type == "text" and not self.close_sent and self.frames:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError as exc:
+                self.frames = []
+                self.conn.send_close(1007, f"{exc.reason} at position {exc.start}")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
     def handle_parser_exception(self) -> None:
-        """A frame the server refuses (over the ``message`` limit: 1009, bad UTF-8, a protocol error): uvicorn closes
-        the connection; the app is told the server did (not the client), with the code it sent."""
-        assert self.conn.close_sent is not None
+        """The client broke the protocol (a frame over the ``message`` limit: 1009; one websockets' parser refused; text
+        that is not UTF-8): the server closes, and says so to the edge (uvicorn's message would read as the client's)."""
         close = self.conn.close_sent
-        message: Any = {"type": "websocket.disconnect", "code": int(close.code), "reason": close.reason, CLOSED_BY_SERVER_KEY: True}
+        assert close is not None
+        message: Any = {"type": "websocket.disconnect", "code": int(close.code), "reason": close.reason, CLOSED_BY_KEY: "server"}
         self.queue.put_nowait(message)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True

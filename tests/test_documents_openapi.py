@@ -105,9 +105,9 @@ def test_missing_credentials_and_bodies_are_the_clients_fault(cr: dict[str, Any]
 
 
 def test_a_wrong_response_names_the_schema_rule(cr: dict[str, Any], tp: dict[str, Any]) -> None:
-    page = {"total": 1, "limit": 25, "skip": 0, "data": [{"_id": "s-1", "pair": "btc"}]}
-    found = check_response(cr, "GET", "/strategies", 200, page)
-    assert [(f.where, f.schema_path) for f in found] == [("body $.data[0].pair", "/components/schemas/Pair/pattern")]
+    page = {"total": 1, "limit": 25, "skip": 0, "data": [{"_id": "t-1", "symbol": "btc"}]}
+    found = check_response(cr, "GET", "/trades", 200, page)
+    assert [(f.where, f.schema_path) for f in found] == [("body $.data[0].symbol", "/components/schemas/Pair/pattern")]
     error = {"name": "TooManyRequests", "message": "Too many requests", "code": 500, "className": "too-many-requests"}
     found = check_response(cr, "GET", "/strategies", 429, error)
     assert [(f.where, f.message, f.schema_path) for f in found] == [
@@ -136,8 +136,8 @@ def test_a_wrong_response_names_the_schema_rule(cr: dict[str, Any], tp: dict[str
     raw = b'{"code": 12, "message": "session expired", "description": "Log in again."}'
     assert check_response(tp, "GET", "/api/v1/alerts/history", 401, raw, {"content-type": "application/json"}) == []
     assert "not JSON" in check_response(tp, "GET", "/api/v1/alerts/history", 401, b"{", {"content-type": "application/json"})[0].message
-    with pytest.raises(Mismatch, match=r"GET /strategies -> 200 does not match the document\n  body \$\.data\[0\]\.pair"):
-        assert_matches_openapi(cr, "GET", "/strategies", 200, page)
+    with pytest.raises(Mismatch, match=r"GET /trades -> 200 does not match the document\n  body \$\.data\[0\]\.symbol"):
+        assert_matches_openapi(cr, "GET", "/trades", 200, page)
 
 
 def test_an_undocumented_status_falls_back_to_ranges_and_default() -> None:

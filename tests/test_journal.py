@@ -146,3 +146,29 @@ def test_an_entry_round_trips_through_json_exactly(
     line = dumps_entry(entry)
     assert loads_entry(line) == entry
     assert dumps_entry(loads_entry(line)) == line
+
+
+def deepest_json() -> Any:
+    """A client's JSON nested as deep as this interpreter's parser takes it (a Socket.IO payload, say)."""
+    for depth in range(1000, 0, -10):
+        try:
+            return json.loads("[" * depth + "]" * depth)
+        except RecursionError:
+            continue
+    raise AssertionError("no depth parses")
+
+
+def test_a_value_nested_as_deep_as_the_parser_allows_is_spilled_and_exported_without_losing_an_entry() -> None:
+    """make fuzz found it: pickling the spill batch raised RecursionError inside the request that triggered it, and the
+    batch, already out of memory, was lost; exporting the entry as JSON raised too."""
+    _, journal = make(limit=4)
+    deep = deepest_json()
+    for i in range(12):
+        journal.record("cryptorobot", SCENARIO_STEP, ScenarioStep(action="note", step=i, run=1, args={"deep": deep}))
+    entries = list(journal)
+    assert [e.seq for e in entries] == list(range(1, 13))
+    kept = entries[0].data["args"]["deep"]
+    assert kept == deep or "levels deep: cut here" in json.dumps(kept)  # exact, or cut only past the recursion limit
+    line = json.loads(dumps_entry(entries[-1]))
+    assert line["seq"] == 12 and "levels deep: cut here" in json.dumps(line["data"])
+    journal.close()

@@ -44,6 +44,8 @@ def test_decodes_engineio_and_socketio_packets() -> None:
         ("40[1]", "invalid payload"),
         ("41{}", "invalid payload"),
         ("43{}", "invalid payload"),
+        ("2", "invalid heartbeat direction"),  # Engine.IO 4: engine.io ends the session (a client only pongs)
+        ('44{"message":"x"}', "invalid state: CONNECT_ERROR from a client"),  # socket.io closes the client
     ],
 )
 def test_refuses_what_socketios_own_parser_refuses(text: str, reason: str) -> None:
@@ -51,7 +53,7 @@ def test_refuses_what_socketios_own_parser_refuses(text: str, reason: str) -> No
 
 
 @pytest.mark.parametrize(
-    "text", ["2", "3", "5", "40", '40{"token":"x"}', "41", '42["find","strategies",{}]', "42[1,2]", "43[null]", "bAQID"]
+    "text", ["2probe", "3", "5", "40", '40{"token":"x"}', "41", '42["find","strategies",{}]', "42[1,2]", "43[null]", "bAQID"]
 )
 def test_accepts_what_socketio_accepts(text: str) -> None:
     assert problem(decode_eio(text)) is None

@@ -11,7 +11,10 @@ told apart; an outgoing packet a ``silence`` fault keeps from the wire is marked
 A packet socket.io's own (JavaScript) parser would refuse ends that client's session, as
 the JavaScript server does, where python-socketio alone would log a traceback and go on:
 a WebSocket is closed, a long-polling POST answered 400 and its session disconnected.
-Either way the journal has the packet and a ``sio.invalid`` entry saying why.
+Either way the journal has the packet and a ``sio.invalid`` entry saying why. Engine.IO
+packets the JavaScript server ignores from a client (``open``, ``upgrade``, ``noop`` on
+long-polling) are journaled with ``ignored`` and kept from python-engineio, which would end
+the session for them and then wait, for ever, for a poll to drain its queue.
 
 ``on_open`` may rewrite the OPEN packet's data on its way out (the API announces its keep-alive
 in virtual time while python-engineio keeps the pace in real time); the journal has what the
@@ -29,7 +32,7 @@ from urllib.parse import parse_qs
 
 from ..core.catalogue import SIO_INVALID, SIO_PACKET, Direction, SioInvalid, SioPacket
 from ..core.sessions import Session
-from ..core.sio_codec import SEPARATOR, decode_eio, decode_payload, problem
+from ..core.sio_codec import SEPARATOR, decode_eio, decode_payload, ignored, problem
 from ..runtime import Runtime
 from .edge import SESSION_KEY
 
@@ -54,8 +57,10 @@ class _Attachments:
     def __init__(self) -> None:
         self.pending: dict[str, int] = {}
 
-    def check(self, sid: str | None, packet: dict[str, Any]) -> str | None:
+    def check(self, sid: str | None, packet: dict[str, Any], transport: _Transport = "websocket") -> str | None:
         """socket.io-parser's rules for binary data; None when the packet is acceptable."""
+        if transport == "polling" and packet.get("eio") == "ping":  # a probe too: probes belong to a WebSocket upgrade
+            return "invalid heartbeat direction"
         key = sid or ""
         waiting = self.pending.get(key, 0)
         if packet.get("binary"):
@@ -84,6 +89,7 @@ class PacketJournal:
         on_handshake: Callable[[], None] | None = None,
         on_open: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         on_invalid: Callable[[str], Awaitable[None]] | None = None,
+        connected: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.app = app
         self.runtime = runtime
@@ -95,6 +101,8 @@ class PacketJournal:
         self.on_open = on_open  # the OPEN packet's data as the client is to read it
         self.on_invalid = on_invalid  # end an Engine.IO session (by its sid) that sent a refused packet
         self.attachments = _Attachments()
+        #: does socket.io have this Engine.IO session (sid) connected to this namespace?
+        self.connected = connected
 
     def _record(
         self,
@@ -126,6 +134,23 @@ class PacketJournal:
                 parts[index] = "0" + json.dumps(self.on_open(packet["data"]), separators=(",", ":"))
         return SEPARATOR.join(parts)
 
+    def _refused(self, sid: str | None, packet: dict[str, Any], transport: _Transport, namespaces: set[str]) -> str | None:
+        """Why socket.io would refuse this client packet (None: it would not): its parser's rules, and its
+        "invalid state" for a binary packet on a namespace the client is not connected to (python-socketio would
+        raise for it: 'Unexpected binary packet'). ``namespaces``: those this connection's (WebSocket) or this
+        payload's (long-polling) CONNECT packets asked for, which socket.io may not have handled yet."""
+        refused = self.attachments.check(sid, packet, transport)
+        if refused is not None or sid is None:
+            return refused
+        sio, nsp = packet.get("sio"), str(packet.get("nsp") or "/")
+        if sio == "CONNECT":
+            namespaces.add(nsp)
+        elif sio == "DISCONNECT":
+            namespaces.discard(nsp)
+        elif sio in ("BINARY_EVENT", "BINARY_ACK") and nsp not in namespaces and not (self.connected and self.connected(sid, nsp)):
+            return f"invalid state: {sio} for namespace {nsp}, not connected"
+        return None
+
     def _invalid(self, reason: str, conn: str, transport: _Transport, sid: str | None, session: Session | None) -> None:
         self.attachments.forget(sid)
         self.runtime.journal.record(
@@ -152,18 +177,25 @@ class PacketJournal:
     ) -> None:
         path = scope["path"]
         session: Session | None = scope.get(SESSION_KEY)
+        ended = False  # the client sent Engine.IO's close packet
+        namespaces: set[str] = set()  # the namespaces this connection's CONNECT packets asked for
 
         async def rx() -> Message:
+            nonlocal ended
+            if ended:  # python-engineio ended the session and would keep reading: close the socket, as socket.io does
+                await send({"type": "websocket.close", "code": 1000, "reason": ""})
+                return {"type": "websocket.disconnect", "code": 1000}
             message: Message = await receive()
             if message["type"] == "websocket.receive":
                 text = message.get("text")
                 packet = decode_eio(text) if text is not None else _binary(message.get("bytes") or b"")
                 self._record([packet], conn, "in", "websocket", sid, session)
-                refused = self.attachments.check(sid, packet)
+                refused = self._refused(sid, packet, "websocket", namespaces)
                 if refused is not None:
                     self._invalid(refused, conn, "websocket", sid, session)
                     await send({"type": "websocket.close", "code": 1000, "reason": ""})
                     return {"type": "websocket.disconnect", "code": 1000}
+                ended = packet.get("eio") == "close"
             elif message["type"] == "websocket.disconnect":
                 self.attachments.forget(sid)
             return message
@@ -185,6 +217,8 @@ class PacketJournal:
                 if silence is not None:
                     packet = {**packet, "suppressed": True, "fault": silence.spec.id}  # the edge keeps it off the wire (ws.suppressed)
                 self._record([packet], conn, "out", "websocket", sid, session)
+                if packet.get("sio") in ("CONNECT_ERROR", "DISCONNECT"):  # the server ended a namespace's connection
+                    namespaces.discard(str(packet.get("nsp") or "/"))
             await send(message)
 
         await self.app(scope, rx, tx)
@@ -237,10 +271,15 @@ class PacketJournal:
             body.extend(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        packets = _packets(bytes(body))
+        parts = _parts(bytes(body))
+        packets = []
+        for _raw, packet in parts:
+            why = ignored(packet, "polling")
+            packets.append({**packet, "ignored": why} if why else packet)
         self._record(packets, conn, "in", "polling", sid, session)
+        namespaces: set[str] = set()  # the namespaces this payload's CONNECT packets ask for
         for packet in packets:
-            refused = self.attachments.check(sid, packet)
+            refused = self._refused(sid, packet, "polling", namespaces)
             if refused is not None:
                 self._invalid(refused, conn, "polling", sid, session)
                 await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
@@ -248,6 +287,9 @@ class PacketJournal:
                 if sid is not None and self.on_invalid is not None:
                     await self.on_invalid(sid)
                 return None
+        if any("ignored" in packet for packet in packets):
+            kept = [raw for (raw, _packet), packet in zip(parts, packets, strict=True) if "ignored" not in packet]
+            body = bytearray(SEPARATOR.join(kept).encode())
         sent = False
 
         async def replay() -> Message:
@@ -267,3 +309,12 @@ def _packets(body: bytes) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         return [_binary(body)]
     return decode_payload(text)
+
+
+def _parts(body: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """A long-polling body's packets, each with its text (a body that is not UTF-8 is one binary packet)."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return [("", _binary(body))]
+    return [(part, decode_eio(part)) for part in text.split(SEPARATOR)] if text else []

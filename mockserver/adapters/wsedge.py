@@ -40,7 +40,7 @@ from ..faults.model import ActiveFault, FaultSpec
 from ..runtime import Runtime
 
 __all__ = [
-    "CLOSED_BY_SERVER_KEY",
+    "CLOSED_BY_KEY",
     "JOURNALED_KEY",
     "LIMIT_KEY",
     "RESET_KEY",
@@ -64,9 +64,9 @@ SEND_JOURNALED_KEY = "agentfeed.send_journaled"
 JOURNALED_KEY = "agentfeed.journaled"
 #: In a WebSocket scope: ``reset(reason)`` ends the connection with a TCP reset, journaled (by the server).
 RESET_KEY = "agentfeed.reset"
-#: In a ``websocket.disconnect`` message: the server closed the connection itself (a frame it refused: too big,
-#: not UTF-8, a protocol error), with the close frame it sent.
-CLOSED_BY_SERVER_KEY = "agentfeed.closed_by_server"
+#: In a ``websocket.disconnect`` message: who ended the connection when it was not the client (``"server"``: the
+#: server's protocol layer closed it for a frame that broke RFC 6455, see mockserver.server).
+CLOSED_BY_KEY = "agentfeed.by"
 #: Frames larger than this are journaled by their head, length and SHA-256 (memory stays bounded).
 JOURNAL_FRAME_LIMIT = 65_536
 
@@ -263,12 +263,12 @@ class WebSocketEdge:
                 journal.record(api, WS_FRAME, _frame(path, message), session=session, direction="in")
             elif kind == "websocket.disconnect":
                 if not handle.closed:
-                    server = bool(message.get(CLOSED_BY_SERVER_KEY))  # a frame the server refused (over the message limit)
-                    by, fault_id = self._by(session, "server" if server else "client")
-                    data = WsClose(path=path, by=by, code=int(message.get("code", 1005)), reason=message.get("reason") or "")
+                    closer: By = message.get(CLOSED_BY_KEY, "client")
+                    by, fault_id = self._by(session, closer)
+                    data = WsClose(path=path, by=by, code=message.get("code", 1005), reason=message.get("reason") or "")
                     if fault_id is not None:
                         data["fault"] = fault_id
-                    self._end(handle, WS_CLOSE, data, "out" if server else "in")
+                    self._end(handle, WS_CLOSE, data, "in" if closer == "client" else "out")
                 handle.closed = True
             return message
 
@@ -333,7 +333,16 @@ class WebSocketEdge:
                 if handle.closed:
                     return
                 handle.closed = True
-                await send(message)
+                try:
+                    await send(message)
+                except BaseException:
+                    # the connection had ended first (the protocol layer closed it for a frame the client broke, or
+                    # the client went away): journal that end, from the disconnect the app did not read (else 1006)
+                    handle.closed = False
+                    with contextlib.suppress(Exception):
+                        while not handle.closed:
+                            await asyncio.wait_for(rx(), 0.5)
+                    raise
                 by, fault_id = self._by(session, "server")
                 data = WsClose(path=path, by=by, code=message.get("code", 1000), reason=message.get("reason") or "")
                 if fault_id is not None:

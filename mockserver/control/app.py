@@ -176,7 +176,7 @@ def build_control_app(control: MockControl, *, token: str | None = None, limits:
     async def journal(request: Request) -> Response:
         query = _query(request)
         limit_text = request.query_params.get("limit", "1000")
-        if not limit_text.isdigit():
+        if not (limit_text.isascii() and limit_text.isdigit()):  # str.isdigit: "²" too, int() refuses it
             raise ControlError(f"'limit' must be a positive integer, got {limit_text!r}")
         entries = control.journal(query, limit=int(limit_text))
         return _json({"entries": [e.to_dict() for e in entries], "count": len(entries), "last_seq": runtime.journal.last_seq})

@@ -556,6 +556,8 @@ class SioPacket(TypedDict):
     sha256: NotRequired[str]
     raw: NotRequired[str]
     invalid: NotRequired[str]
+    #: a client packet socket.io ignores (why), kept from python-engineio (``open``, ``upgrade``, ``noop`` on long-polling)
+    ignored: NotRequired[str]
     #: an outgoing packet a ``silence`` fault kept off the wire
     suppressed: NotRequired[bool]
     fault: NotRequired[str]

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import pickle
+import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -109,14 +110,23 @@ def json_default(value: object) -> object:
     return repr(value)
 
 
-def _plain(value: Any) -> Any:
-    """What a client sent, made JSON-safe: non-finite numbers become null (as orjson writes them), keys strings."""
+#: How deep a client's value is kept where it must be copied (JSON export, the spill's fallback): orjson stops at 255
+#: levels and the standard library at the recursion limit, which a client's JSON may nearly reach.
+MAX_DEPTH = 200
+CUT = f"<nested more than {MAX_DEPTH} levels deep: cut here>"
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """What a client sent, made JSON-safe: non-finite numbers become null (as orjson writes them), keys strings,
+    anything nested deeper than :data:`MAX_DEPTH` replaced by :data:`CUT`."""
+    if depth > MAX_DEPTH:
+        return CUT
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -126,11 +136,29 @@ def _plain(value: Any) -> Any:
 
 def dumps_json(value: Any) -> bytes:
     """JSON of anything a client could have made us journal: orjson, or (integers beyond 64 bits,
-    NaN, odd keys) the standard library on a cleaned copy. Never raises."""
+    NaN, odd keys, nesting past orjson's 255 levels) the standard library on a cleaned copy. Never raises."""
     try:
         return orjson.dumps(value, default=json_default)
     except TypeError:
         return json.dumps(_plain(value), separators=(",", ":"), allow_nan=False).encode()
+
+
+def _pickle_rows(rows: list[tuple[Any, ...]]) -> bytes:
+    """A spill batch. A client's JSON can be nested nearly as deep as the parser's recursion limit allows, and the
+    batch adds a few levels: retried with that much head-room; a row deeper still keeps its data cut at
+    :data:`MAX_DEPTH` (the batch is never lost: its rows have left memory already)."""
+    try:
+        return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+    except RecursionError:
+        pass
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 100)
+    try:
+        return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+    except RecursionError:
+        return pickle.dumps([(*row[:-1], _plain(row[-1])) for row in rows], protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def dumps_entry(entry: Entry) -> str:
@@ -291,7 +319,7 @@ class Journal:
         # The spill file is private to this process (written and read only here), so a pickled
         # batch is safe and is the fastest way to move entries out of memory without losing any.
         rows = [tuple(popleft()) for _ in range(count)]  # plain tuples pickle in C
-        frame = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        frame = _pickle_rows(rows)
         self._spill.write(frame)
         self._spill.flush()
         self._frames.append((self._spill_end, len(frame)))

@@ -181,7 +181,7 @@ class JournalQuery:
             text = values.get(name)
             if text is None:
                 return None
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 raise QueryError(f"'{name}' must be a sequence number, got {text!r}")
             return int(text)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["EIO_TYPES", "SIO_TYPES", "decode_eio", "decode_payload", "describe", "problem"]
+__all__ = ["EIO_TYPES", "IGNORED", "SEPARATOR", "SIO_TYPES", "decode_eio", "decode_payload", "describe", "ignored", "problem"]
 
 EIO_TYPES = {"0": "open", "1": "close", "2": "ping", "3": "pong", "4": "message", "5": "upgrade", "6": "noop"}
 SIO_TYPES = {
@@ -29,6 +29,13 @@ SEPARATOR = "\x1e"
 
 #: Event names a client may not emit (socket.io-parser's RESERVED_EVENTS).
 RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"})
+
+
+#: the longest ack id read as a number (int() refuses longer ones)
+_MAX_DIGITS = 4000
+#: the longest attachment count: python-socketio raises 'too many attachments' beyond it (socket.io's parser
+#: would wait for them all)
+_MAX_ATTACHMENT_DIGITS = 10
 
 
 class _NotJson(str):
@@ -49,8 +56,13 @@ def _decode_sio(text: str) -> dict[str, Any]:
     rest = text[1:]
     if out["sio"] in ("BINARY_EVENT", "BINARY_ACK"):
         count, dash, rest = rest.partition("-")
-        if not dash or not count.isdigit():
+        if not dash or not (count.isascii() and count.isdigit()):
             return {"sio": "invalid", "raw": text}
+        if len(count) > _MAX_ATTACHMENT_DIGITS or int(count) == 0:
+            # python-socketio raises 'too many attachments' beyond 10 digits; a binary packet with no attachment
+            # it keeps waiting for one, taking the next packet for it ('Unexpected binary attachment')
+            out["invalid"] = "illegal attachments"
+            return out
         out["attachments"] = int(count)
     nsp = "/"
     if rest.startswith("/"):
@@ -58,8 +70,11 @@ def _decode_sio(text: str) -> dict[str, Any]:
         rest = after if comma else ""
     out["nsp"] = nsp
     digits = 0
-    while digits < len(rest) and rest[digits].isdigit():
+    while digits < len(rest) and "0" <= rest[digits] <= "9":
         digits += 1
+    if digits > _MAX_DIGITS:  # more than int() converts (sys.get_int_max_str_digits): no id any client could ack
+        out["invalid"] = "ack id too long"
+        return out
     if digits:
         out["id"] = int(rest[:digits])
         rest = rest[digits:]
@@ -102,18 +117,23 @@ def decode_payload(text: str) -> list[dict[str, Any]]:
 
 
 def problem(packet: dict[str, Any]) -> str | None:
-    """Why socket.io's own parser would refuse this packet from a client (None: it would not).
+    """Why socket.io's own server would refuse this packet from a client (None: it would not): its parser,
+    engine.io's heartbeat direction (a client ``ping`` other than an upgrade's probe), a client's CONNECT_ERROR.
 
     The JavaScript server closes the connection on such a packet; python-socketio would log a
-    traceback and carry on, so the adapter applies the JavaScript rule (see ``siojournal``).
+    traceback and carry on (or ignore it), so the adapter applies the JavaScript rule (see ``siojournal``).
     """
     if packet.get("eio") == "invalid":
         return "parse error"
+    if packet.get("eio") == "ping" and packet.get("data") != "probe":  # Engine.IO 4: the server pings, the client pongs
+        return "invalid heartbeat direction"
     if packet.get("eio") != "message" or packet.get("binary"):
         return None
     sio = packet.get("sio")
     if sio == "invalid":
         return "unknown packet type"
+    if sio == "CONNECT_ERROR":  # only a server sends one: socket.io closes a client that does ("invalid state")
+        return "invalid state: CONNECT_ERROR from a client"
     if packet.get("invalid"):
         return str(packet["invalid"])
     if "event" in packet or "args" in packet:
@@ -127,6 +147,19 @@ def problem(packet: dict[str, Any]) -> str | None:
         return "invalid payload"
     if sio in ("ACK", "BINARY_ACK") and not isinstance(data, list):
         return "invalid payload"
+    return None
+
+
+#: Engine.IO packets socket.io's server takes from a client and ignores (its ``onPacket`` has no case for them);
+#: python-engineio would end a long-polling session for one and then wait for a poll to drain its queue
+IGNORED = frozenset({"open", "upgrade", "noop"})
+
+
+def ignored(packet: dict[str, Any], transport: str) -> str | None:
+    """Why socket.io ignores this client packet on ``transport`` (None: it does not). On a WebSocket only an
+    ``upgrade`` outside the upgrade's handshake is ignored, and python-engineio sees to that itself."""
+    if transport == "polling" and packet.get("eio") in IGNORED:
+        return f"{packet['eio']} from a client: ignored"
     return None
 
 

@@ -45,7 +45,7 @@ def sse_payload(block: str) -> dict[str, Any] | None:
         if name == "data":
             data.append(value)
         elif name == "retry":
-            fields["retry"] = int(value) if value.isdigit() else value
+            fields["retry"] = int(value) if value.isascii() and value.isdigit() else value
         elif name in ("event", "id"):
             fields[name] = value  # other field names are ignored, as the standard says
     if data:

@@ -56,10 +56,18 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 #: Aliases can make a few hundred bytes expand into billions of nodes: stop long before.
 MAX_NODES = 200_000
+#: No scenario nests anywhere near this deep; far deeper would exhaust Python's stack in PyYAML's composer.
+MAX_DEPTH = 100
+
+
+def _too_deep(line: int, column: int) -> ScenarioError:
+    return ScenarioError("too deep", [f"{{file}}:{line}:{column}: nested more than {MAX_DEPTH} levels deep; expected a plain scenario"])
 
 
 def _build(node: yaml.Node, path: Path_, positions: _Positions, constructor: yaml.constructor.SafeConstructor) -> Any:
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if len(path) > MAX_DEPTH:
+        raise _too_deep(node.start_mark.line + 1, node.start_mark.column + 1)
     if len(positions.values) > MAX_NODES:
         where = f"{{file}}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
         raise ScenarioError(
@@ -89,7 +97,33 @@ def _build(node: yaml.Node, path: Path_, positions: _Positions, constructor: yam
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), positions, constructor) for i, item in enumerate(node.value)]
-    return constructor.construct_object(node, deep=True)
+    try:
+        return constructor.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:  # a scalar its tag cannot hold: PyYAML's timestamp 2026-13-45, say
+        where = f"{{file}}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+        raise ScenarioError(
+            "not valid YAML", [f"{where}: not valid YAML: {node.value!r} is no {node.tag.rsplit(':', 1)[-1]} ({exc})"]
+        ) from None
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """The line and column (from 1) of character ``index`` of ``text``."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _deepest(text: str) -> tuple[int, int]:
+    """Where ``text`` first nests more than :data:`MAX_DEPTH` collections deep (line, column; 1:1 if it does not)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            mark = event.start_mark
+            if depth > MAX_DEPTH + 1 and mark is not None:  # as _build counts: the top-level mapping is depth 0
+                return mark.line + 1, mark.column + 1
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return 1, 1
 
 
 def _compose(text: str) -> yaml.Node | None:
@@ -110,6 +144,16 @@ def _parse(text: str, source: str) -> tuple[Any, _Positions]:
         mark = exc.problem_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise ScenarioError(f"{where}: not valid YAML: {exc.problem}", [f"{where}: not valid YAML: {exc.problem}"]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a control character, say): no mark, a position
+        line, column = _position(text, exc.position)
+        where = f"{source}:{line}:{column}"
+        character = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        problem = f"{where}: not valid YAML: the character {character} is not allowed"
+        raise ScenarioError(problem, [problem]) from None
+    except RecursionError:  # PyYAML's composer recurses per level: find where the nesting got too deep, with its parser (no recursion)
+        line, column = _deepest(text)
+        error = _too_deep(line, column)
+        raise ScenarioError(str(error).replace("{file}", source), [p.replace("{file}", source) for p in error.problems]) from None
     if node is None:
         raise ScenarioError(f"{source}:1:1: empty file; expected a scenario mapping")
     constructor = yaml.constructor.SafeConstructor()
@@ -253,7 +297,8 @@ def _position_key(problem: str) -> tuple[int, int]:
 def _check_steps(data: Mapping[str, Any], positions: _Positions, source: str, *, skip: Set[tuple[Any, ...]] = frozenset()) -> list[str]:
     problems: list[str] = []
     known_faults: set[str] = set()
-    timeline = [(i, step) for i, step in enumerate(data.get("timeline") or []) if isinstance(step, dict)]
+    steps = data.get("timeline")
+    timeline = [(i, step) for i, step in enumerate(steps if isinstance(steps, list) else []) if isinstance(step, dict)]
     # in the order the steps will run, so stop_fault can only name a fault started before it
     timeline.sort(key=lambda item: _safe_offset(item[1].get("at")))
     for index, step in timeline:
@@ -420,7 +465,12 @@ def scenario_from_yaml(text: str, *, source: str = "<scenario>") -> Scenario:
     problems = _schema_problems(_VALIDATOR, data, (), positions, source)
     # the meaning of every part the schema accepts is checked too, in the same pass
     broken = {tuple(error.absolute_path)[:2] for error in schema_errors}
-    problems += _check_apis(data, positions, source, skip=broken) + _check_steps(data, positions, source, skip=broken)
+    try:
+        problems += _check_apis(data, positions, source, skip=broken) + _check_steps(data, positions, source, skip=broken)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        if not problems:
+            raise  # a semantic check that trips over what the schema accepted is a bug to see
+        # it tripped over a part the schema refused (and already said what is wrong with): nothing to add
     problems.sort(key=_position_key)
     if problems:
         raise ScenarioError(problems[0], problems)

@@ -51,7 +51,7 @@ def detail(status: int, text: str) -> Reply:
     return Reply(status, {"detail": text})
 
 
-def validation_error(errors: list[tuple[tuple[str, ...], str, str, Any]]) -> Reply:
+def validation_error(errors: list[tuple[tuple[str | int, ...], str, str, Any]]) -> Reply:
     """FastAPI/pydantic v2's 422: ``{"detail": [{type, loc, msg, input}]}``."""
     return Reply(422, {"detail": [{"type": kind, "loc": list(loc), "msg": msg, "input": given} for loc, kind, msg, given in errors]})
 
@@ -63,7 +63,7 @@ def check_body(
         return validation_error(
             [(("body",), "model_attributes_type", "Input should be a valid dictionary or object to extract fields from", body)]
         )
-    errors: list[tuple[tuple[str, ...], str, str, Any]] = []
+    errors: list[tuple[tuple[str | int, ...], str, str, Any]] = []
     for name, kinds in fields.items():
         if name not in body:
             errors.append((("body", name), "missing", "Field required", body))
@@ -546,6 +546,13 @@ class AiTrader:
         problem = check_body(body, {"categories": list})
         if problem:
             return problem
+        wrong: list[tuple[tuple[str | int, ...], str, str, Any]] = [
+            (("body", "categories", i), "string_type", "Input should be a valid string", c)
+            for i, c in enumerate(body["categories"])
+            if not isinstance(c, str)
+        ]
+        if wrong:
+            return validation_error(wrong)  # pydantic's list[str]: was a TypeError (a 500) for an item that is no string
         wanted = set(body["categories"])
         updated = 0
         for m in self.messages:

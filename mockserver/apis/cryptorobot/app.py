@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from typing import Any
 
@@ -48,13 +49,37 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return body
 
 
+class _LibraryLog(logging.Handler):
+    """python-engineio's and python-socketio's log. What they log without an exception is a client's error that
+    the journal already shows (a 400 answer, a ``sio.invalid``); an exception they caught and logged is one
+    inside the mock: a ``server.error``, raised to whoever drives the mock, never a traceback on the console."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(logging.ERROR)
+        self.runtime = runtime
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and isinstance(record.exc_info[1], Exception):
+            self.runtime.report_error("task", f"{record.name}: {record.getMessage()}", record.exc_info[1])
+
+
+def _library_logger(runtime: Runtime, name: str) -> logging.Logger:
+    logger = logging.Logger(f"mockserver.{API}.{name}", logging.ERROR)  # not in logging's tree: nothing propagates
+    logger.addHandler(_LibraryLog(runtime))
+    return logger
+
+
 class _Hub:
     """The python-socketio server, wired to whichever domain the runtime runs now."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.sio = socketio.AsyncServer(
-            async_mode="asgi", cors_allowed_origins="*", async_handlers=False, logger=False, engineio_logger=False
+            async_mode="asgi",
+            cors_allowed_origins="*",
+            async_handlers=False,
+            logger=_library_logger(runtime, "socketio"),
+            engineio_logger=_library_logger(runtime, "engineio"),
         )
         self._out: deque[tuple[str, str, Any]] = deque()
         self._wake = asyncio.Event()
@@ -69,6 +94,9 @@ class _Hub:
             try:
                 await eio_disconnect(eio_sid, reason)
             finally:
+                # forget the session now: python-engineio keeps a closed one until a poll or its sweep, and a
+                # long-polling POST meanwhile (after the client's own close packet, say) made it raise: a 500
+                self.sio.eio.sockets.pop(eio_sid, None)
                 self.session_ended(eio_sid, str(reason or "client disconnect"))
 
         self.sio.eio.on("disconnect", on_eio_disconnect)
@@ -134,9 +162,15 @@ class _Hub:
         self.runtime.sessions.end(session)
 
     async def end_session(self, eio_sid: str) -> None:
-        """Close an Engine.IO session (a long-polling client sent a packet socket.io would refuse)."""
-        with contextlib.suppress(Exception):
-            await self.sio.eio.disconnect(eio_sid)
+        """Close an Engine.IO session (a long-polling client sent a packet socket.io would refuse).
+
+        Not ``eio.disconnect``, which waits until a poll has drained the session's queue: a client that does
+        not poll would keep the request that ended it waiting for ever. The close packet waits in the queue for
+        the client's next poll; python-engineio forgets the closed session then, or at its next sweep."""
+        socket = self.sio.eio.sockets.get(eio_sid)
+        if socket is not None:
+            with contextlib.suppress(Exception):
+                await socket.close(wait=False, reason=self.sio.eio.reason.SERVER_DISCONNECT)
 
     # -- Socket.IO handlers ---------------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -305,6 +339,14 @@ def build_app(runtime: Runtime) -> Any:
         routes=[Route("/{path:path}", rest, methods=methods)], exception_handlers={HTTPException: http_error, 500: http_error}
     )
     asgi = socketio.ASGIApp(hub.sio, other_asgi_app=rest_app, socketio_path="socket.io")
-    app = PacketJournal(asgi, runtime=runtime, api=API, on_handshake=hub.keepalive, on_open=hub.announce, on_invalid=hub.end_session)
+    app = PacketJournal(
+        asgi,
+        runtime=runtime,
+        api=API,
+        on_handshake=hub.keepalive,
+        on_open=hub.announce,
+        on_invalid=hub.end_session,
+        connected=lambda eio_sid, nsp: hub.sio.manager.sid_from_eio_sid(eio_sid, nsp) is not None,
+    )
     app.hub = hub  # type: ignore[attr-defined]
     return app

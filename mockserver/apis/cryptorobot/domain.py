@@ -40,6 +40,25 @@ PARAMS_POSITION = {"find": 0, "get": 1, "create": 1, "remove": 1, "update": 2, "
 FEED_LIMIT = 1000
 #: Records a client may create per service (memory stays bounded): beyond it, Unprocessable.
 RECORD_LIMIT = 10_000
+#: the types of the input fields the OpenAPI document declares (StrategyInput, TraderInput, MessagePatch, ...);
+#: a tuple: the values allowed
+_FIELD_TYPES: dict[str, dict[str, type | tuple[str, ...]]] = {
+    "strategies": {"_id": str, "name": str, "type": str, "pair": str, "timeframe": str, "active": bool, "parameters": dict},
+    "traders": {
+        "_id": str,
+        "name": str,
+        "status": ("running", "stopped", "error"),
+        "strategyId": str,
+        "exchange": str,
+        "pair": str,
+        "podId": str,
+        "mode": str,
+    },
+    "messages": {"read": bool, "title": str, "text": str, "level": str},
+}
+#: string fields that must not be empty (a record id, the required names)
+_NON_EMPTY = ("_id", "name", "type", "pair", "strategyId")
+_TYPE_NAMES = {str: "a string", bool: "a boolean", dict: "an object"}
 DEFAULT_STREAMS = {"ticker": "5s", "pod_events": "1m", "trades": "2m", "signals": "5m", "messages": "10m", "events": "15m"}
 
 
@@ -526,15 +545,27 @@ class Cryptorobot:
             if "name" in data and isinstance(data["name"], str):
                 user.name = data["name"]
             return user.public()
-        if method == "update":
-            self._validate(path, data)
+        self._validate(path, data, patch=method == "patch")
         self._apply(user, method, path, record["_id"], data, now)
         return dict(self.tables[path][str(record["_id"])])
 
-    def _validate(self, path: str, data: Mapping[str, Any]) -> None:
-        """Cryptorobot's documented ``BadRequest "Validation failed"`` with ``errors: [{field, message}]``."""
-        required = {"strategies": ("name", "type", "pair"), "traders": ("name",)}.get(path, ())
+    def _validate(self, path: str, data: Mapping[str, Any], *, patch: bool = False) -> None:
+        """Cryptorobot's documented ``BadRequest "Validation failed"`` with ``errors: [{field, message}]``: the
+        required fields (not for a patch) and the types of the fields the OpenAPI document declares for input, so
+        that no record is kept that the documented record shape does not allow."""
+        required = () if patch else {"strategies": ("name", "type", "pair"), "traders": ("name",)}.get(path, ())
         errors = [{"field": name, "message": f"'{name}' is required"} for name in required if not data.get(name)]
+        for name, kind in _FIELD_TYPES.get(path, {}).items():
+            value = data.get(name)
+            if name not in data or name in required and not value:
+                continue
+            if isinstance(kind, tuple):
+                if value not in kind:
+                    errors.append({"field": name, "message": f"'{name}' must be one of {', '.join(kind)}"})
+            elif not isinstance(value, kind) or kind is not bool and isinstance(value, bool):
+                errors.append({"field": name, "message": f"'{name}' must be {_TYPE_NAMES[kind]}"})
+            elif kind is str and name in _NON_EMPTY and not value:
+                errors.append({"field": name, "message": f"'{name}' must not be empty"})
         if errors:
             raise FeathersError("BadRequest", "Validation failed", errors=errors)
 

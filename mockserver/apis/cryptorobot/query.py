@@ -68,7 +68,7 @@ def parse_query_string(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             current = (
                 parent[slot] if (isinstance(parent, dict) and slot in parent) or (isinstance(parent, list) and slot < len(parent)) else None
             )
-            if part == "" or (part.isdigit() and int(part) <= QS_ARRAY_LIMIT):
+            if part == "" or (part.isascii() and part.isdigit() and int(part) <= QS_ARRAY_LIMIT):
                 container: Any = (
                     current if isinstance(current, list) else ([] if current is None or not isinstance(current, dict) else current)
                 )
@@ -110,7 +110,7 @@ def _int(value: Any) -> int | None:
         text = text.lstrip("+-")
         digits = ""
         for char in text:
-            if not char.isdigit():
+            if not "0" <= char <= "9":
                 break
             digits += char
         return sign * int(digits) if digits else None

@@ -572,6 +572,8 @@ class LuckyLobster:
             return self.error(400, "Bad Request", "Request body must be a JSON object")
         limit = body.get("limit", 10)
         min_value = body.get("minValue", 0.10)
+        if isinstance(limit, float) and limit.is_integer():  # 36.0 is the integer 36 to the API's JavaScript (and to JSON Schema)
+            limit = int(limit)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
             return self.error(400, "Bad Request", "limit must be an integer between 1 and 50")
         if not isinstance(min_value, (int, float)) or isinstance(min_value, bool) or min_value < 0:
@@ -781,7 +783,9 @@ class LuckyLobster:
 
     def _patch_key(self, ref: str, patch: Mapping[str, Any]) -> None:
         keys = list(self.keys.values())
-        matches = [k for k in keys if k.name == ref or k.key == ref] or ([keys[int(ref)]] if ref.isdigit() and int(ref) < len(keys) else [])
+        matches = [k for k in keys if k.name == ref or k.key == ref] or (
+            [keys[int(ref)]] if ref.isascii() and ref.isdigit() and int(ref) < len(keys) else []
+        )
         if not matches:
             raise ValueError(f"no luckylobster key named {ref!r}; keys: {', '.join(k.name for k in keys)}")
         for key in matches:
@@ -852,7 +856,7 @@ def validate_patch(state: Mapping[str, Any], changes: Mapping[str, Any]) -> list
     names = [str(k["name"]) for k in keys if k.get("name")] + [str(k["key"]) for k in keys if k.get("key")]
     for ref, patch in (changes.get("keys") or {}).items():
         ref = str(ref)
-        if ref not in names and not (ref.isdigit() and int(ref) < len(keys)):
+        if ref not in names and not (ref.isascii() and ref.isdigit() and int(ref) < len(keys)):
             problems.append(
                 (
                     ("keys", ref),

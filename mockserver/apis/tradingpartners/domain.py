@@ -401,9 +401,10 @@ class TradingPartners:
 
     def replay(self, user: User, last_event_id: str | None) -> list[tuple[int, str, dict[str, Any]]]:
         """Events after ``Last-Event-ID`` still in the window (ids on only)."""
-        if not self.event_ids or last_event_id is None or not last_event_id.strip().isdigit():
+        text = (last_event_id or "").strip()
+        if not self.event_ids or not (text.isascii() and text.isdigit()):  # str.isdigit alone: "²" too, which int() refuses
             return []
-        after = int(last_event_id)
+        after = int(text)
         return [item for item in user.log if item[0] > after]
 
     # -- closed alerts and history -------------------------------------------------------------------
