@@ -26,9 +26,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 
-from mockserver import ThreadedMockServer
+from mockserver import ThreadedMockServer, scenario_from_yaml
 
 __all__ = [
+    "fuzz_mock",
     "AT_TOKEN",
     "AT_TOKEN2",
     "RawSocket",
@@ -287,3 +288,8 @@ apis:
     state:
       users: [{{email: {EMAIL}, password: {PASSWORD}, access: FULL}}]
 """
+
+
+def fuzz_mock(aitrader: str = "documented", tradeready: str = "documented") -> ThreadedMockServer:
+    """A mock of :func:`fuzz_scenario` on a manual clock, not started: ``with fuzz_mock() as server: ...``."""
+    return ThreadedMockServer(scenario_from_yaml(fuzz_scenario(aitrader, tradeready)), speed=0)

@@ -30,9 +30,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.case import Case
 
-from mockserver import ThreadedMockServer, scenario_from_yaml
+from mockserver import ThreadedMockServer
 from mockserver.control.openapi import api_openapi, control_openapi
-from tests.fuzzing import AT_TOKEN, EMAIL, LL_KEY, LONG, PASSWORD, Watch, fuzz_scenario
+from tests.fuzzing import AT_TOKEN, EMAIL, LL_KEY, LONG, PASSWORD, Watch, fuzz_mock
 
 _SCALE = float(os.environ.get("AGENTFEED_FUZZ_SCALE", "1"))
 #: examples per operation: the bounded run's, or ``make fuzz``'s
@@ -113,30 +113,21 @@ SCHEMAS = {name: _schema(api, profile) for name, api, profile in DOCUMENTS}
 
 @pytest.fixture(scope="module")
 def documented() -> Iterator[ThreadedMockServer]:
-    server = ThreadedMockServer(scenario_from_yaml(fuzz_scenario()), speed=0).start()
-    try:
+    with fuzz_mock() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[ThreadedMockServer]:
-    server = ThreadedMockServer(scenario_from_yaml(fuzz_scenario(aitrader="upstream", tradeready="upstream")), speed=0).start()
-    try:
+    with fuzz_mock(aitrader="upstream", tradeready="upstream") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def control() -> Iterator[ThreadedMockServer]:
     """The control API's own mock: what it is fuzzed with (resets, scenarios, faults) reaches no other test."""
-    server = ThreadedMockServer(scenario_from_yaml(fuzz_scenario()), speed=0).start()
-    try:
+    with fuzz_mock() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

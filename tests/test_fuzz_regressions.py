@@ -15,16 +15,13 @@ import pytest
 from mockserver import ThreadedMockServer, scenario_from_yaml
 from mockserver.core.errors import ScenarioError
 from mockserver.core.sio_codec import decode_eio, problem
-from tests.fuzzing import AT_TOKEN, EMAIL, LL_KEY, PASSWORD, TR_KEY, RawSocket, Watch, fuzz_scenario, raw_frame
+from tests.fuzzing import AT_TOKEN, EMAIL, LL_KEY, PASSWORD, TR_KEY, RawSocket, Watch, fuzz_mock, fuzz_scenario, raw_frame
 
 
 @pytest.fixture
 def mock() -> Iterator[ThreadedMockServer]:
-    server = ThreadedMockServer(scenario_from_yaml(fuzz_scenario()), speed=0).start()
-    try:
+    with fuzz_mock() as server:
         yield server
-    finally:
-        server.stop()
 
 
 # -- WebSocket frames (uvicorn's sans-I/O protocol, mockserver/server.py) -------------------------------------------

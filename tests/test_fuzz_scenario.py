@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from mockserver import ThreadedMockServer, scenario_from_yaml
 from mockserver.core.errors import ScenarioError
-from tests.fuzzing import Watch, budget, fuzz_scenario
+from tests.fuzzing import Watch, budget, fuzz_mock
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").rglob("*.yaml"))
 TEXTS = {path.relative_to(path.parent.parent).as_posix(): path.read_text(encoding="utf-8") for path in SCENARIOS}
@@ -147,11 +147,8 @@ _JSON_BODIES = st.one_of(
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[ThreadedMockServer]:
-    server = ThreadedMockServer(scenario_from_yaml(fuzz_scenario()), speed=0).start()
-    try:
+    with fuzz_mock() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @given(

@@ -22,8 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
-from mockserver import ThreadedMockServer, scenario_from_yaml
-from tests.fuzzing import EMAIL, PASSWORD, RawSocket, Watch, budget, fuzz_scenario, raw_frame
+from mockserver import ThreadedMockServer
+from tests.fuzzing import EMAIL, PASSWORD, RawSocket, Watch, budget, fuzz_mock, raw_frame
 from tests.test_fuzz_websocket import JSON_VALUES, ODD_TEXT
 
 SEP = "\x1e"
@@ -63,11 +63,8 @@ POLL_BODY = st.one_of(st.lists(ENGINE_PACKET, min_size=1, max_size=4).map(SEP.jo
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[ThreadedMockServer]:
-    server = ThreadedMockServer(scenario_from_yaml(fuzz_scenario()), speed=0).start()
-    try:
+    with fuzz_mock() as server:
         yield server
-    finally:
-        server.stop()
 
 
 class Polling:
