@@ -8,12 +8,16 @@ flag, what a client printed or received); for anything the mock records, wait on
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["raw_http", "wait_until"]
+__all__ = ["raw_http", "seed_verdicts", "wait_until"]
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition", interval: float = 0.01) -> None:
@@ -50,3 +54,15 @@ def raw_http(url: str, pieces: Iterable[bytes], *, pause: float = 0.0, timeout: 
                 break
             answer += chunk
         return answer
+
+
+def seed_verdicts(api: str) -> dict[str, set[str]]:
+    """The README's table of a seed's graded example (after ``<!-- seed-verdicts: API -->``, columns scenario, rules
+    failed, why): scenario -> the rules its row says fail."""
+    text = README.read_text(encoding="utf-8")
+    rows = text[text.index(f"<!-- seed-verdicts: {api} -->") :].split("\n\n")[0].splitlines()[3:]
+    table = {}
+    for row in rows:
+        scenario, failed, _why = (cell.strip() for cell in row.strip("|").split("|"))
+        table[scenario.strip("`")] = set(re.findall(r"`([a-z0-9.-]+)`", failed))
+    return table

@@ -9,7 +9,6 @@ README's row for that scenario names.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -19,22 +18,15 @@ from pathlib import Path
 import pytest
 
 from mockserver.scenario.loader import builtin_scenarios
+from tests.helpers import seed_verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = "<!-- seed-verdicts: cryptorobot -->"
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH: the seed example is JavaScript")
 
 
 def readme_table() -> dict[str, set[str]]:
-    """scenario -> the rules its row says fail (from the table after the marker)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = text[text.index(MARKER) :].split("\n\n")[0].splitlines()[3:]
-    table = {}
-    for row in rows:
-        scenario, failed, _why = (cell.strip() for cell in row.strip("|").split("|"))
-        table[scenario.strip("`")] = set(re.findall(r"`([a-z0-9.-]+)`", failed))
-    return table
+    return seed_verdicts("cryptorobot")
 
 
 def grade(scenario: str, out: Path) -> set[str]:

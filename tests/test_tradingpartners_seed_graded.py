@@ -9,7 +9,6 @@ never better than ``inconclusive`` (it says nothing there), and nothing is ``err
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +19,9 @@ from typing import Any
 import pytest
 
 from mockserver.scenario.loader import builtin_scenarios
+from tests.helpers import seed_verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = "<!-- seed-verdicts: tradingpartners -->"
 OBSERVED = ("tradingpartners.sse.lifecycle-order", "tradingpartners.sse.ignores-duplicates")
 #: shorter runs where the verdicts are settled early (the README's command runs the scenarios whole)
 DURATION = {"tradingpartners/alert-lifecycle": "3m"}
@@ -31,14 +30,7 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is no
 
 
 def readme_table() -> dict[str, set[str]]:
-    """scenario -> the rules its row says fail (from the table after the marker)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = text[text.index(MARKER) :].split("\n\n")[0].splitlines()[3:]
-    table = {}
-    for row in rows:
-        scenario, failed, _why = (cell.strip() for cell in row.strip("|").split("|"))
-        table[scenario.strip("`")] = set(re.findall(r"`([a-z0-9.-]+)`", failed))
-    return table
+    return seed_verdicts("tradingpartners")
 
 
 def grade(scenario: str, out: Path) -> list[dict[str, Any]]:
