@@ -318,3 +318,25 @@ def test_keeps_up_is_inconclusive_under_time_warp() -> None:
     firehose(j, 10, 5)
     result = j.judge("tradeready.ws.keeps-up", targeted=True)
     assert result.verdict == "inconclusive" and "this run was at x60" in result.reason
+
+
+# -- protocol.no-client-errors (the generic rule's TradeReady instance) ----------------------------------------------
+def test_an_error_frame_is_charged_to_the_frame_it_names_not_to_the_last_one_sent() -> None:
+    """A client pipelining subscribes: the error for its first (a flat key the upstream protocol lacks, the contract
+    rule's finding) comes after it sent a valid one; the valid one is not a client error (a flake seen on a busy run)."""
+    journal = Journal(profile="upstream")
+    journal.connect("ws-1", 1)
+    journal.send("ws-1", 1.1, {"action": "subscribe", "channel": "ticker:BTCUSDT"})
+    journal.send("ws-1", 1.2, {"action": "subscribe", "channel": "portfolio"})
+    journal.receive("ws-1", 1.3, {"type": "error", "code": "INVALID_CHANNEL", "message": "Invalid channel: ticker:BTCUSDT"})
+    assert journal.judge("tradeready.protocol.no-client-errors").verdict == "pass"
+    assert journal.judge("tradeready.contract.frames-match-asyncapi").verdict == "fail"
+
+
+def test_an_error_frame_naming_nothing_the_client_sent_is_charged_to_its_last_frame() -> None:
+    journal = Journal()
+    journal.connect("ws-1", 1, subscribe=("ticker:BTCUSDT",))
+    journal.send("ws-1", 2, {"action": "unsubscribe", "channel": "ticker:BTCUSDT"})
+    journal.receive("ws-1", 2.1, {"type": "error", "code": "NOT_SUBSCRIBED", "message": "not subscribed"})
+    (finding,) = journal.judge("tradeready.protocol.no-client-errors").findings
+    assert "unsubscribe" in finding.message and "NOT_SUBSCRIBED" in finding.message

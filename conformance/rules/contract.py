@@ -14,7 +14,8 @@ and is not counted again here; 401, 402, 403 and 429 are the auth and limit rule
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -183,12 +184,12 @@ def _client_errors(ev: Evidence, api: str) -> Iterator[tuple[Entry | None, Entry
             yield exchange.request, exchange.response, f"{exchange.status}"
     for entry in ev.of(api, "http.invalid"):
         yield entry, entry, "400 (not HTTP)"
-    last_in: dict[str, Entry] = {}
+    recent_in: dict[str, deque[Entry]] = {}
     asked: dict[tuple[str | None, int], Entry] = {}
     for entry in ev.of(api, "ws.frame", "sio.packet"):
         if entry.direction == "in":
             if entry.session is not None:
-                last_in[entry.session] = entry
+                recent_in.setdefault(entry.session, deque(maxlen=64)).append(entry)
             if entry.kind == "sio.packet" and entry.data.get("id") is not None:
                 asked[(entry.session, int(entry.data["id"]))] = entry
             continue
@@ -198,7 +199,7 @@ def _client_errors(ev: Evidence, api: str) -> Iterator[tuple[Entry | None, Entry
             except ValueError:
                 continue
             if isinstance(frame, dict) and frame.get("type") == "error":
-                cause = last_in.get(entry.session) if entry.session is not None else None
+                cause = _cause(recent_in.get(entry.session or "", ()), str(frame.get("message") or ""))
                 yield cause, entry, f"error {frame.get('code')}: {frame.get('message')}"
         elif entry.kind == "sio.packet" and entry.data.get("sio") == "ACK":
             args = entry.data.get("data") or entry.data.get("args") or []
@@ -206,6 +207,16 @@ def _client_errors(ev: Evidence, api: str) -> Iterator[tuple[Entry | None, Entry
             if isinstance(error, dict) and error.get("name") in FEATHERS_CLIENT_ERRORS:
                 cause = asked.get((entry.session, int(entry.data.get("id", -1))))
                 yield cause, entry, f"{error.get('name')}: {error.get('message')}"
+
+
+def _cause(sent: Iterable[Entry], message: str) -> Entry | None:
+    """The client frame an error frame answers: the latest one that names what the error names (``Invalid channel:
+    ticker:BTCUSDT``: a client pipelining subscribes has sent others since), else the latest one."""
+    frames: list[Entry] = list(sent)
+    subject = message.rsplit(": ", 1)[-1].strip() if ": " in message else ""
+    naming = [earlier for earlier in frames if subject and subject in str(earlier.data.get("text", ""))]
+    chosen = naming or frames
+    return chosen[-1] if chosen else None
 
 
 def _register_errors(api: str) -> None:
