@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -123,6 +123,20 @@ def _describe(entry: Entry) -> str:
     return f"frame {str(entry.data.get('text', ''))[:60]!r}"
 
 
+def _mismatch_findings(checked: Iterable[tuple[Entry, Sequence[object]]], verdict: str, nothing: str) -> Iterator[Finding]:
+    """A finding for each thing the client sent that its document refuses (the first three reasons); NotApplicable when
+    it sent nothing of the kind."""
+    judged = False
+    for entry, found in checked:
+        judged = True
+        if found:
+            yield Finding(
+                f"{_describe(entry)} at {at(entry.vtime)} {verdict}: {'; '.join(str(f) for f in found[:3])}", (entry.seq,), entry.vtime
+            )
+    if not judged:
+        raise NotApplicable(nothing)
+
+
 def _register_openapi(api: str) -> None:
     @rule(
         f"{api}.contract.requests-match-openapi",
@@ -132,17 +146,7 @@ def _register_openapi(api: str) -> None:
         cites=CITE_OPENAPI,
     )
     def requests_match_openapi(ev: Evidence, p: Params) -> Iterator[Finding]:
-        judged = False
-        for entry, found in request_mismatches(ev, api):
-            judged = True
-            if found:
-                yield Finding(
-                    f"{_describe(entry)} at {at(entry.vtime)} does not match the document: {'; '.join(str(f) for f in found[:3])}",
-                    (entry.seq,),
-                    entry.vtime,
-                )
-        if not judged:
-            raise NotApplicable("the client sent no HTTP request")
+        return _mismatch_findings(request_mismatches(ev, api), "does not match the document", "the client sent no HTTP request")
 
 
 def _register_asyncapi(api: str) -> None:
@@ -154,17 +158,7 @@ def _register_asyncapi(api: str) -> None:
         cites=CITE_ASYNCAPI,
     )
     def frames_match_asyncapi(ev: Evidence, p: Params) -> Iterator[Finding]:
-        judged = False
-        for entry, found in frame_mismatches(ev, api):
-            judged = True
-            if found:
-                yield Finding(
-                    f"{_describe(entry)} at {at(entry.vtime)} is no message of the document: {'; '.join(found[:3])}",
-                    (entry.seq,),
-                    entry.vtime,
-                )
-        if not judged:
-            raise NotApplicable("the client sent no frame")
+        return _mismatch_findings(frame_mismatches(ev, api), "is no message of the document", "the client sent no frame")
 
 
 # -- client errors -------------------------------------------------------------------------------------------------
