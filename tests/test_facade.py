@@ -25,6 +25,14 @@ def test_a_scenario_id_is_enough_and_an_unknown_listener_is_named(make_mock: Moc
         assert {"MOCK_SPEED", "MOCK_CLOCK_START", "AITRADER_NAME", "AITRADER_PASSWORD"} <= set(mock.env)
 
 
+def test_the_client_env_names_the_profile_each_api_serves() -> None:
+    with ThreadedMockServer("tradeready/upstream-stream", speed=0) as mock:
+        assert mock.env["TRADEREADY_PROFILE"] == "upstream"
+        assert mock.env["LUCKYLOBSTER_PROFILE"] == mock.env["CRYPTOROBOT_PROFILE"] == "documented"
+    with ThreadedMockServer("tradeready/ticker-stream", speed=0, profiles={"aitrader": "upstream"}) as mock:
+        assert (mock.env["TRADEREADY_PROFILE"], mock.env["AITRADER_PROFILE"]) == ("documented", "upstream")
+
+
 def test_the_journal_is_read_after_the_server_stopped() -> None:
     with ThreadedMockServer("luckylobster/action-needed", speed=0) as mock:
         mock.advance("1m")

@@ -78,6 +78,8 @@ def client_env(runtime: Runtime, urls: Mapping[str, str], *, control_token: str 
     }
     if control_token:
         env["MOCK_CONTROL_TOKEN"] = control_token
+    # which protocol each API speaks (documented or upstream): a client that speaks both picks it from here
+    env.update({f"{name.upper()}_PROFILE": profile for name, profile in runtime.profiles.items() if name in urls})
     if "aitrader" in urls:
         env["AITRADER_BASE_URL"] = urls["aitrader"]
     if "aitrader" in urls and creds.get("aitrader"):  # a fresh server (aitrader/upstream-fresh) has no agent until one registers

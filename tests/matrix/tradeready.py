@@ -19,7 +19,7 @@ CASES = [
     Case("tradeready/drop-and-reconnect", python(AGENT), SPEED),
     Case("tradeready/stale-connection", python(AGENT), SPEED, duration="3m"),
     Case("tradeready/auth-revoked", python(AGENT), SPEED, duration="2m"),
-    Case("tradeready/upstream-stream", python(AGENT, "--protocol", "upstream"), SPEED),
+    Case("tradeready/upstream-stream", python(AGENT), SPEED),
     Case("tradeready/all-pairs-firehose", python(AGENT, "--all-pairs"), 1, duration="20s"),
     mutant("ticker-stream", "no-pong", "ws.answers-pings", "2m"),
     mutant("ticker-stream", "no-subscribe", "ws.subscribes", "2m"),
@@ -36,6 +36,6 @@ CASES = [
     ),
     mutant("ticker-stream", "no-close", "stream.closes-on-sigterm", "2m"),
     mutant("ticker-stream", "two-sessions", "stream.one-session", "2m"),
-    mutant("upstream-stream", "too-many-subscriptions", "protocol.no-client-errors", "2m", "--protocol", "upstream"),
+    mutant("upstream-stream", "too-many-subscriptions", "protocol.no-client-errors", "2m"),
     mutant("ticker-stream", "bad-frame", "contract.frames-match-asyncapi", "2m"),
 ]
