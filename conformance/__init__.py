@@ -7,7 +7,7 @@ runs a client in warped time; ``conformance run|judge|rules`` is the command lin
 
 from .evidence import Evidence
 from .model import Finding, Report, RuleResult, ScenarioResult, Severity, Verdict, Window
-from .registry import RULES, Inconclusive, NotApplicable, Rule, Violation, judge, rule
+from .registry import RULES, Inconclusive, NotApplicable, NotChosen, Rule, Violation, judge, rule
 
 __all__ = [
     "RULES",
@@ -15,6 +15,7 @@ __all__ = [
     "Finding",
     "Inconclusive",
     "NotApplicable",
+    "NotChosen",
     "Report",
     "Rule",
     "RuleResult",

@@ -38,6 +38,7 @@ __all__ = [
     "RULES",
     "Inconclusive",
     "NotApplicable",
+    "NotChosen",
     "Params",
     "Rule",
     "RuleCheck",
@@ -57,6 +58,11 @@ RuleCheck = Callable[[Evidence, Params], Iterable[Finding]]
 
 class NotApplicable(Exception):
     """Nothing in this run that the rule could judge (why: the message)."""
+
+
+class NotChosen(NotApplicable):
+    """The client did not opt into what the rule grades (an optional feature, such as TradeReady's
+    ``ticker:all`` wildcard): not applicable even where the scenario targets the rule."""
 
 
 class Inconclusive(Exception):
@@ -185,7 +191,8 @@ def judge(
     ``apis``: the APIs whose rules apply (default: the scenario's, from ``scenario.loaded``);
     ``only``: keep the rules whose id it accepts; ``overrides``: rule id -> parameters, over the
     scenario's own (a ``rules:`` entry may carry parameters) and the rule's defaults. A targeted
-    rule (named in the scenario's ``rules:``) that finds nothing to judge fails: "not exercised".
+    rule (named in the scenario's ``rules:``) that finds nothing to judge fails: "not exercised",
+    unless the client did not opt into what it grades (``NotChosen``).
     """
     _load()
     targets = _targets(evidence.targets())
@@ -208,7 +215,7 @@ def run_rule(spec: Rule, evidence: Evidence, params: Mapping[str, Any], *, targe
     try:
         findings = tuple(_findings(spec.check(evidence, params)))
     except NotApplicable as exc:
-        if targeted:
+        if targeted and not isinstance(exc, NotChosen):
             return result("fail", (Finding(f"not exercised: the scenario targets this rule, but {exc}"),), str(exc))
         return result("not-applicable", reason=str(exc))
     except Inconclusive as exc:

@@ -320,6 +320,15 @@ def test_keeps_up_is_inconclusive_under_time_warp() -> None:
     assert result.verdict == "inconclusive" and "this run was at x60" in result.reason
 
 
+def test_keeps_up_grades_only_a_client_that_chose_the_firehose_even_where_the_scenario_targets_it() -> None:
+    """ticker:all is optional (the seed's wildcard): a client of two tickers is not failed "not exercised" by
+    tradeready/all-pairs-firehose, unlike a targeted rule whose evidence every client owes (subscribes, above)."""
+    j = Journal()
+    j.connect("ws-1", 1, subscribe=("ticker:BTCUSDT", "ticker:ETHUSDT"))
+    result = j.judge("tradeready.ws.keeps-up", targeted=True)
+    assert result.verdict == "not-applicable" and "a client's choice" in result.reason
+
+
 # -- protocol.no-client-errors (the generic rule's TradeReady instance) ----------------------------------------------
 def test_an_error_frame_is_charged_to_the_frame_it_names_not_to_the_last_one_sent() -> None:
     """A client pipelining subscribes: the error for its first (a flat key the upstream protocol lacks, the contract

@@ -23,7 +23,7 @@ from mockserver.core.catalogue import WS_DROPPED, WS_OVERFLOW
 
 from ..evidence import Evidence
 from ..model import Finding, Window
-from ..registry import Inconclusive, NotApplicable, Params, rule
+from ..registry import Inconclusive, NotApplicable, NotChosen, Params, rule
 from ._shared import at, seconds
 from ._tradeready import API, Conn, keys, next_attempt, run_of, seqs, who
 
@@ -341,7 +341,7 @@ def keeps_up(ev: Evidence, p: Params) -> Iterator[Finding]:
         if any(key == "ticker:all" and action == "subscribe" for _e, action, key in run.subscriptions(conn))
     ]
     if not firehose:
-        raise NotApplicable("no connection subscribed to ticker:all")
+        raise NotChosen("no connection subscribed to ticker:all (a client's choice: the rule grades those that do)")
     if not 0 < ev.speed <= max_speed:
         raise Inconclusive(
             f"graded at up to x{max_speed:g} only; this run was at x{ev.speed:g}, where the firehose is that many times "
