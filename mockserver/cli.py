@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib.abc
 import json
 import math
 import os
@@ -14,7 +15,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .apis.registry import APIS, CONTROL_PORT
@@ -211,7 +212,42 @@ def _document(command: str, name: str, profile: str) -> int:
     return 0
 
 
+#: what python-socketio imports for its clients alone (engineio's asyncio client: aiohttp; its threaded one: requests,
+#: websocket-client): ~0.2 s and ~17 MB of a server's start, for code a server never runs
+_SOCKETIO_CLIENT_LIBRARIES = frozenset({"aiohttp", "requests", "websocket"})
+
+
+class _RefuseImports(importlib.abc.MetaPathFinder):
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in self.names:
+            raise ImportError(f"{name}: not imported by mockserver serve", name=name)
+
+
+@contextlib.contextmanager
+def _without_socketio_clients() -> Iterator[None]:
+    """Import python-socketio without its clients' libraries (engineio then holds them as not installed).
+
+    Only for ``mockserver serve``, a process of its own with no client in it; in-process (the pytest plugin,
+    ``conformance run``, a user's ``ThreadedMockServer``) socketio is imported whole, as a user's own clients
+    in that process need it. Does nothing if socketio or one of the libraries is already imported.
+    """
+    if "socketio" in sys.modules or _SOCKETIO_CLIENT_LIBRARIES & sys.modules.keys():
+        yield
+        return
+    finder = _RefuseImports(_SOCKETIO_CLIENT_LIBRARIES)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def _serve(args: argparse.Namespace) -> int:
+    with _without_socketio_clients():
+        import socketio  # noqa: F401  (Cryptorobot's server; see _without_socketio_clients)
     from .runtime import Runtime
     from .server import MockServer, env_lines
 
