@@ -168,6 +168,20 @@ class Evidence:
             return ended.vtime
         return max((e.vtime for e in self.entries), default=self.start)
 
+    @cached_property
+    def stopped(self) -> float:
+        """Until when the client ran freely: when the runner stopped it (``run.ended``'s ``stopped_at``, its SIGTERM),
+        else the run's start plus its duration, else the end. What it did after is its shutdown's (``closes-on-sigterm``),
+        and what it had no time left to do by then (a reconnect, the next poll) is not held against it: at x60 the
+        half second a client takes to exit is half a virtual minute."""
+        ended = next((e for e in self.entries if e.kind == "run.ended"), None)
+        if ended is not None and isinstance(ended.data.get("stopped_at"), int | float):
+            return min(self.end, float(ended.data["stopped_at"]))
+        started = next((e for e in self.entries if e.kind == "run.started"), None)
+        if started is not None and isinstance(started.data.get("duration"), int | float):
+            return min(self.end, started.vtime + float(started.data["duration"]))
+        return self.end
+
     @property
     def speed(self) -> float:
         """Virtual seconds per real second of the run (0: a manual clock)."""

@@ -93,8 +93,11 @@ class Journal:
             {"request": request, "path": "/api/v1/users/login", "status": 200, "outcome": "answered", "body": body},
         )
 
-    def finish(self, t: float, how: str = "terminated") -> None:
-        self.add(t, "run.ended", {"exit_status": 0 if how == "exited" else None, "how": how}, api="mock")
+    def finish(self, t: float, how: str = "terminated", *, stopped_at: float | None = None) -> None:
+        data: dict[str, Any] = {"exit_status": 0 if how == "exited" else None, "how": how}
+        if stopped_at is not None:
+            data["stopped_at"] = START + stopped_at
+        self.add(t, "run.ended", data, api="mock")
 
     def judge(self, rule_id: str) -> RuleResult:
         spec = RULES[rule_id]
@@ -192,6 +195,19 @@ def test_closing_a_silent_stream_in_time_but_never_reconnecting_fails() -> None:
             f"{USER} closed its stream sse-1 at 19:51:02.000, 37.0 s after its last frame, and opened a new one never (by 19:51:33.000 expected)"
         ],
     )
+
+
+def test_a_stream_closed_on_the_stop_signal_owes_no_reconnect_however_late_the_client_exits() -> None:
+    """At x60 a client's half second to exit after SIGTERM is half a virtual minute: its shutdown close of a quiet stream
+    (the runner stopped it at 200 s, run.ended at 240 s) is no watchdog close that a reconnect must follow (a matrix flake)."""
+    journal = Journal(speed=60)
+    session = journal.attempt(10)
+    assert session is not None
+    for t in range(12, 163, 15):
+        journal.frame(t, session, 'event: ping\ndata: {"ping":"x"}\n\n')
+    journal.end(200.5, session, "client")  # 38.5 s after its last frame, on SIGTERM
+    journal.finish(240, stopped_at=200)
+    assert journal.judge("tradingpartners.sse.detects-missing-pings").verdict == "pass"
 
 
 def test_a_client_that_exits_by_itself_never_tries_again() -> None:

@@ -166,12 +166,5 @@ def connections(ev: Evidence, api: str) -> list[Connection]:
 
 
 def stop_instant(ev: Evidence) -> float:
-    """When the runner stopped the client (its SIGTERM): ``run.ended``'s ``stopped_at``, else ``run.started`` plus the
-    run's duration, else the run's end."""
-    ended = next((e for e in ev.entries if e.kind == "run.ended"), None)
-    if ended is not None and isinstance(ended.data.get("stopped_at"), int | float):
-        return float(ended.data["stopped_at"])
-    started = next((e for e in ev.entries if e.kind == "run.started"), None)
-    if started is not None and isinstance(started.data.get("duration"), int | float):
-        return min(ev.end, started.vtime + float(started.data["duration"]))
-    return ev.end
+    """When the runner stopped the client (``Evidence.stopped``)."""
+    return ev.stopped

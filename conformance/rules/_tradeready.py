@@ -105,13 +105,8 @@ class Run:
         self.profile = ev.profile(API)
         self.settings = ev.options(API)
         self.client = ev.client(API)
-        ended = next((e for e in ev.entries if e.kind == "run.ended"), None)
-        duration = ev.run.get("duration")
         #: when the runner stopped the client (SIGTERM): what it did after is the shutdown's (closes-on-sigterm), not these rules'
-        if ended is not None and "stopped_at" in ended.data:
-            self.stop = min(ev.end, float(ended.data["stopped_at"]))
-        else:
-            self.stop = min(ev.end, ev.start + float(duration)) if duration is not None else ev.end
+        self.stop = ev.stopped
         self.end = ev.end
         conns: dict[str, Conn] = {}
         fanned: dict[str, list[Entry]] = {}  # the broadcasts meant for each session

@@ -54,14 +54,14 @@ def _open(sockets: list[SessionView], start: float, end: float, run_end: float) 
 
 
 def _gaps(ev: Evidence, beats: list[Exchange]) -> Iterator[tuple[float, float, tuple[int, ...]]]:
-    """(from, to, seqs) of each stretch without a heartbeat: between two, and from the last to the run's end."""
+    """(from, to, seqs) of each stretch without a heartbeat: between two, and from the last until the client was stopped."""
     if not beats:
-        yield ev.start, ev.end, ()
+        yield ev.start, ev.stopped, ()
         return
     # (not from the run's start to the first: a client's start-up takes its time, warped too)
     for a, b in zip(beats, beats[1:], strict=False):
         yield a.done, b.vtime, a.seqs + b.seqs
-    yield beats[-1].done, ev.end, beats[-1].seqs
+    yield beats[-1].done, max(ev.stopped, beats[-1].done), beats[-1].seqs
 
 
 @rule(
@@ -98,7 +98,7 @@ def min_interval(ev: Evidence, p: Params) -> Iterator[Finding]:
 )
 def max_interval(ev: Evidence, p: Params) -> Iterator[Finding]:
     maximum, tolerance = float(p["maximum"]), ev.tolerance(float(p["tolerance"]))
-    if ev.end - ev.start <= maximum + tolerance:
+    if ev.stopped - ev.start <= maximum + tolerance:
         raise NotApplicable(f"the run lasted less than {maximum:g} s")
     sockets = _sockets(ev)
     beats = _heartbeats(ev)
@@ -182,7 +182,7 @@ def primary_mechanism(ev: Evidence, p: Params) -> Iterator[Finding]:
         if isinstance(m, dict)
     }
     for lost in ev.of(API, "ws.lost"):
-        if lost.data.get("message_id") not in fetched and ev.end - lost.vtime > maximum + tolerance:
+        if lost.data.get("message_id") not in fetched and ev.stopped - lost.vtime > maximum + tolerance:
             yield Finding(
                 f"notification {lost.data.get('message_id')} ({lost.data.get('type')}), lost by the socket at {at(lost.vtime)}, "
                 "was never fetched by a heartbeat",
@@ -210,7 +210,7 @@ def drains_has_more(ev: Evidence, p: Params) -> Iterator[Finding]:
             judged = True
             following = xs[index + 1] if index + 1 < len(xs) else None
             deadline = x.done + within + tolerance
-            if (following is None and ev.end > deadline) or (following is not None and following.vtime > deadline):
+            if (following is None and ev.stopped > deadline) or (following is not None and following.vtime > deadline):
                 late = f"polled again at {at(following.vtime)}" if following is not None else "never polled again"
                 yield Finding(
                     f"{principal} was told has_more_messages at {at(x.done)} and {late} (within {within:g} s expected)",

@@ -113,7 +113,7 @@ def not_late(ev: Evidence, p: Params) -> Iterator[Finding]:
             waits += [x.done + w for x in later for w in [retry_after(x)] if w is not None]
             deadline = max([due, *waits]) + factor * interval + tolerance
             following = xs[index + 1] if index + 1 < len(xs) else None
-            if following is None and ev.end <= deadline:
+            if following is None and ev.stopped <= deadline:
                 continue
             judged = True
             if following is None or following.vtime > deadline:
@@ -204,8 +204,8 @@ def wakes_on_time(ev: Evidence, p: Params) -> Iterator[Finding]:
                 continue
             allowance = intervals * float(heartbeat.get("interval_ms", 60_000)) / 1000.0
             deadline = opening + allowance + tolerance
-            if ev.end <= deadline:
-                continue  # the run ended before the key was due awake again
+            if ev.stopped <= deadline:
+                continue  # the client was stopped before the key was due awake again
             judged = True
             woke = next((x for x in xs if x.vtime >= opening - tolerance), None)
             if woke is None or woke.vtime > deadline:
@@ -277,7 +277,7 @@ def acts_on_actions(ev: Evidence, p: Params) -> Iterator[Finding]:
                 redeemed.setdefault(condition, post)
         for condition, seen in offered.items():
             deadline = seen.done + within + tolerance
-            if ev.end <= deadline:
+            if ev.stopped <= deadline:
                 continue
             acted = next(
                 (

@@ -83,9 +83,9 @@ class Attempt:
 
 
 def _horizon(ev: Evidence) -> float:
-    """Until when the client could still have acted: the run's end; for ever when it exited by itself (it never will)."""
+    """Until when the client could still have acted: until it was stopped; for ever when it exited by itself (it never will)."""
     ended = next((e for e in ev.entries if e.kind == "run.ended"), None)
-    return float("inf") if ended is not None and ended.data.get("how") == "exited" else ev.end
+    return float("inf") if ended is not None and ended.data.get("how") == "exited" else ev.stopped
 
 
 def _attempts(ev: Evidence) -> dict[str, list[Attempt]]:
