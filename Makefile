@@ -62,11 +62,12 @@ test: $(STAMP) $(JS_STAMP) warp-deps browser-deps
 	@# bytecode for the servers and clients the tests spawn: under PYTHONDONTWRITEBYTECODE (CI images set it)
 	@# each process would compile the package again (~0.25 s a start)
 	$(PY) -m compileall -q mockserver conformance fixtures
-	@# two runs: every test but the mutant matrix on two workers (most of them wait on sockets and
-	@# subprocesses), then the matrix alone, which runs its cases in parallel itself and whose timing
-	@# cases need the CPU they are given (beside other tests on 2 cores they flake)
-	$(PY) -m pytest -n 2 --dist loadfile --ignore tests/test_conformance_matrix.py
-	$(PY) -m pytest tests/test_conformance_matrix.py
+	@# two runs: most tests on two workers (they mostly wait on sockets and subprocesses); then, without
+	@# xdist, the schemathesis tests (each operation of a schema test has the same node id, and xdist,
+	@# which schedules by node id, would run one of them: tests/conftest.py refuses that) and the mutant
+	@# matrix, which runs its cases in parallel itself and whose timing cases need the CPU they are given
+	$(PY) -m pytest -n 2 --dist loadfile --ignore tests/test_conformance_matrix.py --ignore tests/test_fuzz_openapi.py
+	$(PY) -m pytest tests/test_fuzz_openapi.py tests/test_conformance_matrix.py
 
 # The long fuzz run (not part of `make test`): every fuzz test (tests/test_fuzz_*.py) randomised with many more
 # examples (AGENTFEED_FUZZ=long; AGENTFEED_FUZZ_SCALE=0.2 for a shorter run, 4 for a longer one), then its figures.

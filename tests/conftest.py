@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Callable, Iterator
 
@@ -10,6 +11,19 @@ import pytest
 
 from mockserver import ThreadedMockServer, load_builtin, scenario_from_yaml
 from mockserver.scenario.model import Scenario
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Under pytest-xdist, refuse tests that share a node id: xdist schedules by node id, so all but one of them
+    would never run, silently (schemathesis gives every operation of a schema test the same id: make test runs
+    tests/test_fuzz_openapi.py without xdist for that reason)."""
+    shared = sorted(nodeid for nodeid, count in collections.Counter(ids).items() if count > 1)
+    if shared:
+        pytest.exit(
+            f"tests that share a node id would not all run under xdist (run them without -n): {', '.join(shared[:5])}", returncode=4
+        )
+
 
 MockFactory = Callable[..., ThreadedMockServer]
 
