@@ -44,6 +44,7 @@ CASES = [
     Case("aitrader/server-errors", python("aitrader_agent.py", "--defect", "no-backoff"), 30, fails="aitrader.http.backs-off-on-5xx"),
     # the notify socket, and what every API is graded on: streams, the documents, client errors
     Case("aitrader/upstream-notify", python("aitrader_agent.py"), 60),
+    Case("aitrader/upstream-fresh", python("aitrader_agent.py"), 60, duration="3m"),  # no agent yet: it registers one
     Case(
         "aitrader/upstream-notify", python("aitrader_agent.py", "--defect", "agent-prefix"), 60, fails="aitrader.notify.numeric-client-id"
     ),
