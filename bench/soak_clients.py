@@ -18,12 +18,14 @@ import itertools
 import json
 import random
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import socketio
 import websockets
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 __all__ = ["Tally", "aitrader", "cryptorobot", "luckylobster", "tradeready", "tradingpartners"]
@@ -51,6 +53,21 @@ class Tally:
 
 def _conn(address: Any) -> str | None:
     return f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else None
+
+
+async def _frames(socket: ClientConnection, stop: asyncio.Event) -> AsyncIterator[str]:
+    """The socket's frames until ``stop`` is set (a closed socket raises, for the caller to count and reconnect)."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            receiving = asyncio.ensure_future(socket.recv())
+            done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if receiving not in done:
+                receiving.cancel()
+                return
+            yield str(receiving.result())
+    finally:
+        stopping.cancel()
 
 
 async def _nap(seconds: float, stop: asyncio.Event) -> None:
@@ -102,18 +119,9 @@ async def aitrader(
                     socket_tally.connects += 1
                     conn = _conn(socket.local_address) or "?"
                     socket_tally.received[conn] += 0
-                    stopping = asyncio.ensure_future(stop.wait())
-                    try:
-                        while True:
-                            receiving = asyncio.ensure_future(socket.recv())
-                            done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                            if receiving not in done:
-                                receiving.cancel()
-                                return
-                            receiving.result()
-                            socket_tally.received[conn] += 1
-                    finally:
-                        stopping.cancel()
+                    async for _raw in _frames(socket, stop):
+                        socket_tally.received[conn] += 1
+                    return
             except (OSError, WebSocketException, TimeoutError) as exc:
                 socket_tally.failures[type(exc).__name__] += 1
             await _nap(0.5, stop)
@@ -145,20 +153,11 @@ async def tradeready(url: str, *, channels: list[str], tally: Tally, stop: async
                 tally.received[conn] += 0
                 for channel in channels:
                     await socket.send(json.dumps({"action": "subscribe", "channel": channel}))
-                stopping = asyncio.ensure_future(stop.wait())
-                try:
-                    while True:
-                        receiving = asyncio.ensure_future(socket.recv())
-                        done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                        if receiving not in done:
-                            receiving.cancel()
-                            return
-                        raw = receiving.result()
-                        tally.received[conn] += 1
-                        if '"ping"' in raw and json.loads(raw).get("type") == "ping":
-                            await socket.send('{"type":"pong"}')
-                finally:
-                    stopping.cancel()
+                async for raw in _frames(socket, stop):
+                    tally.received[conn] += 1
+                    if '"ping"' in raw and json.loads(raw).get("type") == "ping":
+                        await socket.send('{"type":"pong"}')
+                return
         except InvalidStatus as exc:
             tally.failures[f"HTTP {exc.response.status_code}"] += 1
         except (OSError, WebSocketException, TimeoutError) as exc:
