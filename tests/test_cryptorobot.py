@@ -14,6 +14,7 @@ import httpx
 import pytest
 import socketio
 import websockets
+from websockets.frames import Close, Frame, Opcode
 
 from mockserver.apis.cryptorobot.schema import SERVICES
 from tests.conftest import MockFactory
@@ -508,6 +509,37 @@ def test_a_session_ends_by_client_disconnect_only_when_the_client_said_so(make_m
     run(main())
     (end,) = mock.journal(kind="sio.disconnect", api="cryptorobot")
     assert (end.data["by"], end.data["reason"]) == ("client", reason)
+
+
+def test_a_client_that_closes_while_its_calls_are_still_answered_ended_the_session(make_mock: MockFactory) -> None:
+    # the calls, the DISCONNECT and the close frame arrive in one write: the protocol layer answers the close at once,
+    # before the app has read the first call; the app's answers then fail, it closes too, and that close is not the
+    # session's end (a client stopped by SIGTERM in the middle of a burst of calls); tests/test_wsedge.py has the
+    # moment between, when the transport is closing and the app's close is ignored
+    mock = make_mock("cryptorobot/live-trading")
+    url = mock.url("cryptorobot").replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+
+    async def main() -> None:
+        async with websockets.connect(url) as raw:
+            assert (await raw.recv()).startswith("0{")
+            await raw.send("40")
+            assert (await raw.recv()).startswith("40{")
+            calls = [Frame(Opcode.TEXT, f'42{i}["find","strategies",{{}}]'.encode()) for i in range(50)]
+            frames = [*calls, Frame(Opcode.TEXT, b"41"), Frame(Opcode.CLOSE, Close(1000, "").serialize())]
+            raw.transport.write(b"".join(frame.serialize(mask=True, extensions=[]) for frame in frames))
+            await raw.wait_closed()
+        await asyncio.to_thread(mock.wait_for, kind="sio.disconnect", api="cryptorobot")
+
+    run(main())
+    (close,) = mock.journal(kind="ws.close", api="cryptorobot")
+    assert (close.data["by"], close.data["code"], close.direction) == ("client", 1000, "in")
+    answered = [e for e in mock.journal(kind="ws.frame", api="cryptorobot", direction="out") if e.data.get("text", "").startswith("43")]
+    assert len(answered) < 50, "the app answered every call before the close: this test no longer shows the race"
+    # the app read every call (the edge did not race it for the frames to find the close): each is journaled decoded
+    calls = [e.data.get("id") for e in mock.journal(kind="sio.packet", api="cryptorobot", direction="in") if e.data.get("sio") == "EVENT"]
+    assert calls == list(range(50))
+    (end,) = mock.journal(kind="sio.disconnect", api="cryptorobot")
+    assert end.data["by"] == "client"
 
 
 def test_engineio_keepalive_is_announced_in_virtual_time_and_paced_by_the_speed(make_mock: MockFactory, http: httpx.Client) -> None:

@@ -151,6 +151,8 @@ class SocketHandle:
         self.held: tuple[Message, WsFrame] | None = None  # a frame a reorder fault holds back
         #: an Engine.IO session moving to this socket (it began on long-polling, and lives on if this one fails)
         self.upgrade = False
+        #: the connection ended under the app (its close was refused or ignored): the end waits in the receive queue
+        self.gone = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     def close(self, code: int, reason: str = "") -> None:
@@ -168,6 +170,10 @@ class SocketHandle:
     def reset(self) -> int:
         self.closed = True
         return abort(self.transport)
+
+    def ended(self) -> bool:
+        """Has the connection ended under the app (the transport closing while the app has not closed it)?"""
+        return self.transport is not None and bool(self.transport.is_closing())
 
 
 #: The body and headers of an HTTP answer that refuses a handshake (``status``, ``message``) in the API's own shape.
@@ -207,7 +213,7 @@ class WebSocketEdge:
         if not started or spec.kind not in ("close", "reset"):
             return
         for handle in list(self.sockets.values()):
-            if handle.closed:
+            if handle.closed or handle.gone:
                 continue
             if self.runtime.faults.hits_open(spec.id, self.api, handle.path, session=handle.session) is not None:
                 self._apply(spec, handle)
@@ -332,17 +338,21 @@ class WebSocketEdge:
             if kind == "websocket.close":
                 if handle.closed:
                     return
+                # the connection may have ended before the app closed it: the client's close frame (answered by the
+                # protocol layer at once), its going away, or the protocol layer's close for a frame the client broke
+                # waits in the receive queue behind frames the app has not read, and the server refuses this close,
+                # or ignores it (uvicorn does once its transport is closing). That end is the one to journal: rx does
+                # when the app reads on to it, the app's return (below) when it does not.
+                ended = handle.ended()
                 handle.closed = True
                 try:
                     await send(message)
                 except BaseException:
-                    # the connection had ended first (the protocol layer closed it for a frame the client broke, or
-                    # the client went away): journal that end, from the disconnect the app did not read (else 1006)
-                    handle.closed = False
-                    with contextlib.suppress(Exception):
-                        while not handle.closed:
-                            await asyncio.wait_for(rx(), 0.5)
+                    handle.closed, handle.gone = False, True
                     raise
+                if ended:
+                    handle.closed, handle.gone = False, True
+                    return
                 by, fault_id = self._by(session, "server")
                 data = WsClose(path=path, by=by, code=message.get("code", 1000), reason=message.get("reason") or "")
                 if fault_id is not None:
@@ -380,10 +390,20 @@ class WebSocketEdge:
             self.sockets.pop(conn, None)
             if session.abort is server_reset:
                 session.abort = None
+            if not handle.closed and (handle.gone or handle.ended()):
+                await self._end_from_queue(handle, rx)
             if not handle.closed:
                 handle.closed = True
                 # uvicorn closes the TCP connection without a close frame: the client sees 1006
                 self._end(handle, WS_CLOSE, WsClose(path=path, by="server", code=1006, reason="handler ended without a close frame"), "out")
+
+    @staticmethod
+    async def _end_from_queue(handle: SocketHandle, rx: Callable[[], Awaitable[Message]]) -> None:
+        """Journal the end of a connection whose app has returned from the disconnect waiting in its receive queue
+        (with the frames the app did not read before it)."""
+        with contextlib.suppress(Exception):
+            while not handle.closed:
+                await asyncio.wait_for(rx(), 0.5)
 
     async def _over_limit(self, scope: dict[str, Any], send: Callable[..., Any], handle: SocketHandle, limit: str) -> None:
         data = WsReject(path=handle.path, status=503, by="server", exceeded=limit)

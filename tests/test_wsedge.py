@@ -1,0 +1,89 @@
+"""The WebSocket edge journals who ended a connection, also when the app closes after the client already did.
+
+Here the server below the edge is a stand-in for uvicorn's sans-I/O protocol in the one state a real
+socket reaches only by a race (tests/test_cryptorobot.py has the race on a real socket, and the
+mutant matrix met it at random): the client's close frame has been answered by the protocol layer,
+whose transport is closing while it still flushes, and the frames before the close wait unread.
+Then uvicorn refuses the app's frames (``ClientDisconnected``) and ignores its close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from uvicorn.protocols.utils import ClientDisconnected
+
+from mockserver.adapters.wsedge import TRANSPORT_KEY, WebSocketEdge
+from mockserver.runtime import Runtime
+from mockserver.scenario.loader import scenario_from_yaml
+
+Message = dict[str, Any]
+
+
+class _ClosingTransport:
+    """A transport uvicorn has closed (after answering the client's close frame) but not yet lost."""
+
+    def is_closing(self) -> bool:
+        return True
+
+    def get_extra_info(self, name: str) -> Any:
+        return None
+
+
+class _ClosedServer:
+    """What the app meets below the edge: the client's frames, then its close, queued; sends refused, a close ignored."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Message] = asyncio.Queue()
+        for text in ("a", "b"):
+            self.queue.put_nowait({"type": "websocket.receive", "text": text})
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1001, "reason": "going away"})
+        self.ignored: list[Message] = []
+
+    async def receive(self) -> Message:
+        return await self.queue.get()
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "websocket.send":
+            raise ClientDisconnected()
+        self.ignored.append(message)
+
+
+def _edge(runtime: Runtime, app: Any) -> WebSocketEdge:
+    return WebSocketEdge(app, runtime=runtime, api="tradeready")
+
+
+@pytest.mark.parametrize("reads_on", [True, False], ids=["the app reads on", "the app returns"])
+def test_an_app_that_closes_after_the_client_did_does_not_end_the_connection(reads_on: bool) -> None:
+    runtime = Runtime(scenario_from_yaml("id: t/wsedge\ndescription: edge\nclock: {start: '2026-03-09T12:00:00Z'}\n"))
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "websocket.accept"})
+        await receive()  # "a"
+        try:
+            await send({"type": "websocket.send", "text": "answer"})
+        except ClientDisconnected:
+            await send({"type": "websocket.close", "code": 1000})
+        while reads_on and (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    async def main() -> _ClosedServer:
+        server = _ClosedServer()
+        scope = {
+            "type": "websocket",
+            "path": "/ws/v1",
+            "headers": [],
+            "query_string": b"",
+            "extensions": {TRANSPORT_KEY: _ClosingTransport()},
+        }
+        await _edge(runtime, app)(scope, server.receive, server.send, "127.0.0.1:1")
+        return server
+
+    server = asyncio.run(main())
+    assert server.ignored[-1] == {"type": "websocket.close", "code": 1000}
+    entries = [e for e in runtime.journal if e.api == "tradeready"]
+    assert [e.data.get("text") for e in entries if e.kind == "ws.frame"] == ["a", "b"]  # "b": read by the app, or after it
+    (end,) = [e for e in entries if e.kind == "ws.close"]
+    assert (end.data["by"], end.data["code"], end.data["reason"], end.direction) == ("client", 1001, "going away", "in")
