@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON_CLIENTS = ROOT / "fixtures" / "clients"
 NODE_CLIENTS = ROOT / "js" / "clients"
 
-__all__ = ["Case", "all_cases", "node", "python"]
+__all__ = ["MIN_REAL_SECONDS", "Case", "all_cases", "node", "python"]
 
 
 def python(name: str, *args: str) -> tuple[str, ...]:
@@ -27,6 +27,12 @@ def python(name: str, *args: str) -> tuple[str, ...]:
 def node(name: str, *args: str) -> tuple[str, ...]:
     """A Node client of ``js/clients/`` (its packages come from ``js/package-lock.json``)."""
     return ("node", str(NODE_CLIENTS / name), *args)
+
+
+#: The least real time a case runs (its run goes on past the scenario's ``duration`` if need be): a client's start
+#: (a second or two for Node when the matrix starts eight runs at once on two cores, a virtual minute or two at x60)
+#: must leave a mutant the time to show its defect. CI once saw a Node client connect 1.9 s into a 2 s run.
+MIN_REAL_SECONDS = 6.0
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,13 @@ class Case:
     def argv(self, folder: Path, report: Path) -> list[str]:
         argv = [sys.executable, "-m", "conformance", "run", "--quiet", "--scenario", self.scenario, "--speed", f"{self.speed:g}"]
         argv += ["--warp", self.warp] if self.warp else []
-        argv += ["--duration", self.duration] if self.duration else []
+        virtual, run = _virtual_seconds(self), self.run_seconds() * self.speed
+        argv += ["--duration", f"{run:g}s"] if self.duration or run > virtual else []
         return [*argv, "--out", str(folder), "--json", str(report), "--", *self.command]
+
+    def run_seconds(self) -> float:
+        """Real seconds the case runs: its scenario's (or ``duration``) at its speed, at least ``MIN_REAL_SECONDS``."""
+        return max(_virtual_seconds(self) / self.speed, MIN_REAL_SECONDS)
 
 
 def all_cases() -> list[Case]:
@@ -60,14 +71,13 @@ def all_cases() -> list[Case]:
     cases: list[Case] = []
     for module in pkgutil.iter_modules(__path__):
         cases += importlib.import_module(f"{__name__}.{module.name}").CASES
-    return sorted(cases, key=lambda case: -_real_seconds(case))
+    return sorted(cases, key=lambda case: -case.run_seconds())
 
 
-def _real_seconds(case: Case) -> float:
+def _virtual_seconds(case: Case) -> float:
     from conformance.runner import default_duration
     from mockserver.core.durations import parse_duration
     from mockserver.scenario.loader import load_builtin
 
     scenario = load_builtin(case.scenario)
-    virtual = parse_duration(case.duration) if case.duration else scenario.duration or default_duration(scenario)
-    return virtual / case.speed
+    return parse_duration(case.duration) if case.duration else scenario.duration or default_duration(scenario)
