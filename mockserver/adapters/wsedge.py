@@ -282,7 +282,7 @@ class WebSocketEdge:
             nonlocal pending_fault, accepted
             kind = message["type"]
             if kind == "websocket.send":
-                if handle.closed:
+                if handle.closed or handle.gone:
                     return
                 journaled = message.pop(JOURNALED_KEY, None)  # a broadcast frame, journaled once for all recipients
                 if not board:  # the hot path: no fault can touch this frame
@@ -362,7 +362,7 @@ class WebSocketEdge:
             await send(message)
 
         async def send_journaled(text: str, seq: int) -> None:
-            if handle.closed:
+            if handle.closed or handle.gone:
                 return
             if not board:  # the hot path of a fan-out: nothing can touch this frame
                 await send({"type": "websocket.send", "text": text})
@@ -371,7 +371,7 @@ class WebSocketEdge:
                 await tx({"type": "websocket.send", "text": text, JOURNALED_KEY: seq})
 
         def server_reset(reason: str) -> None:
-            if handle.closed:
+            if handle.closed or handle.gone:
                 return
             unsent = handle.reset()
             data = WsReset(path=path, by="server", reason=reason)
