@@ -66,6 +66,7 @@ def test_an_app_that_closes_after_the_client_did_does_not_end_the_connection(rea
             await send({"type": "websocket.send", "text": "answer"})
         except ClientDisconnected:
             await send({"type": "websocket.close", "code": 1000})
+        await send({"type": "websocket.send", "text": "late"})  # after its close: dropped by the edge, as ever
         while reads_on and (await receive())["type"] != "websocket.disconnect":
             pass
 
@@ -84,6 +85,7 @@ def test_an_app_that_closes_after_the_client_did_does_not_end_the_connection(rea
     server = asyncio.run(main())
     assert server.ignored[-1] == {"type": "websocket.close", "code": 1000}
     entries = [e for e in runtime.journal if e.api == "tradeready"]
-    assert [e.data.get("text") for e in entries if e.kind == "ws.frame"] == ["a", "b"]  # "b": read by the app, or after it
+    # "b": read by the app, or after it returned; nothing went out
+    assert [(e.data.get("text"), e.direction) for e in entries if e.kind == "ws.frame"] == [("a", "in"), ("b", "in")]
     (end,) = [e for e in entries if e.kind == "ws.close"]
     assert (end.data["by"], end.data["code"], end.data["reason"], end.direction) == ("client", 1001, "going away", "in")
