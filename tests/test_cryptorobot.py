@@ -7,7 +7,9 @@ The clock is manual (speed 0) unless a test says otherwise: scenario time moves 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -49,6 +51,17 @@ def run(coro: Any) -> Any:
             await FeathersSocket.close_all()
 
     return asyncio.run(main())
+
+
+@contextlib.asynccontextmanager
+async def _connected(url: str) -> AsyncIterator[websockets.ClientConnection]:
+    """A raw WebSocket to the mock's Socket.IO at ``url`` (the API's http:// base), past Engine.IO's OPEN and the
+    default namespace's CONNECT."""
+    async with websockets.connect(url.replace("http://", "ws://", 1) + "/socket.io/?EIO=4&transport=websocket") as raw:
+        assert str(await raw.recv()).startswith("0{")
+        await raw.send("40")
+        assert str(await raw.recv()).startswith("40{")
+        yield raw
 
 
 async def error_of(call: Any) -> dict[str, Any]:
@@ -475,10 +488,7 @@ def test_a_malformed_packet_drops_that_connection_only_and_is_journaled(make_moc
     async def main() -> None:
         good = await FeathersSocket(url).connect()
         await good.login(EMAIL, PASSWORD)
-        async with websockets.connect(url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket") as raw:
-            assert (await raw.recv()).startswith("0{")
-            await raw.send("40")
-            assert (await raw.recv()).startswith("40{")
+        async with _connected(url) as raw:
             await raw.send(frame)
             with pytest.raises(websockets.ConnectionClosedOK):  # as socket.io's JavaScript server: the connection is dropped
                 await asyncio.wait_for(raw.recv(), 5)
@@ -495,13 +505,10 @@ def test_a_malformed_packet_drops_that_connection_only_and_is_journaled(make_moc
 @pytest.mark.parametrize(("goodbye", "reason"), [(True, "client disconnect"), (False, "transport close")])
 def test_a_session_ends_by_client_disconnect_only_when_the_client_said_so(make_mock: MockFactory, goodbye: bool, reason: str) -> None:
     mock = make_mock("cryptorobot/live-trading")
-    url = mock.url("cryptorobot").replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    url = mock.url("cryptorobot")
 
     async def main() -> None:
-        async with websockets.connect(url) as raw:
-            assert (await raw.recv()).startswith("0{")
-            await raw.send("40")
-            assert (await raw.recv()).startswith("40{")
+        async with _connected(url) as raw:
             if goodbye:
                 await raw.send("41")  # Socket.IO DISCONNECT, as socket.io-client's disconnect() sends it before closing
         await asyncio.to_thread(mock.wait_for, kind="sio.disconnect", api="cryptorobot")
@@ -517,13 +524,10 @@ def test_a_client_that_closes_while_its_calls_are_still_answered_ended_the_sessi
     # session's end (a client stopped by SIGTERM in the middle of a burst of calls); tests/test_wsedge.py has the
     # moment between, when the transport is closing and the app's close is ignored
     mock = make_mock("cryptorobot/live-trading")
-    url = mock.url("cryptorobot").replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    url = mock.url("cryptorobot")
 
     async def main() -> None:
-        async with websockets.connect(url) as raw:
-            assert (await raw.recv()).startswith("0{")
-            await raw.send("40")
-            assert (await raw.recv()).startswith("40{")
+        async with _connected(url) as raw:
             calls = [Frame(Opcode.TEXT, f'42{i}["find","strategies",{{}}]'.encode()) for i in range(50)]
             frames = [*calls, Frame(Opcode.TEXT, b"41"), Frame(Opcode.CLOSE, Close(1000, "").serialize())]
             raw.transport.write(b"".join(frame.serialize(mask=True, extensions=[]) for frame in frames))
@@ -675,12 +679,7 @@ def test_malformed_polling_payloads_unexpected_binary_and_deep_nesting_end_the_s
 
     async def main() -> None:
         for frame in [b"\x00\x01", "42" + "[" * 100_000]:
-            async with websockets.connect(
-                mock.url("cryptorobot").replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
-            ) as raw:
-                await raw.recv()
-                await raw.send("40")
-                await raw.recv()
+            async with _connected(mock.url("cryptorobot")) as raw:
                 await raw.send(frame)
                 with pytest.raises(websockets.ConnectionClosedOK):
                     await asyncio.wait_for(raw.recv(), 5)
