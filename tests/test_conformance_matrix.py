@@ -3,8 +3,8 @@
 Each case (``tests/matrix/<api>.py``) is a real ``conformance run`` of a real client program,
 under time warp where the rule is about time, in parallel; the speeds keep every protocol
 deadline at least 100 ms of real time, and every case runs at least ``MIN_REAL_SECONDS`` (a
-client's start on a loaded machine must not eat the scenario). ``conformance judge`` on each saved journal must give the
-same verdicts as the live run.
+client's start on a loaded machine must not eat the scenario). ``conformance judge`` on each
+saved journal must give the same verdicts as the live run.
 """
 
 from __future__ import annotations

@@ -57,8 +57,7 @@ class Case:
     def argv(self, folder: Path, report: Path) -> list[str]:
         argv = [sys.executable, "-m", "conformance", "run", "--quiet", "--scenario", self.scenario, "--speed", f"{self.speed:g}"]
         argv += ["--warp", self.warp] if self.warp else []
-        virtual, run = _virtual_seconds(self), self.run_seconds() * self.speed
-        argv += ["--duration", f"{run:g}s"] if self.duration or run > virtual else []
+        argv += ["--duration", f"{self.run_seconds() * self.speed:.3f}s"]
         return [*argv, "--out", str(folder), "--json", str(report), "--", *self.command]
 
     def run_seconds(self) -> float:
