@@ -195,6 +195,19 @@ class _AgentfeedWsProtocol(WebSocketsSansIOProtocol):
         self.close_sent = True
         self.transport.close()
 
+    def shutdown(self) -> None:
+        """The server is stopping: close 1012 (service restart), said to the edge as the server's doing (uvicorn's
+        message would read as the client's close)."""
+        if self.close_sent or not self.handshake_complete:
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        message: Any = {"type": "websocket.disconnect", "code": 1012, "reason": "", CLOSED_BY_KEY: "server"}
+        self.queue.put_nowait(message)
+        self.conn.send_close(1012)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self.handshake_complete and self.conn.close_rcvd is None:
             # gone without a close frame: RFC 6455 §7.1.5 calls that 1006 (uvicorn would say 1005, "no status code

@@ -13,11 +13,13 @@ import asyncio
 from typing import Any
 
 import pytest
+import websockets
 from uvicorn.protocols.utils import ClientDisconnected
 
 from mockserver.adapters.wsedge import TRANSPORT_KEY, WebSocketEdge
 from mockserver.runtime import Runtime
-from mockserver.scenario.loader import scenario_from_yaml
+from mockserver.scenario.loader import load_builtin, scenario_from_yaml
+from mockserver.server import ThreadedMockServer
 
 Message = dict[str, Any]
 
@@ -89,3 +91,22 @@ def test_an_app_that_closes_after_the_client_did_does_not_end_the_connection(rea
     assert [(e.data.get("text"), e.direction) for e in entries if e.kind == "ws.frame"] == [("a", "in"), ("b", "in")]
     (end,) = [e for e in entries if e.kind == "ws.close"]
     assert (end.data["by"], end.data["code"], end.data["reason"], end.direction) == ("client", 1001, "going away", "in")
+
+
+def test_a_socket_open_when_the_server_stops_was_closed_by_the_server() -> None:
+    scenario = load_builtin("tradeready/ticker-stream")
+    (key,) = scenario.apis["tradeready"].state["keys"]
+    mock = ThreadedMockServer(scenario, speed=0).__enter__()
+    url = mock.url("tradeready").replace("http://", "ws://") + f"/ws/v1?api_key={key['key']}"
+
+    async def main() -> int | None:
+        async with websockets.connect(url) as ws:
+            await asyncio.to_thread(mock.wait_for, kind="ws.accept", api="tradeready")
+            await asyncio.to_thread(mock.__exit__, None, None, None)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            return closed.value.rcvd.code if closed.value.rcvd else None
+
+    assert asyncio.run(main()) == 1012  # service restart
+    (end,) = mock.journal(kind="ws.close", api="tradeready")
+    assert (end.data["by"], end.data["code"], end.direction) == ("server", 1012, "out")
