@@ -4,7 +4,9 @@ Here the server below the edge is a stand-in for uvicorn's sans-I/O protocol in 
 socket reaches only by a race (tests/test_cryptorobot.py has the race on a real socket, and the
 mutant matrix met it at random): the client's close frame has been answered by the protocol layer,
 whose transport is closing while it still flushes, and the frames before the close wait unread.
-Then uvicorn refuses the app's frames (``ClientDisconnected``) and ignores its close.
+Then uvicorn refuses the app's frames (``ClientDisconnected``) and ignores its close. And a socket
+still open when the server stops is the server's to have closed (uvicorn tells the app as if the
+client had).
 """
 
 from __future__ import annotations
@@ -53,10 +55,6 @@ class _ClosedServer:
         self.ignored.append(message)
 
 
-def _edge(runtime: Runtime, app: Any) -> WebSocketEdge:
-    return WebSocketEdge(app, runtime=runtime, api="tradeready")
-
-
 @pytest.mark.parametrize("reads_on", [True, False], ids=["the app reads on", "the app returns"])
 def test_an_app_that_closes_after_the_client_did_does_not_end_the_connection(reads_on: bool) -> None:
     runtime = Runtime(scenario_from_yaml("id: t/wsedge\ndescription: edge\nclock: {start: '2026-03-09T12:00:00Z'}\n"))
@@ -81,7 +79,7 @@ def test_an_app_that_closes_after_the_client_did_does_not_end_the_connection(rea
             "query_string": b"",
             "extensions": {TRANSPORT_KEY: _ClosingTransport()},
         }
-        await _edge(runtime, app)(scope, server.receive, server.send, "127.0.0.1:1")
+        await WebSocketEdge(app, runtime=runtime, api="tradeready")(scope, server.receive, server.send, "127.0.0.1:1")
         return server
 
     server = asyncio.run(main())
@@ -96,17 +94,17 @@ def test_an_app_that_closes_after_the_client_did_does_not_end_the_connection(rea
 def test_a_socket_open_when_the_server_stops_was_closed_by_the_server() -> None:
     scenario = load_builtin("tradeready/ticker-stream")
     (key,) = scenario.apis["tradeready"].state["keys"]
-    mock = ThreadedMockServer(scenario, speed=0).__enter__()
-    url = mock.url("tradeready").replace("http://", "ws://") + f"/ws/v1?api_key={key['key']}"
 
-    async def main() -> int | None:
+    async def main(mock: ThreadedMockServer) -> int | None:
+        url = mock.url("tradeready").replace("http://", "ws://") + f"/ws/v1?api_key={key['key']}"
         async with websockets.connect(url) as ws:
             await asyncio.to_thread(mock.wait_for, kind="ws.accept", api="tradeready")
-            await asyncio.to_thread(mock.__exit__, None, None, None)
+            await asyncio.to_thread(mock.stop)
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await ws.recv()
             return closed.value.rcvd.code if closed.value.rcvd else None
 
-    assert asyncio.run(main()) == 1012  # service restart
+    with ThreadedMockServer(scenario, speed=0) as mock:
+        assert asyncio.run(main(mock)) == 1012  # service restart
     (end,) = mock.journal(kind="ws.close", api="tradeready")
     assert (end.data["by"], end.data["code"], end.direction) == ("server", 1012, "out")
