@@ -20,7 +20,7 @@ from mockserver.core.journal import Entry
 
 from ..evidence import Evidence, SessionView
 
-__all__ = ["AUTH", "Call", "Connection", "connections", "stop_instant"]
+__all__ = ["AUTH", "Call", "Connection", "connections"]
 
 AUTH = "authentication"
 READS = ("find", "get")
@@ -163,8 +163,3 @@ class Connection:
 def connections(ev: Evidence, api: str) -> list[Connection]:
     """The API's Engine.IO sessions, oldest first."""
     return [Connection(view) for view in ev.sessions(api, transport="eio")]
-
-
-def stop_instant(ev: Evidence) -> float:
-    """When the runner stopped the client (``Evidence.stopped``)."""
-    return ev.stopped

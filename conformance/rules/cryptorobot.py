@@ -18,7 +18,7 @@ from ..evidence import Evidence, Exchange
 from ..model import Finding, Window
 from ..registry import NotApplicable, Params, rule
 from ._shared import at, retry_after, seconds
-from ._socketio import AUTH, READS, Call, Connection, connections, stop_instant
+from ._socketio import AUTH, READS, Call, Connection, connections
 
 __all__: list[str] = []
 
@@ -88,7 +88,7 @@ def _lost_authenticated(conns: list[Connection], stop: float) -> bool:
 )
 def reauthenticates_after_reconnect(ev: Evidence, p: Params) -> Iterator[Finding]:
     within, tolerance = float(p["within"]), ev.tolerance(float(p["tolerance"]))
-    conns, stop = connections(ev, API), stop_instant(ev)
+    conns, stop = connections(ev, API), ev.stopped
     logins = [e for e in ev.of(API, "sio.login")]
     judged = False
     for conn in conns:
@@ -143,7 +143,7 @@ def reauthenticates_after_reconnect(ev: Evidence, p: Params) -> Iterator[Finding
 )
 def reconnects(ev: Evidence, p: Params) -> Iterator[Finding]:
     within, tolerance = float(p["within"]), ev.tolerance(float(p["tolerance"]))
-    conns, stop = connections(ev, API), stop_instant(ev)
+    conns, stop = connections(ev, API), ev.stopped
     judged = False
     for index, conn in enumerate(conns):
         if not conn.lost(stop):
@@ -179,7 +179,7 @@ def reconnects(ev: Evidence, p: Params) -> Iterator[Finding]:
 )
 def reconnect_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
     limit, window = int(p["max_attempts"]), float(p["window"])
-    conns, stop = connections(ev, API), stop_instant(ev)
+    conns, stop = connections(ev, API), ev.stopped
     if not any(c.lost(stop) for c in conns):
         raise NotApplicable("no connection was lost")
     starts = [c for c in conns if c.start <= stop]
@@ -213,7 +213,7 @@ def reconnect_backoff(ev: Evidence, p: Params) -> Iterator[Finding]:
 )
 def relogin_after_expiry(ev: Evidence, p: Params) -> Iterator[Finding]:
     within, tolerance, retries = float(p["within"]), ev.tolerance(float(p["tolerance"])), int(p["max_retries"])
-    stop = stop_instant(ev)
+    stop = ev.stopped
     expiries = ev.of(API, "sio.jwt_expired")
     if not expiries:
         raise NotApplicable("no JWT expired during the run")
