@@ -1,4 +1,9 @@
-"""LuckyLobster at x60 (server errors at x30, where a 5 s Retry-After keeps 166 ms of real time): the reference on every scenario, each mutant where its defect shows."""
+"""LuckyLobster at x60, the reference on every scenario, each mutant where its defect shows.
+
+Slower where a deadline is short: server errors at x30 (a 5 s Retry-After keeps 166 ms of real
+time), the rate limit at x20 (a 5 s next_check_at is late after 2.5 s plus the 1 s tolerance: 175 ms;
+at x60 it was 92 ms, and a client the loaded matrix held up 120 ms failed not-late).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from . import Case, python
 CASES = [
     Case("luckylobster/sleeping-overnight", python("luckylobster_agent.py"), 60),
     Case("luckylobster/action-needed", python("luckylobster_agent.py"), 60),
-    Case("luckylobster/rate-limited", python("luckylobster_agent.py"), 60),
+    Case("luckylobster/rate-limited", python("luckylobster_agent.py"), 20),
     Case("luckylobster/server-errors", python("luckylobster_agent.py"), 30),
     Case("luckylobster/key-revoked", python("luckylobster_agent.py"), 60),
     Case("luckylobster/short-nap", python("luckylobster_agent.py"), 60),
@@ -39,7 +44,7 @@ CASES = [
     Case(
         "luckylobster/rate-limited",
         python("luckylobster_agent.py", "--defect", "ignores-rate-limit"),
-        60,
+        20,
         fails="luckylobster.http.respects-rate-limit",
     ),
     Case(
